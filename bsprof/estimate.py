@@ -1,0 +1,247 @@
+"""The wall-clock formula of training. Pure arithmetic: this module must never import torch.
+
+- iterations per epoch = ceil(dataset size / global batch), floor with drop_last
+- global batch = per-device batch x world size
+- optimizer updates per epoch = ceil(iterations per epoch / gradient-accumulation steps)
+- wall-clock time = iterations per epoch x time per iteration x epochs
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from bsprof.errors import UsageError
+
+
+@dataclass(frozen=True)
+class EstimateSpec:
+    """What one estimate row is computed from."""
+
+    dataset_size: int
+    batch_size: int
+    epochs: int
+    drop_last: bool = False
+    grad_accum: int = 1
+    world_size: int = 1
+    time_per_iter_s: float | None = None
+    base_lr: float | None = None
+    base_batch: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("dataset_size", "batch_size", "epochs", "grad_accum", "world_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                option = "--" + name.replace("_", "-")
+                raise UsageError(f"{option} must be a positive integer, got {value!r}")
+        if self.time_per_iter_s is not None and not self.time_per_iter_s > 0:
+            raise UsageError(f"--time-per-iter must be positive, got {self.time_per_iter_s!r}")
+        if (self.base_lr is None) != (self.base_batch is None):
+            raise UsageError("the linear scaling rule needs both --base-lr and --base-batch")
+        if self.base_lr is not None and not self.base_lr > 0:
+            raise UsageError(f"--base-lr must be positive, got {self.base_lr!r}")
+        if self.base_batch is not None and self.base_batch < 1:
+            raise UsageError(f"--base-batch must be a positive integer, got {self.base_batch!r}")
+        if self.drop_last and self.global_batch > self.dataset_size:
+            raise UsageError(
+                f"with --drop-last, a global batch of {self.global_batch:,} is larger than the "
+                f"dataset ({self.dataset_size:,} examples): every batch would be dropped "
+                "(zero iterations per epoch)"
+            )
+
+    @property
+    def global_batch(self) -> int:
+        """Examples consumed by one iteration across all data-parallel processes."""
+        return self.batch_size * self.world_size
+
+    @property
+    def effective_batch(self) -> int:
+        """Examples behind one optimizer update (global batch x accumulation steps)."""
+        return self.global_batch * self.grad_accum
+
+
+@dataclass(frozen=True)
+class TrainingEstimate:
+    """The derived numbers for one batch size."""
+
+    spec: EstimateSpec
+    iterations_per_epoch: int
+    last_batch_size: int
+    dropped_examples: int
+    optimizer_updates_per_epoch: int
+
+    @property
+    def total_iterations(self) -> int:
+        return self.iterations_per_epoch * self.spec.epochs
+
+    @property
+    def total_optimizer_updates(self) -> int:
+        return self.optimizer_updates_per_epoch * self.spec.epochs
+
+    @property
+    def time_per_epoch_s(self) -> float | None:
+        if self.spec.time_per_iter_s is None:
+            return None
+        return self.iterations_per_epoch * self.spec.time_per_iter_s
+
+    @property
+    def total_time_s(self) -> float | None:
+        per_epoch = self.time_per_epoch_s
+        return None if per_epoch is None else per_epoch * self.spec.epochs
+
+    @property
+    def suggested_lr(self) -> float | None:
+        """Linear scaling rule (Goyal et al., 2017): lr grows with the effective batch."""
+        if self.spec.base_lr is None or self.spec.base_batch is None:
+            return None
+        return self.spec.base_lr * self.spec.effective_batch / self.spec.base_batch
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **asdict(self.spec),
+            "global_batch": self.spec.global_batch,
+            "effective_batch": self.spec.effective_batch,
+            "iterations_per_epoch": self.iterations_per_epoch,
+            "total_iterations": self.total_iterations,
+            "optimizer_updates_per_epoch": self.optimizer_updates_per_epoch,
+            "total_optimizer_updates": self.total_optimizer_updates,
+            "last_batch_size": self.last_batch_size,
+            "dropped_examples": self.dropped_examples,
+            "time_per_epoch_s": self.time_per_epoch_s,
+            "total_time_s": self.total_time_s,
+            "suggested_lr": self.suggested_lr,
+        }
+
+
+def iterations_per_epoch(dataset_size: int, global_batch: int, drop_last: bool = False) -> int:
+    """Batches per epoch: ceil(N / B), or floor(N / B) when the partial last batch is dropped."""
+    full, remainder = divmod(dataset_size, global_batch)
+    return full if drop_last or remainder == 0 else full + 1
+
+
+def estimate(spec: EstimateSpec) -> TrainingEstimate:
+    """Apply the wall-clock formula to one batch size."""
+    iterations = iterations_per_epoch(spec.dataset_size, spec.global_batch, spec.drop_last)
+    remainder = spec.dataset_size % spec.global_batch
+    if spec.drop_last:
+        last_batch, dropped = spec.global_batch, remainder
+    else:
+        last_batch, dropped = (remainder or spec.global_batch), 0
+    return TrainingEstimate(
+        spec=spec,
+        iterations_per_epoch=iterations,
+        last_batch_size=last_batch,
+        dropped_examples=dropped,
+        # A trailing partial accumulation window still steps at the end of the epoch, as
+        # Lightning and Accelerate do.
+        optimizer_updates_per_epoch=math.ceil(iterations / spec.grad_accum),
+    )
+
+
+@dataclass(frozen=True)
+class EstimateRequest:
+    """The ``bsprof estimate`` command's inputs, before batch sizes and times are resolved."""
+
+    dataset_size: int
+    epochs: int
+    batch_sizes: tuple[int, ...] = ()
+    times_per_iter_s: tuple[float, ...] = ()
+    drop_last: bool = False
+    grad_accum: int = 1
+    world_size: int | None = None
+    base_lr: float | None = None
+    base_batch: int | None = None
+    sweep_path: str | None = None
+
+
+@dataclass(frozen=True)
+class EstimateReport:
+    rows: tuple[TrainingEstimate, ...]
+    notes: tuple[str, ...] = ()
+    source: str | None = None  # where the times came from
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "schema_version": 1,
+            "kind": "estimate",
+            "time_source": self.source,
+            "notes": list(self.notes),
+            "rows": [row.to_dict() for row in self.rows],
+        }
+
+
+def run_estimate(request: EstimateRequest) -> EstimateReport:
+    """Resolve batch sizes and times (from options or a sweep JSON) and estimate each."""
+    if request.sweep_path is not None:
+        if request.times_per_iter_s:
+            raise UsageError("give either --time-per-iter or --from, not both")
+        return _estimate_from_sweep(request)
+    if not request.batch_sizes:
+        raise UsageError("give at least one --batch-size (or --from a sweep JSON)")
+    times = _pair_times(request.batch_sizes, request.times_per_iter_s)
+    rows = tuple(
+        estimate(_spec(request, batch, time, request.world_size or 1))
+        for batch, time in zip(request.batch_sizes, times, strict=True)
+    )
+    source = "--time-per-iter" if request.times_per_iter_s else None
+    return EstimateReport(rows=rows, source=source)
+
+
+def _pair_times(batch_sizes: tuple[int, ...], times: tuple[float, ...]) -> list[float | None]:
+    if not times:
+        return [None] * len(batch_sizes)
+    if len(times) == 1:
+        return [times[0]] * len(batch_sizes)
+    if len(times) != len(batch_sizes):
+        raise UsageError(
+            f"got {len(times)} --time-per-iter values for {len(batch_sizes)} batch sizes: "
+            "give one time for all, or one per batch size in the same order"
+        )
+    return list(times)
+
+
+def _spec(request: EstimateRequest, batch: int, time: float | None, world: int) -> EstimateSpec:
+    return EstimateSpec(
+        dataset_size=request.dataset_size,
+        batch_size=batch,
+        epochs=request.epochs,
+        drop_last=request.drop_last,
+        grad_accum=request.grad_accum,
+        world_size=world,
+        time_per_iter_s=time,
+        base_lr=request.base_lr,
+        base_batch=request.base_batch,
+    )
+
+
+def _estimate_from_sweep(request: EstimateRequest) -> EstimateReport:
+    from pathlib import Path
+
+    from bsprof.records import read_sweep
+
+    assert request.sweep_path is not None
+    sweep = read_sweep(Path(request.sweep_path))
+    measured = {
+        r.batch_size: r.timing.median for r in sweep.results if r.fits and r.timing is not None
+    }
+    if not measured:
+        raise UsageError(f"{request.sweep_path}: no batch size ran successfully in this sweep")
+    wanted = request.batch_sizes or tuple(sorted(measured))
+    missing = [b for b in wanted if b not in measured]
+    if missing:
+        raise UsageError(
+            f"{request.sweep_path} has no successful measurement for batch size "
+            f"{', '.join(map(str, missing))} (measured: {', '.join(map(str, sorted(measured)))})"
+        )
+    swept_world = int(sweep.config.get("world_size") or 1)
+    world = request.world_size or swept_world
+    notes = []
+    if world != swept_world:
+        notes.append(
+            f"the sweep ran with world size {swept_world}; estimating for {world} assumes the "
+            "per-device time per iteration does not change"
+        )
+    device = sweep.environment.get("device") or sweep.config.get("device") or "unknown device"
+    rows = tuple(estimate(_spec(request, b, measured[b], world)) for b in wanted)
+    source = f"{request.sweep_path} (median time per iteration measured on {device})"
+    return EstimateReport(rows=rows, notes=tuple(notes), source=source)

@@ -1,0 +1,252 @@
+"""Frozen result records and their JSON round-trip. No torch here: ``estimate --from`` and
+``check`` read these files without loading a model.
+
+The sweep JSON contract (CI and ``estimate --from`` read it; names are stable)::
+
+    {"schema_version": 1, "bsprof_version": "...", "environment": {...}, "config": {...},
+     "capacity_bytes": int | null, "largest_fitting_batch": int | null,
+     "results": [{"batch_size": int, "status": "ok|oom|error|crash|skipped", "error": str | null,
+                  "time_per_iter_s": {"median", "iqr", "min", "max", "n", "samples"} | null,
+                  "throughput_samples_per_s": float | null, "peak_memory_bytes": int | null,
+                  "reserved_bytes": int | null, ...}, ...],
+     "warnings": [str, ...], "complete": bool}
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from bsprof import __version__
+from bsprof.errors import InputFileError
+
+SCHEMA_VERSION = 1
+NOISY_SPREAD = 0.10  # IQR / median above this earns a warning
+
+
+class TrialStatus(str, Enum):
+    """Outcome of one batch size. Only ``OOM`` bounds the largest batch that fits."""
+
+    OK = "ok"
+    OOM = "oom"
+    ERROR = "error"  # the user's code raised (e.g. BatchNorm at batch 1)
+    CRASH = "crash"  # the worker died or timed out
+    SKIPPED = "skipped"  # not run: predicted not to fit, or above a known OOM
+
+
+@dataclass(frozen=True)
+class TimingStats:
+    """Raw per-iteration times in seconds; the statistics are derived, never stored apart."""
+
+    samples: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.samples:
+            raise ValueError("TimingStats needs at least one sample")
+
+    @property
+    def n(self) -> int:
+        return len(self.samples)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def min(self) -> float:
+        return min(self.samples)
+
+    @property
+    def max(self) -> float:
+        return max(self.samples)
+
+    @property
+    def iqr(self) -> float:
+        """Interquartile range (inclusive method: defined for n >= 1, 0 for n == 1)."""
+        if self.n < 2:
+            return 0.0
+        q1, _, q3 = statistics.quantiles(self.samples, n=4, method="inclusive")
+        return q3 - q1
+
+    @property
+    def relative_spread(self) -> float:
+        return self.iqr / self.median if self.median > 0 else 0.0
+
+    @property
+    def is_noisy(self) -> bool:
+        return self.relative_spread > NOISY_SPREAD
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "median": self.median,
+            "iqr": self.iqr,
+            "min": self.min,
+            "max": self.max,
+            "n": self.n,
+            "samples": list(self.samples),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TimingStats:
+        samples = data.get("samples")
+        if not isinstance(samples, list) or not samples:
+            raise ValueError("time_per_iter_s.samples must be a non-empty list")
+        return cls(tuple(float(s) for s in samples))
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One batch size's outcome. Memory in bytes; ``None`` where not measured."""
+
+    batch_size: int
+    status: TrialStatus
+    error: str | None = None
+    timing: TimingStats | None = None
+    peak_memory_bytes: int | None = None
+    reserved_bytes: int | None = None
+    warmup_iters: int = 0
+    trial_wall_s: float | None = None
+    gpu_utilization_pct: float | None = None
+    energy_per_sample_j: float | None = None
+    gpu_memory_used_bytes: int | None = None
+
+    @property
+    def fits(self) -> bool:
+        return self.status is TrialStatus.OK
+
+    @property
+    def throughput_samples_per_s(self) -> float | None:
+        if self.timing is None or self.timing.median <= 0:
+            return None
+        return self.batch_size / self.timing.median
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch_size": self.batch_size,
+            "status": self.status.value,
+            "error": self.error,
+            "time_per_iter_s": None if self.timing is None else self.timing.to_dict(),
+            "throughput_samples_per_s": self.throughput_samples_per_s,
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "reserved_bytes": self.reserved_bytes,
+            "warmup_iters": self.warmup_iters,
+            "trial_wall_s": self.trial_wall_s,
+            "gpu_utilization_pct": self.gpu_utilization_pct,
+            "energy_per_sample_j": self.energy_per_sample_j,
+            "gpu_memory_used_bytes": self.gpu_memory_used_bytes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:
+        timing = data.get("time_per_iter_s")
+        optional = {
+            f.name: data[f.name]
+            for f in fields(cls)
+            if f.name not in ("batch_size", "status", "timing") and data.get(f.name) is not None
+        }
+        return cls(
+            batch_size=int(data["batch_size"]),
+            status=TrialStatus(data["status"]),
+            timing=None if timing is None else TimingStats.from_dict(timing),
+            **optional,
+        )
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """A whole sweep: what ran, where, and one record per batch size, in the order run."""
+
+    environment: Mapping[str, Any]
+    config: Mapping[str, Any]
+    results: tuple[TrialRecord, ...]
+    capacity_bytes: int | None = None
+    warnings: tuple[str, ...] = ()
+    complete: bool = True
+    bsprof_version: str = __version__
+    schema_version: int = SCHEMA_VERSION
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def largest_fitting_batch(self) -> int | None:
+        fitting = [r.batch_size for r in self.results if r.fits]
+        return max(fitting) if fitting else None
+
+    def by_batch_size(self) -> dict[int, TrialRecord]:
+        return {r.batch_size: r for r in self.results}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "bsprof_version": self.bsprof_version,
+            "environment": dict(self.environment),
+            "config": dict(self.config),
+            "capacity_bytes": self.capacity_bytes,
+            "largest_fitting_batch": self.largest_fitting_batch,
+            "results": [r.to_dict() for r in sorted(self.results, key=lambda r: r.batch_size)],
+            "warnings": list(self.warnings),
+            "complete": self.complete,
+            **dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SweepResult:
+        known = {
+            "schema_version", "bsprof_version", "environment", "config", "capacity_bytes",
+            "largest_fitting_batch", "results", "warnings", "complete",
+        }  # fmt: skip
+        results = data["results"]
+        if not isinstance(results, Sequence):
+            raise ValueError("'results' must be a list")
+        return cls(
+            schema_version=int(data["schema_version"]),
+            bsprof_version=str(data.get("bsprof_version", "unknown")),
+            environment=dict(data.get("environment") or {}),
+            config=dict(data.get("config") or {}),
+            capacity_bytes=data.get("capacity_bytes"),
+            results=tuple(TrialRecord.from_dict(r) for r in results),
+            warnings=tuple(data.get("warnings") or ()),
+            complete=bool(data.get("complete", True)),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+def read_sweep(path: Path) -> SweepResult:
+    """Load a sweep JSON, turning every way it can be broken into one InputFileError line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "was it truncated?"
+        ) from None
+    if not isinstance(data, dict) or "results" not in data or "schema_version" not in data:
+        raise InputFileError(f"{path}: not a bsprof sweep JSON (no 'schema_version'/'results')")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise InputFileError(
+            f"{path}: schema_version {data['schema_version']!r} is not supported "
+            f"(this bsprof reads {SCHEMA_VERSION})"
+        )
+    try:
+        return SweepResult.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise InputFileError(f"{path}: malformed sweep JSON: {detail}") from None
+
+
+def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write via a temporary file and rename, so a reader or a crash never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
