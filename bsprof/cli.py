@@ -9,20 +9,35 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from bsprof import __version__
-from bsprof.errors import EXIT_INTERRUPTED, EXIT_USAGE, BsprofError, UsageError
+from bsprof.config import DEFAULT_ITERS, DEFAULT_MAX_BATCH, DEFAULT_WARMUP
+from bsprof.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_REGRESSION,
+    EXIT_USAGE,
+    BsprofError,
+    UsageError,
+)
+from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU
+
+if TYPE_CHECKING:
+    from bsprof.config import SweepConfig
+    from bsprof.records import SweepResult
 
 app = typer.Typer(
     name="bsprof",
     help=(
         "Batch-size and memory profiler for PyTorch training.\n\n"
-        "Turn batch sizes and times per iteration into training wall-clock (estimate)."
+        "Measure real training iterations per batch size (sweep), turn times into training "
+        "wall-clock (estimate), and see what bsprof sees (env)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -170,6 +185,226 @@ def estimate(
     from bsprof.report.estimate import render_estimate
 
     render_estimate(report, make_console())
+
+
+@app.command()
+@handles_errors
+def sweep(
+    model: str = typer.Argument(
+        ..., help="Model file (model.py), module (pkg.module) or attribute (pkg.module:attr)."
+    ),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N (auto: CUDA if present)."),
+    mode: str = typer.Option("train", help="train: forward+loss+backward+step; eval: forward."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (autocast)."),
+    batch_sizes: list[str] | None = typer.Option(
+        None,
+        "--batch-sizes",
+        help="Explicit batch sizes instead of doubling: 8,16,32.",
+        show_default=False,
+    ),
+    min_batch: int = typer.Option(1, help="First batch size of the doubling."),
+    max_batch: int = typer.Option(DEFAULT_MAX_BATCH, help="Last batch size of the doubling."),
+    exact: bool = typer.Option(
+        False, "--exact", help="Bisect between the last fit and the first OOM."
+    ),
+    warmup: int = typer.Option(DEFAULT_WARMUP, help="Untimed iterations before timing."),
+    iters: int = typer.Option(DEFAULT_ITERS, help="Timed iterations per batch size."),
+    min_time: str | None = typer.Option(
+        None,
+        help="Keep timing until this much time has passed too (2s, 500ms).",
+        show_default=False,
+    ),
+    memory_limit: str | None = typer.Option(
+        None,
+        help="Memory cap per trial (512MiB, 24GB). CUDA: a fraction of the GPU; CPU: address "
+        "space. [default: CUDA the whole GPU; CPU 80% of available RAM]",
+        show_default=False,
+    ),
+    trial_timeout: str = typer.Option("300s", help="A trial running longer is a crash."),
+    threads: int | None = typer.Option(
+        None, help="torch intra-op threads per trial. [default: torch's]", show_default=False
+    ),
+    dataset_size: int | None = typer.Option(
+        None,
+        "--dataset-size",
+        "-n",
+        help="With --epochs: add training time per batch size.",
+        show_default=False,
+    ),
+    epochs: int | None = typer.Option(None, "--epochs", "-e", show_default=False),
+    drop_last: bool = typer.Option(False, "--drop-last", help="Floor iterations per epoch."),
+    predict: bool = typer.Option(
+        False,
+        "--predict",
+        help="Predict memory and FLOPs on fake tensors instead of running: seconds, any machine.",
+    ),
+    device_memory: str | None = typer.Option(
+        None,
+        "--device-memory",
+        help="With --predict: the target GPU's memory (80GiB); the largest batch that fits it.",
+        show_default=False,
+    ),
+    gpu: str | None = typer.Option(
+        None,
+        "--gpu",
+        help="With --predict: a known GPU (h100, h200, a100-80gb, a100-40gb, l40s, a10, l4, "
+        "rtx4090, v100-32gb, t4): its memory and peak FLOP/s.",
+        show_default=False,
+    ),
+    headroom: float = typer.Option(
+        DEFAULT_HEADROOM, help="With --predict: fragmentation headroom of the allocator model."
+    ),
+    context_reserve: str = typer.Option(
+        "500MiB", help="With --predict: memory the CUDA context takes."
+    ),
+    mfu: float = typer.Option(
+        DEFAULT_MFU, help="With --predict --gpu: assumed utilisation for the time estimate."
+    ),
+    json_path: Path | None = typer.Option(
+        None,
+        "--json",
+        help="Write results here, rewritten after every batch size.",
+        show_default=False,
+    ),
+    csv_path: Path | None = typer.Option(None, "--csv", show_default=False),
+    markdown_path: Path | None = typer.Option(None, "--markdown", show_default=False),
+) -> None:
+    """Measure real training iterations at power-of-two batch sizes.
+
+    Each batch size runs in its own worker process: warm-up, timed iterations, peak memory.
+    Doubling stops at the first out-of-memory; --exact bisects to the exact largest batch.
+    Exit 0 when a batch fits, 1 when nothing fits, 2 for a broken model file, 130 on Ctrl-C.
+
+    Example: bsprof sweep examples/mnist_mlp.py --device cpu --memory-limit 2GiB --json out.json
+    """
+    from bsprof.config import Mode, Precision, SweepConfig
+    from bsprof.gpus import device_model
+    from bsprof.units import parse_duration, parse_size
+
+    target = device_model(
+        None if device_memory is None else parse_size(device_memory),
+        gpu,
+        parse_size(context_reserve),
+        headroom,
+        mfu,
+    )
+    config = SweepConfig(
+        model=model,
+        device=device,
+        mode=_choice(Mode, mode, "--mode"),
+        precision=_choice(Precision, precision, "--precision"),
+        batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
+        min_batch=min_batch,
+        max_batch=max_batch,
+        exact=exact,
+        warmup=warmup,
+        iters=iters,
+        min_time_s=None if min_time is None else parse_duration(min_time),
+        memory_limit_bytes=None if memory_limit is None else parse_size(memory_limit),
+        trial_timeout_s=parse_duration(trial_timeout),
+        threads=threads,
+        dataset_size=dataset_size,
+        epochs=epochs,
+        drop_last=drop_last,
+        predict=predict,
+        target=target,
+    )
+    _check_model_path(model)
+    outputs = SweepOutputs(json_path, csv_path, markdown_path)
+    raise typer.Exit(_run_sweep(config, outputs))
+
+
+@dataclass(frozen=True)
+class SweepOutputs:
+    json_path: Path | None = None
+    csv_path: Path | None = None
+    markdown_path: Path | None = None
+
+    def write(self, result: SweepResult) -> None:
+        from bsprof.records import write_json_atomic
+
+        if self.json_path is not None:
+            write_json_atomic(self.json_path, result.to_dict())
+
+    def write_final(self, result: SweepResult) -> None:
+        from bsprof.report.csv import write_csv
+        from bsprof.report.markdown import write_markdown
+
+        self.write(result)
+        if self.csv_path is not None:
+            write_csv(result, self.csv_path)
+        if self.markdown_path is not None:
+            write_markdown(result, self.markdown_path)
+
+
+def _run_sweep(config: SweepConfig, outputs: SweepOutputs) -> int:
+    from bsprof.report import make_console
+    from bsprof.report.progress import SweepProgress
+    from bsprof.report.sweep import render_sweep
+    from bsprof.sweep import SweepInterrupted, run_sweep
+
+    console = make_console()
+    try:
+        with SweepProgress(make_console(stderr=True), outputs.write) as progress:
+            result = run_sweep(config, progress)
+    except SweepInterrupted as interrupted:
+        outputs.write_final(interrupted.partial)
+        render_sweep(interrupted.partial, console)
+        _error_console().print("bsprof: interrupted; partial results kept")
+        return EXIT_INTERRUPTED
+    outputs.write_final(result)
+    render_sweep(result, console)
+    if result.largest_fitting_batch is None:
+        smallest = min(r.batch_size for r in result.results)
+        _error_console().print(
+            f"bsprof: nothing fits: no batch size ran successfully (smallest tried: {smallest})"
+        )
+        return EXIT_REGRESSION
+    return 0
+
+
+def _check_model_path(model: str) -> None:
+    from bsprof.errors import ModelFileError
+
+    target = model.partition(":")[0]
+    if target.endswith(".py") and not Path(target).is_file():
+        raise ModelFileError(f"{target}: no such model file")
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def _choice(enum: type[E], value: str, option: str) -> E:
+    try:
+        return enum(value.lower())
+    except ValueError:
+        allowed = ", ".join(str(member.value) for member in enum)
+        raise UsageError(f"{option} must be one of {allowed}, got {value!r}") from None
+
+
+@app.command()
+@handles_errors
+def env(
+    device: str = typer.Option("auto", help="Which device to describe: auto, cpu, cuda[:N]."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """What bsprof sees: Python, torch, CUDA/cuDNN, GPUs and their memory, NVML, CPU and RAM.
+
+    Collected in a worker process, as a sweep would (the CLI never initialises CUDA itself).
+    """
+    from bsprof.config import SweepConfig
+    from bsprof.report import make_console
+    from bsprof.report.env import render_env
+    from bsprof.worker import EnvJob, WorkerPool
+
+    SweepConfig(model="-", device=device)  # validates --device
+    outcome = WorkerPool().run(EnvJob(device), timeout_s=120)
+    if outcome.crash is not None:
+        raise BsprofError(f"collecting the environment failed: {outcome.crash}")
+    if as_json:
+        typer.echo(json.dumps(outcome.payload, indent=2))
+        return
+    render_env(outcome.payload, make_console())
 
 
 def _validate_positive(**values: int) -> None:

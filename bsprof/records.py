@@ -100,6 +100,57 @@ class TimingStats:
 
 
 @dataclass(frozen=True)
+class PredictionRecord:
+    """A fake-tensor prediction of one iteration: bytes at the peak of live tensor storage."""
+
+    predicted_peak_bytes: int
+    rounded_peak_bytes: int  # each storage rounded up to the CUDA allocator's 512-byte block
+    parameters: int
+    gradients: int
+    optimizer_state: int
+    inputs: int
+    activations: int  # activations and temporaries: everything else live at the peak
+    peak_phase: str
+    flops_per_iter: int
+    predicted_device_bytes: int | None = None
+    estimated_time_per_iter_s: float | None = None  # FLOPs / (GPU peak x MFU): an estimate
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "predicted_peak_bytes": self.predicted_peak_bytes,
+            "predicted_device_bytes": self.predicted_device_bytes,
+            "flops_per_iter": self.flops_per_iter,
+            "estimated_time_per_iter_s": self.estimated_time_per_iter_s,
+            "peak_phase": self.peak_phase,
+            "rounded_peak_bytes": self.rounded_peak_bytes,
+            "breakdown": {
+                "parameters": self.parameters,
+                "gradients": self.gradients,
+                "optimizer_state": self.optimizer_state,
+                "inputs": self.inputs,
+                "activations": self.activations,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PredictionRecord:
+        breakdown = data["breakdown"]
+        return cls(
+            predicted_peak_bytes=int(data["predicted_peak_bytes"]),
+            rounded_peak_bytes=int(data["rounded_peak_bytes"]),
+            parameters=int(breakdown["parameters"]),
+            gradients=int(breakdown["gradients"]),
+            optimizer_state=int(breakdown["optimizer_state"]),
+            inputs=int(breakdown["inputs"]),
+            activations=int(breakdown["activations"]),
+            peak_phase=str(data["peak_phase"]),
+            flops_per_iter=int(data["flops_per_iter"]),
+            predicted_device_bytes=data.get("predicted_device_bytes"),
+            estimated_time_per_iter_s=data.get("estimated_time_per_iter_s"),
+        )
+
+
+@dataclass(frozen=True)
 class TrialRecord:
     """One batch size's outcome. Memory in bytes; ``None`` where not measured."""
 
@@ -114,6 +165,7 @@ class TrialRecord:
     gpu_utilization_pct: float | None = None
     energy_per_sample_j: float | None = None
     gpu_memory_used_bytes: int | None = None
+    prediction: PredictionRecord | None = None
 
     @property
     def fits(self) -> bool:
@@ -139,20 +191,24 @@ class TrialRecord:
             "gpu_utilization_pct": self.gpu_utilization_pct,
             "energy_per_sample_j": self.energy_per_sample_j,
             "gpu_memory_used_bytes": self.gpu_memory_used_bytes,
+            "prediction": None if self.prediction is None else self.prediction.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:
         timing = data.get("time_per_iter_s")
+        prediction = data.get("prediction")
+        structured = ("batch_size", "status", "timing", "prediction")
         optional = {
             f.name: data[f.name]
             for f in fields(cls)
-            if f.name not in ("batch_size", "status", "timing") and data.get(f.name) is not None
+            if f.name not in structured and data.get(f.name) is not None
         }
         return cls(
             batch_size=int(data["batch_size"]),
             status=TrialStatus(data["status"]),
             timing=None if timing is None else TimingStats.from_dict(timing),
+            prediction=None if prediction is None else PredictionRecord.from_dict(prediction),
             **optional,
         )
 

@@ -1,0 +1,73 @@
+"""The device seam. Everything device-specific a trial needs goes through a Backend.
+
+Backends run only inside a trial's worker process (they import torch and may initialise CUDA).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import torch
+
+    from bsprof.backends.nvml import GpuTelemetry
+
+
+@dataclass(frozen=True)
+class MemoryReading:
+    peak_bytes: int
+    reserved_bytes: int | None = None
+
+
+class IterationTimer(Protocol):
+    """Times one iteration at a time; ``samples`` waits for the device and returns seconds."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def samples(self) -> list[float]: ...
+
+
+class Backend(Protocol):
+    name: str
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def prepare(self, memory_limit_bytes: int | None) -> None:
+        """Before the model exists: apply the memory cap and record the starting level."""
+
+    def capacity_bytes(self) -> int | None:
+        """The memory a trial may use: the cap, or the device's total."""
+
+    def reset_peak(self) -> None: ...
+
+    def read_memory(self) -> MemoryReading:
+        """Peak memory since ``reset_peak``, above the level recorded by ``prepare``."""
+
+    def synchronize(self) -> None: ...
+
+    def timer(self) -> IterationTimer: ...
+
+    def is_oom(self, exc: BaseException) -> bool: ...
+
+    def telemetry(self) -> AbstractContextManager[TelemetryProbe]: ...
+
+
+class TelemetryProbe(Protocol):
+    @property
+    def telemetry(self) -> GpuTelemetry | None: ...
+
+
+def create_backend(device: str) -> Backend:
+    """``cpu``, ``cuda`` or ``cuda:N`` (``auto`` is resolved before a trial starts)."""
+    if device == "cpu":
+        from bsprof.backends.cpu import CpuBackend
+
+        return CpuBackend()
+    from bsprof.backends.cuda import CudaBackend
+
+    return CudaBackend(device)

@@ -1,0 +1,136 @@
+"""CPU backend: perf_counter timing, peak resident memory of the worker, RLIMIT_AS as the cap.
+
+An RLIMIT_AS cap limits address space, not tensor memory. Before capping we make the address
+space predictable: one malloc arena (glibc reserves 64 MiB of address space per thread arena),
+a fixed mmap threshold (large tensors are mmapped and returned to the OS when freed, so resident
+memory follows live tensors), and the intra-op thread pool and its kernels warmed up (their
+stacks and code are mapped lazily on first use). The cap is then the worker's address space at
+that point plus the limit, so a step that needs more fails with PyTorch's real
+"DefaultCPUAllocator: can't allocate memory" error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import resource
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from bsprof.backends import MemoryReading
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+_MMAP_THRESHOLD_BYTES = 128 * 1024
+_CPU_OOM_MARKERS = ("can't allocate memory", "cannot allocate memory")
+
+
+def _proc_status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not found in /proc/self/status")
+
+
+def tame_allocator() -> None:
+    """Make glibc's address-space use predictable (see the module docstring)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    libc = ctypes.CDLL(name)
+    if not hasattr(libc, "mallopt"):
+        return  # not glibc
+    libc.mallopt(_M_ARENA_MAX, 1)
+    libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    libc.mallopt(_M_TRIM_THRESHOLD, 2 * _MMAP_THRESHOLD_BYTES)
+
+
+def warm_up_runtime() -> None:
+    """Start the intra-op threads and load common kernels before the cap is measured."""
+    a = torch.ones(256, 256, requires_grad=True)
+    loss = (
+        torch.relu(a @ a).sum()
+        + torch.nn.functional.conv2d(a.view(1, 1, 256, 256), torch.ones(1, 1, 3, 3)).sum()
+    )
+    torch.autograd.backward(loss)
+
+
+class CpuTimer:
+    def __init__(self) -> None:
+        self._samples: list[float] = []
+        self._start = 0.0
+
+    def start(self) -> None:
+        self._start = time.perf_counter()
+
+    def stop(self) -> None:
+        self._samples.append(time.perf_counter() - self._start)
+
+    def samples(self) -> list[float]:
+        return list(self._samples)
+
+
+class _NoTelemetry:
+    telemetry = None
+
+
+class CpuBackend:
+    name = "cpu"
+
+    def __init__(self) -> None:
+        self._baseline_rss = 0
+        self._limit: int | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def prepare(self, memory_limit_bytes: int | None) -> None:
+        tame_allocator()
+        warm_up_runtime()
+        self._baseline_rss = self._anonymous_rss()
+        self._limit = memory_limit_bytes
+        if memory_limit_bytes is not None:
+            address_space = _proc_status_kib("VmSize") * 1024
+            cap = address_space + memory_limit_bytes
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    def capacity_bytes(self) -> int | None:
+        return self._limit
+
+    def _anonymous_rss(self) -> int:
+        return _proc_status_kib("RssAnon") * 1024
+
+    def reset_peak(self) -> None:
+        # Writing 5 to clear_refs resets the peak resident set (VmHWM) to the current RSS.
+        with contextlib.suppress(OSError):
+            Path("/proc/self/clear_refs").write_text("5")
+
+    def read_memory(self) -> MemoryReading:
+        # VmHWM counts file-backed pages too: the code of kernels paged in on first use, which
+        # is not the model's memory. File pages only grow during a trial, so subtracting the
+        # current file and shared RSS from the peak leaves the anonymous (tensor) peak.
+        file_backed = (_proc_status_kib("RssFile") + _proc_status_kib("RssShmem")) * 1024
+        peak_anonymous = _proc_status_kib("VmHWM") * 1024 - file_backed
+        return MemoryReading(peak_bytes=max(0, peak_anonymous - self._baseline_rss))
+
+    def synchronize(self) -> None:
+        pass
+
+    def timer(self) -> CpuTimer:
+        return CpuTimer()
+
+    def is_oom(self, exc: BaseException) -> bool:
+        if isinstance(exc, MemoryError):
+            return True
+        text = str(exc).lower()
+        return isinstance(exc, RuntimeError) and any(m in text for m in _CPU_OOM_MARKERS)
+
+    @contextlib.contextmanager
+    def telemetry(self) -> Iterator[_NoTelemetry]:
+        yield _NoTelemetry()

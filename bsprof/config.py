@@ -1,0 +1,112 @@
+"""Enums and the frozen, validated configuration of a sweep. No torch here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from bsprof.errors import UsageError
+from bsprof.gpus import DeviceModel
+
+DEFAULT_MAX_BATCH = 8192
+DEFAULT_WARMUP = 3
+DEFAULT_ITERS = 10
+DEFAULT_TRIAL_TIMEOUT_S = 300.0
+# Without --memory-limit a CPU trial may use at most this share of the RAM that is available
+# when the sweep starts, so a runaway batch size meets a clean OOM instead of the OOM killer.
+DEFAULT_CPU_RAM_FRACTION = 0.8
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+
+
+class Mode(str, Enum):
+    TRAIN = "train"  # forward, loss, backward, optimizer step, zero_grad
+    EVAL = "eval"  # forward only, under torch.inference_mode()
+
+
+class Precision(str, Enum):
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Everything one sweep needs; stored whole in the result JSON."""
+
+    model: str
+    device: str = "auto"
+    mode: Mode = Mode.TRAIN
+    precision: Precision = Precision.FP32
+    batch_sizes: tuple[int, ...] = ()
+    min_batch: int = 1
+    max_batch: int = DEFAULT_MAX_BATCH
+    exact: bool = False
+    warmup: int = DEFAULT_WARMUP
+    iters: int = DEFAULT_ITERS
+    min_time_s: float | None = None
+    memory_limit_bytes: int | None = None
+    trial_timeout_s: float = DEFAULT_TRIAL_TIMEOUT_S
+    threads: int | None = None
+    dataset_size: int | None = None
+    epochs: int | None = None
+    drop_last: bool = False
+    world_size: int = 1
+    predict: bool = False  # fake-tensor trials instead of real ones
+    target: DeviceModel | None = None  # the device a prediction is for (--device-memory/--gpu)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not _DEVICE.match(self.device):
+            raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        _positive("--min-batch", self.min_batch)
+        _positive("--max-batch", self.max_batch)
+        _positive("--iters", self.iters)
+        if self.warmup < 0:
+            raise UsageError(f"--warmup must be 0 or more, got {self.warmup}")
+        if self.min_batch > self.max_batch:
+            raise UsageError(
+                f"--min-batch ({self.min_batch}) is larger than --max-batch ({self.max_batch})"
+            )
+        for size in self.batch_sizes:
+            _positive("--batch-sizes", size)
+        if self.batch_sizes and self.exact:
+            raise UsageError("--exact searches between powers of two; drop --batch-sizes")
+        if self.min_time_s is not None and self.min_time_s <= 0:
+            raise UsageError(f"--min-time must be positive, got {self.min_time_s}")
+        if self.trial_timeout_s <= 0:
+            raise UsageError(f"--trial-timeout must be positive, got {self.trial_timeout_s}")
+        if self.target is not None and not self.predict:
+            raise UsageError("--device-memory and --gpu describe a target for --predict")
+        if self.threads is not None:
+            _positive("--threads", self.threads)
+        if (self.dataset_size is None) != (self.epochs is None):
+            raise UsageError("training time needs both --dataset-size and --epochs")
+        if self.dataset_size is not None and self.epochs is not None:
+            _positive("--dataset-size", self.dataset_size)
+            _positive("--epochs", self.epochs)
+
+    @property
+    def doubling_sizes(self) -> tuple[int, ...]:
+        """min_batch, 2 x min_batch, ... up to max_batch (the doubling plan)."""
+        sizes, size = [], self.min_batch
+        while size <= self.max_batch:
+            sizes.append(size)
+            size *= 2
+        return tuple(sizes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mode"] = self.mode.value
+        data["precision"] = self.precision.value
+        data["batch_sizes"] = list(self.batch_sizes)
+        extra = data.pop("extra")
+        data["target"] = None if self.target is None else self.target.to_dict()
+        return {**data, **extra}
+
+
+def _positive(option: str, value: int) -> None:
+    if value < 1:
+        raise UsageError(f"{option} must be a positive integer, got {value}")

@@ -1,0 +1,313 @@
+"""One batch size, inside a worker: build, warm up, time the iterations, read memory -> record.
+
+One iteration is one update of the parameters: forward on one batch, loss, backward, optimizer
+step, zero_grad (``--mode eval``: forward only, under ``torch.inference_mode()``). The batch is
+built once and moved to the device before timing: the numbers exclude data loading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from bsprof.backends import Backend
+from bsprof.config import Mode, Precision, SweepConfig
+from bsprof.errors import ModelFileError
+from bsprof.records import TimingStats, TrialRecord, TrialStatus
+from bsprof.workload import UserCodeError, Workload
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+_AUTOCAST_DTYPES = {Precision.BF16: torch.bfloat16, Precision.FP16: torch.float16}
+
+
+@dataclass
+class TrainingStep:
+    """The user's model, batch, loss and optimizer bound into one callable iteration."""
+
+    workload: Workload
+    model: torch.nn.Module
+    inputs: Any
+    targets: Any
+    optimizer: torch.optim.Optimizer | None
+    mode: Mode
+    precision: Precision
+    device_type: str
+    scaler: Any = None
+
+    def __call__(self) -> None:
+        self.run_phases(_ignore_phase)
+
+    def run_phases(self, enter: Callable[[str], None]) -> None:
+        """One iteration, announcing each phase (forward, backward, optimizer step) as it starts."""
+        enter("forward")
+        if self.mode is Mode.EVAL:
+            with torch.inference_mode(), self._autocast():
+                self._forward()
+            return
+        assert self.optimizer is not None
+        with self._autocast():
+            outputs = self._forward()
+            loss = self._user(
+                "loss_fn" if self.workload.loss_fn else "the default loss",
+                lambda: compute_loss(self.workload, outputs, self.targets),
+            )
+        enter("backward")
+        if self.scaler is not None:
+            self._user("backward", lambda: self.scaler.scale(loss).backward())
+            enter("optimizer step")
+            self._user("the optimizer step", lambda: self.scaler.step(self.optimizer))
+            self.scaler.update()
+        else:
+            self._user("backward", loss.backward)
+            enter("optimizer step")
+            self._user("the optimizer step", self.optimizer.step)
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _forward(self) -> Any:
+        return self._user("the model's forward", lambda: call_model(self.model, self.inputs))
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        dtype = _AUTOCAST_DTYPES.get(self.precision)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=dtype)
+
+    def _user(self, function: str, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except (UserCodeError, ModelFileError):
+            raise
+        except Exception as exc:
+            raise UserCodeError(self.workload.source, function, exc) from exc
+
+
+def _ignore_phase(phase: str) -> None:
+    pass
+
+
+def call_model(model: torch.nn.Module, inputs: Any) -> Any:
+    if isinstance(inputs, dict):
+        return model(**inputs)
+    if isinstance(inputs, (tuple, list)):
+        return model(*inputs)
+    return model(inputs)
+
+
+def compute_loss(workload: Workload, outputs: Any, targets: Any) -> torch.Tensor:
+    if workload.loss_fn is not None:
+        loss = workload.loss_fn(outputs, targets)
+    else:
+        loss = default_loss(workload.source, outputs, targets)
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise ModelFileError(
+            f"{workload.source}: the loss must be a scalar tensor, got "
+            f"{type(loss).__name__}{tuple(loss.shape) if isinstance(loss, torch.Tensor) else ''}"
+        )
+    return loss
+
+
+def default_loss(source: str, outputs: Any, targets: Any) -> torch.Tensor:
+    """outputs.loss when the model computed one; cross-entropy for integer targets; else MSE."""
+    loss = outputs.get("loss") if isinstance(outputs, dict) else getattr(outputs, "loss", None)
+    if isinstance(loss, torch.Tensor):
+        return loss
+    if targets is None:
+        raise ModelFileError(
+            f"{source}: make_batch() returned targets=None but the model's output has no .loss; "
+            "return targets or define loss_fn(outputs, targets)"
+        )
+    logits = _first_tensor(outputs)
+    if logits is None:
+        raise ModelFileError(
+            f"{source}: cannot find a tensor in the model's output "
+            f"({type(outputs).__name__}); define loss_fn(outputs, targets)"
+        )
+    if not targets.is_floating_point():
+        return torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1)
+        )
+    return torch.nn.functional.mse_loss(logits.float(), targets.float())
+
+
+def _first_tensor(outputs: Any) -> torch.Tensor | None:
+    if isinstance(outputs, torch.Tensor):
+        return outputs
+    logits = getattr(outputs, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    if isinstance(outputs, (tuple, list)) and outputs:
+        return _first_tensor(outputs[0])
+    return None
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(to_device(v, device) for v in value)
+    return value
+
+
+def _checked_batch(workload: Workload, batch_size: int) -> tuple[Any, Any]:
+    try:
+        batch = workload.make_batch(batch_size)
+    except Exception as exc:
+        raise UserCodeError(workload.source, f"make_batch({batch_size})", exc) from exc
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ModelFileError(
+            f"{workload.source}: make_batch({batch_size}) returned {type(batch).__name__}; "
+            "expected a pair (inputs, targets): inputs a tensor, tuple or dict; targets a "
+            "tensor or None"
+        )
+    inputs, targets = batch
+    if not isinstance(inputs, (torch.Tensor, tuple, list, dict)):
+        raise ModelFileError(
+            f"{workload.source}: make_batch({batch_size}) returned inputs of type "
+            f"{type(inputs).__name__}; expected a tensor, a tuple of tensors or a dict"
+        )
+    if targets is not None and not isinstance(targets, torch.Tensor):
+        raise ModelFileError(
+            f"{workload.source}: make_batch({batch_size}) returned targets of type "
+            f"{type(targets).__name__}; expected a tensor or None"
+        )
+    return inputs, targets
+
+
+def build_model(workload: Workload, device: torch.device) -> torch.nn.Module:
+    try:
+        model = workload.build_model()
+    except Exception as exc:
+        raise UserCodeError(workload.source, "build_model()", exc) from exc
+    if not isinstance(model, torch.nn.Module):
+        raise ModelFileError(
+            f"{workload.source}: build_model() returned {type(model).__name__}; "
+            "expected a torch.nn.Module"
+        )
+    tensors = [*model.parameters(), *model.buffers()]
+    if all(t.device == device for t in tensors):
+        return model  # nothing to move; fake tensors must not be swapped by .to()
+    return model.to(device)
+
+
+def build_optimizer(workload: Workload, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if workload.build_optimizer is None:
+        return torch.optim.AdamW(model.parameters())
+    try:
+        optimizer = workload.build_optimizer(model.parameters())
+    except Exception as exc:
+        raise ModelFileError(
+            str(UserCodeError(workload.source, "build_optimizer()", exc))
+        ) from None
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ModelFileError(
+            f"{workload.source}: build_optimizer() returned {type(optimizer).__name__}; "
+            "expected a torch.optim.Optimizer"
+        )
+    return optimizer
+
+
+def make_step(
+    workload: Workload, config: SweepConfig, batch_size: int, device: torch.device
+) -> TrainingStep:
+    model = build_model(workload, device)
+    inputs, targets = _checked_batch(workload, batch_size)
+    inputs, targets = to_device(inputs, device), to_device(targets, device)
+    training = config.mode is Mode.TRAIN
+    model.train(training)
+    scaler = None
+    if training and config.precision is Precision.FP16 and device.type == "cuda":
+        scaler = torch.amp.GradScaler("cuda")
+    return TrainingStep(
+        workload=workload,
+        model=model,
+        inputs=inputs,
+        targets=targets,
+        optimizer=build_optimizer(workload, model) if training else None,
+        mode=config.mode,
+        precision=config.precision,
+        device_type=device.type,
+        scaler=scaler,
+    )
+
+
+def warm_up(step: Callable[[], None], backend: Backend, iters: int, progress: Progress) -> None:
+    """Iterations that are not timed: lazy initialisation, optimizer state, allocator caches."""
+    for done in range(iters):
+        step()
+        progress("warm-up", done + 1, iters)
+    backend.synchronize()
+
+
+def time_iterations(
+    step: Callable[[], None],
+    backend: Backend,
+    config: SweepConfig,
+    progress: Progress,
+    clock: Callable[[], float] = time.perf_counter,
+) -> list[float]:
+    """Timed iterations until both --iters and (when given) --min-time are reached."""
+    timer = backend.timer()
+    started = clock()
+    count = 0
+    while count < config.iters or (
+        config.min_time_s is not None and clock() - started < config.min_time_s
+    ):
+        timer.start()
+        step()
+        timer.stop()
+        count += 1
+        progress("timed", count, config.iters)
+    return timer.samples()
+
+
+def run_trial(
+    workload: Workload,
+    config: SweepConfig,
+    batch_size: int,
+    backend: Backend,
+    progress: Progress,
+) -> TrialRecord:
+    """Measure one batch size. Raises ModelFileError when the model file breaks its contract."""
+    started = time.perf_counter()
+    try:
+        step = make_step(workload, config, batch_size, backend.device)
+        backend.reset_peak()
+        warm_up(step, backend, config.warmup, progress)
+        with backend.telemetry() as probe:
+            samples = time_iterations(step, backend, config, progress)
+        memory = backend.read_memory()
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        return _failed_record(batch_size, exc, backend, time.perf_counter() - started)
+    telemetry = probe.telemetry
+    energy = None if telemetry is None else telemetry.energy_j
+    total_samples = batch_size * len(samples)
+    return TrialRecord(
+        batch_size=batch_size,
+        status=TrialStatus.OK,
+        timing=TimingStats(tuple(samples)),
+        peak_memory_bytes=memory.peak_bytes,
+        reserved_bytes=memory.reserved_bytes,
+        warmup_iters=config.warmup,
+        trial_wall_s=time.perf_counter() - started,
+        gpu_utilization_pct=None if telemetry is None else telemetry.mean_utilization_pct,
+        gpu_memory_used_bytes=None if telemetry is None else telemetry.max_memory_used_bytes,
+        energy_per_sample_j=None if energy is None else energy / total_samples,
+    )
+
+
+def _failed_record(batch_size: int, exc: Exception, backend: Backend, wall_s: float) -> TrialRecord:
+    cause = exc.original if isinstance(exc, UserCodeError) else exc
+    if backend.is_oom(cause):
+        first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else "out of memory"
+        return TrialRecord(batch_size, TrialStatus.OOM, error=first_line, trial_wall_s=wall_s)
+    return TrialRecord(batch_size, TrialStatus.ERROR, error=str(exc), trial_wall_s=wall_s)

@@ -1,0 +1,65 @@
+"""Write a SweepResult as GitHub-flavoured Markdown: the terminal table (without bars), the
+summary as a bullet list, and the environment on one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bsprof.records import SweepResult
+from bsprof.report.csv import write_text_atomic
+from bsprof.report.sweep import (
+    DATA_LOADING_NOTE,
+    PARTIAL_NOTE,
+    header_line,
+    summary_lines,
+    sweep_table,
+)
+
+
+def _escape(cell: str) -> str:
+    """A pipe would end the cell early; a newline would end the row."""
+    return cell.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(_escape(cell) for cell in cells) + " |"
+
+
+def table_lines(result: SweepResult) -> list[str]:
+    """The header row, the alignment row (numbers right-aligned) and one row per batch size."""
+    columns, rows = sweep_table(result, with_bar=False)
+    header = _row([column.one_line for column in columns])
+    align = "|" + "|".join("---:" if column.numeric else "---" for column in columns) + "|"
+    return [header, align, *(_row(row) for row in rows)]
+
+
+def environment_line(result: SweepResult) -> str:
+    env = result.environment
+    device = env.get("device") or result.config.get("device") or "unknown"
+    return (
+        f"Environment: host {env.get('host') or 'unknown'}, device {device}, "
+        f"torch {env.get('torch') or 'unknown'}, bsprof {result.bsprof_version}"
+    )
+
+
+def sweep_markdown(result: SweepResult) -> str:
+    notes = [f"warning: {warning}" for warning in result.warnings]
+    if not result.complete:
+        notes.insert(0, PARTIAL_NOTE)
+    lines = [
+        f"## {_escape(header_line(result))}",
+        "",
+        _escape(environment_line(result)),
+        "",
+        *table_lines(result),
+        "",
+        *(f"- {_escape(line)}" for line in summary_lines(result)),
+        *(f"- {_escape(note)}" for note in notes),
+        "",
+        DATA_LOADING_NOTE,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(result: SweepResult, path: Path) -> None:
+    write_text_atomic(path, sweep_markdown(result))

@@ -1,0 +1,214 @@
+"""Which batch sizes to try. Depends only on a ``measure(batch_size) -> TrialRecord`` callable,
+so the logic is tested against a deterministic fake.
+
+- Doubling: from the smallest batch, double until the first ``oom`` or the maximum. ``error``
+  (the user's code failed at that size, e.g. BatchNorm at batch 1) and ``crash`` do not stop it:
+  only ``oom`` bounds the largest batch that fits.
+- ``exact``: then bisect between the last fit and the first OOM.
+- Explicit sizes: each in ascending order; sizes above a known OOM are ``skipped``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from bsprof.records import TrialRecord, TrialStatus
+
+Measure = Callable[[int], TrialRecord]
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    sizes: tuple[int, ...]  # the doubling ladder, or the explicit sizes
+    explicit: bool = False
+    exact: bool = False
+
+
+@dataclass(frozen=True)
+class Guide:
+    """Fake-tensor predictions of peak memory at some batch sizes, to steer a measured search.
+
+    Measured peaks carry a runtime overhead predictions do not (allocator, interpreter), so the
+    boundary estimate adds the overhead seen at the largest measured fit.
+    """
+
+    predicted_bytes: Mapping[int, int]
+    limit_bytes: int
+    far_factor: float = 2.0  # skip sizes predicted to need more than this times the limit
+
+    def predicted_at(self, batch_size: int) -> float:
+        """Piecewise-linear through the predictions, extended linearly past the ends."""
+        points = sorted(self.predicted_bytes.items())
+        if len(points) == 1:
+            return points[0][1] * batch_size / points[0][0]
+        for (b0, m0), (b1, m1) in itertools.pairwise(points):
+            if batch_size <= b1 or (b1, m1) == points[-1]:
+                return m0 + (m1 - m0) * (batch_size - b0) / (b1 - b0)
+        raise AssertionError("unreachable")
+
+    def is_far_beyond(self, batch_size: int) -> bool:
+        return self.predicted_at(batch_size) > self.far_factor * self.limit_bytes
+
+    def boundary(self, records: Sequence[TrialRecord], low: int, high: int) -> int:
+        """The largest batch predicted to fit, kept strictly inside (low, high)."""
+        overhead = _measured_overhead(self, records)
+        fitting = low
+        for size in range(low + 1, high):
+            if self.predicted_at(size) + overhead > self.limit_bytes:
+                break
+            fitting = size
+        return min(max(fitting, low + 1), high - 1)
+
+
+def _measured_overhead(guide: Guide, records: Sequence[TrialRecord]) -> float:
+    measured = [r for r in records if r.fits and r.peak_memory_bytes is not None]
+    if not measured:
+        return 0.0
+    largest = max(measured, key=lambda r: r.batch_size)
+    assert largest.peak_memory_bytes is not None
+    return largest.peak_memory_bytes - guide.predicted_at(largest.batch_size)
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    records: tuple[TrialRecord, ...]
+    notes: tuple[str, ...] = ()
+
+
+def search(plan: SearchPlan, measure: Measure, guide: Guide | None = None) -> SearchOutcome:
+    records: list[TrialRecord] = []
+    notes: list[str] = []
+    if plan.explicit:
+        _run_explicit(sorted(set(plan.sizes)), measure, records, guide)
+    else:
+        _run_doubling(plan.sizes, measure, records, guide)
+        if _upper_bound(records) is None and _fits(records):
+            notes.append(
+                f"no out-of-memory up to batch {plan.sizes[-1]}: the largest batch that fits "
+                "may be larger (raise --max-batch)"
+            )
+    if plan.exact:
+        notes.extend(_bisect(measure, records, guide))
+    return SearchOutcome(tuple(records), tuple(notes))
+
+
+def _predicted_skip(size: int, guide: Guide) -> TrialRecord:
+    return TrialRecord(
+        size,
+        TrialStatus.SKIPPED,
+        error=f"predicted to need over {guide.far_factor:g}x the memory limit; not run",
+    )
+
+
+def _run_doubling(
+    sizes: Sequence[int], measure: Measure, records: list[TrialRecord], guide: Guide | None
+) -> None:
+    for size in sizes:
+        if guide is not None and guide.is_far_beyond(size):
+            records.append(_predicted_skip(size, guide))
+            return
+        record = measure(size)
+        records.append(record)
+        if record.status is TrialStatus.OOM:
+            return
+
+
+def _run_explicit(
+    sizes: Sequence[int], measure: Measure, records: list[TrialRecord], guide: Guide | None
+) -> None:
+    for size in sizes:
+        oom = _first_oom(records)
+        if oom is not None and size > oom:
+            error = f"above batch {oom}, which ran out of memory"
+            records.append(TrialRecord(size, TrialStatus.SKIPPED, error=error))
+        elif guide is not None and guide.is_far_beyond(size):
+            records.append(_predicted_skip(size, guide))
+        else:
+            records.append(measure(size))
+
+
+def _bisect(measure: Measure, records: list[TrialRecord], guide: Guide | None) -> list[str]:
+    """Narrow (largest fit, smallest OOM) until they are adjacent.
+
+    Unguided: plain bisection. Guided: first probe the predicted boundary, then walk away from
+    it in doubling steps until the outcome flips, then bisect what is left: a good prediction
+    needs two trials where bisection needs log2 of the bracket.
+    """
+    high = _upper_bound(records)
+    fits_below = [r.batch_size for r in records if r.fits and (high is None or r.batch_size < high)]
+    if high is None or not fits_below:
+        return []
+    bracket = _Bracket(max(fits_below), high)
+    if guide is not None and bracket.open:
+        stopped = _gallop(measure, records, bracket, guide.boundary(records, bracket.low, high))
+        if stopped:
+            return [stopped]
+    while bracket.open:
+        stopped = bracket.probe(measure, records, (bracket.low + bracket.high) // 2)
+        if stopped:
+            return [stopped]
+    return []
+
+
+@dataclass
+class _Bracket:
+    low: int  # fits
+    high: int  # does not fit
+
+    @property
+    def open(self) -> bool:
+        return self.high - self.low > 1
+
+    def probe(self, measure: Measure, records: list[TrialRecord], size: int) -> str | None:
+        """Measure one size inside the bracket; a message when the search cannot go on."""
+        record = measure(size)
+        records.append(record)
+        if record.fits:
+            self.low = size
+        elif record.status is TrialStatus.OOM:
+            self.high = size
+        else:
+            return (
+                f"--exact stopped at batch {size} ({record.status.value}); the largest batch "
+                f"that fits is between {self.low} and {self.high - 1}"
+            )
+        return None
+
+
+def _gallop(
+    measure: Measure, records: list[TrialRecord], bracket: _Bracket, start: int
+) -> str | None:
+    stopped = bracket.probe(measure, records, start)
+    going_up = bracket.low == start
+    step = 1
+    while stopped is None and bracket.open:
+        size = bracket.low + step if going_up else bracket.high - step
+        if not bracket.low < size < bracket.high:
+            return None
+        stopped = bracket.probe(measure, records, size)
+        if (bracket.low == size) != going_up:
+            return stopped  # crossed the boundary: bisection finishes the job
+        step *= 2
+    return stopped
+
+
+def _first_oom(records: Sequence[TrialRecord]) -> int | None:
+    ooms = [r.batch_size for r in records if r.status is TrialStatus.OOM]
+    return min(ooms) if ooms else None
+
+
+def _upper_bound(records: Sequence[TrialRecord]) -> int | None:
+    """The smallest size known not to fit: measured OOM, or skipped as predicted far beyond."""
+    bounds = [
+        r.batch_size
+        for r in records
+        if r.status is TrialStatus.OOM
+        or (r.status is TrialStatus.SKIPPED and (r.error or "").startswith("predicted"))
+    ]
+    return min(bounds) if bounds else None
+
+
+def _fits(records: Sequence[TrialRecord]) -> bool:
+    return any(r.fits for r in records)

@@ -1,0 +1,118 @@
+"""Numbers derived from a sweep, shared by every reporter. Pure: no torch, no rich.
+
+The reporters only format; anything computed from the records (the fastest batch, where
+throughput stops improving, training time) is computed here, once, so that the terminal table,
+the CSV and the Markdown can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bsprof.errors import UsageError
+from bsprof.estimate import EstimateSpec, TrainingEstimate, estimate
+from bsprof.records import SweepResult, TrialRecord, TrialStatus
+
+DEFAULT_PLATEAU_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """The headline answers of a sweep; ``None`` where the sweep cannot answer."""
+
+    largest_fitting_batch: int | None
+    first_oom_batch: int | None  # smallest batch size that ran out of memory
+    fastest_batch: int | None  # highest throughput; the smaller batch on a tie
+    fastest_throughput: float | None
+    plateau_batch: int | None  # smallest batch within the tolerance of the best throughput
+    noisy_batches: tuple[int, ...]  # successful batch sizes whose timing is noisy
+    plateau_tolerance: float = DEFAULT_PLATEAU_TOLERANCE
+
+
+def _timed(result: SweepResult) -> list[tuple[int, float]]:
+    """(batch size, throughput) of the successful trials that have one, by batch size."""
+    pairs = []
+    for record in result.results:
+        rate = record.throughput_samples_per_s
+        if record.fits and rate is not None:
+            pairs.append((record.batch_size, rate))
+    return sorted(pairs)
+
+
+def summarize(
+    result: SweepResult, plateau_tolerance: float = DEFAULT_PLATEAU_TOLERANCE
+) -> SweepSummary:
+    """The headline numbers of ``result``.
+
+    The plateau is the smallest batch whose throughput is at least ``(1 - plateau_tolerance)``
+    of the best: beyond it a bigger batch costs memory (and often accuracy) for little speed.
+    """
+    if not 0 <= plateau_tolerance < 1:
+        raise ValueError(f"plateau_tolerance must be in [0, 1), got {plateau_tolerance!r}")
+    timed = _timed(result)
+    fastest: tuple[int, float] | None = None
+    for batch, rate in timed:  # ascending, and strict '>' keeps the smaller batch on a tie
+        if fastest is None or rate > fastest[1]:
+            fastest = (batch, rate)
+    plateau = None
+    if fastest is not None:
+        threshold = (1 - plateau_tolerance) * fastest[1]
+        plateau = next(batch for batch, rate in timed if rate >= threshold)
+    ooms = [r.batch_size for r in result.results if r.status is TrialStatus.OOM]
+    noisy = sorted(
+        r.batch_size for r in result.results if r.fits and r.timing and r.timing.is_noisy
+    )
+    return SweepSummary(
+        largest_fitting_batch=result.largest_fitting_batch,
+        first_oom_batch=min(ooms) if ooms else None,
+        fastest_batch=None if fastest is None else fastest[0],
+        fastest_throughput=None if fastest is None else fastest[1],
+        plateau_batch=plateau,
+        noisy_batches=tuple(noisy),
+        plateau_tolerance=plateau_tolerance,
+    )
+
+
+def _config_int(config: Mapping[str, Any], key: str) -> int | None:
+    value = config.get(key)
+    # bool is an int subclass: a stray True must not read as 1
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _estimate_one(
+    record: TrialRecord, config: Mapping[str, Any], dataset_size: int, epochs: int
+) -> TrainingEstimate | None:
+    if not record.fits or record.timing is None:
+        return None
+    world_size = _config_int(config, "world_size")
+    try:
+        spec = EstimateSpec(
+            dataset_size=dataset_size,
+            batch_size=record.batch_size,
+            epochs=epochs,
+            drop_last=config.get("drop_last") is True,
+            world_size=1 if world_size is None else world_size,
+            time_per_iter_s=record.timing.median,
+        )
+    except UsageError:  # e.g. drop_last with a batch larger than the dataset: no estimate
+        return None
+    return estimate(spec)
+
+
+def training_estimates(result: SweepResult) -> dict[int, TrainingEstimate]:
+    """Training time per successful batch size, when the sweep was given a dataset and epochs.
+
+    Empty when ``config`` lacks an integer ``dataset_size`` or ``epochs``.
+    """
+    dataset_size = _config_int(result.config, "dataset_size")
+    epochs = _config_int(result.config, "epochs")
+    if dataset_size is None or epochs is None:
+        return {}
+    estimates: dict[int, TrainingEstimate] = {}
+    for record in sorted(result.results, key=lambda r: r.batch_size):
+        row = _estimate_one(record, result.config, dataset_size, epochs)
+        if row is not None:
+            estimates[record.batch_size] = row
+    return estimates

@@ -1,0 +1,254 @@
+"""Run a sweep: probe the model in a worker, then one isolated worker per batch size.
+
+The core never prints: progress and each finished batch size go to an observer (the CLI
+renders progress and rewrites the JSON file after every trial, so an interruption or a crash
+keeps what was measured). This module must not import torch.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from bsprof.config import DEFAULT_CPU_RAM_FRACTION, SweepConfig
+from bsprof.errors import BsprofError, ModelFileError, UsageError
+from bsprof.records import PredictionRecord, SweepResult, TrialRecord, TrialStatus
+from bsprof.search import Guide, SearchPlan, search
+from bsprof.sysinfo import available_ram_bytes
+from bsprof.units import format_bytes
+from bsprof.worker import JobOutcome, PredictJob, ProbeJob, TrialJob, WorkerPool
+
+_PROBE_TIMEOUT_S = 300.0
+
+
+class PredictionUnsupportedError(BsprofError):
+    """``--predict`` on a model that cannot run on fake tensors (exit 2)."""
+
+
+class SweepObserver(Protocol):
+    def trial_started(self, batch_size: int) -> None: ...
+
+    def trial_progress(self, batch_size: int, phase: str, done: int, total: int) -> None: ...
+
+    def trial_finished(self, record: TrialRecord, snapshot: SweepResult) -> None: ...
+
+
+class SweepInterrupted(Exception):
+    """Ctrl-C during a sweep; carries what was measured so far."""
+
+    def __init__(self, partial: SweepResult) -> None:
+        super().__init__("interrupted")
+        self.partial = partial
+
+
+@dataclass
+class _SweepState:
+    config: SweepConfig
+    environment: dict[str, Any]
+    config_dict: dict[str, Any]
+    capacity_bytes: int | None
+    warnings: list[str]
+    records: list[TrialRecord]
+    device: str = "cpu"
+    predictions: dict[int, PredictionRecord] = field(default_factory=dict)
+
+    def snapshot(self, complete: bool) -> SweepResult:
+        return SweepResult(
+            environment=self.environment,
+            config=self.config_dict,
+            results=tuple(self.records),
+            capacity_bytes=self.capacity_bytes,
+            warnings=tuple(self.warnings + _timing_warnings(self.records)),
+            complete=complete,
+        )
+
+
+def run_sweep(
+    config: SweepConfig, observer: SweepObserver, pool: WorkerPool | None = None
+) -> SweepResult:
+    with tempfile.TemporaryDirectory(prefix="bsprof-") as logs:
+        pool = pool or WorkerPool(Path(logs))
+        probe = _probe(config, pool)
+        state = _initial_state(config, probe)
+        device = str(probe["device"])
+        if config.predict:
+            return _predicted_sweep(state, pool, observer)
+
+        def measure(batch_size: int) -> TrialRecord:
+            record = _measure(state, pool, observer, device, batch_size)
+            state.records.append(record)
+            observer.trial_finished(record, state.snapshot(complete=False))
+            return record
+
+        guide = _guide(state, pool, observer)
+        try:
+            outcome = search(_plan(config), measure, guide)
+        except KeyboardInterrupt:
+            raise SweepInterrupted(state.snapshot(complete=False)) from None
+    state.records = list(outcome.records)
+    state.warnings.extend(outcome.notes)
+    result = state.snapshot(complete=True)
+    _raise_if_the_model_never_ran(result)
+    return result
+
+
+def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> SweepResult:
+    """Every trial on fake tensors, in one worker: seconds for a whole search."""
+    config = state.config
+    observer.trial_started(config.batch_sizes[0] if config.batch_sizes else config.min_batch)
+    outcome = pool.run(
+        PredictJob(config, cuda_kernels=config.target is not None),
+        config.trial_timeout_s,
+        lambda phase, batch, _: observer.trial_progress(batch, phase, 0, 0),
+    )
+    if outcome.unsupported is not None:
+        raise PredictionUnsupportedError(outcome.unsupported)
+    if outcome.model_error is not None:
+        raise ModelFileError(outcome.model_error)
+    if outcome.crash is not None:
+        raise ModelFileError(f"{config.model}: the prediction failed: {outcome.crash}")
+    state.records = [TrialRecord.from_dict(r) for r in outcome.payload["records"]]
+    state.warnings.extend(outcome.payload["notes"])
+    if config.target is not None:
+        state.warnings.append(
+            "predicted on fake CPU tensors: CPU kernels stand in for CUDA ones (e.g. attention), "
+            "and optimizers use foreach as on CUDA"
+        )
+    result = state.snapshot(complete=True)
+    for record in result.results:
+        observer.trial_finished(record, result)
+    _raise_if_the_model_never_ran(result)
+    return result
+
+
+def _probe(config: SweepConfig, pool: WorkerPool) -> dict[str, Any]:
+    outcome = pool.run(ProbeJob(config), _PROBE_TIMEOUT_S)
+    if outcome.model_error is not None:
+        raise ModelFileError(outcome.model_error)
+    if outcome.crash is not None:
+        raise ModelFileError(f"{config.model}: loading the model file failed: {outcome.crash}")
+    payload: dict[str, Any] = outcome.payload
+    if config.device.startswith("cuda") and not payload["environment"].get("cuda_available"):
+        raise UsageError(f"--device {config.device}: CUDA is not available on this machine")
+    return payload
+
+
+def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> _SweepState:
+    device = str(probe["device"])
+    limit = config.memory_limit_bytes
+    warnings: list[str] = []
+    if device == "cpu" and limit is None and not config.predict:
+        available = available_ram_bytes()
+        if available is not None:
+            limit = int(available * DEFAULT_CPU_RAM_FRACTION)
+            warnings.append(
+                f"no --memory-limit: each CPU trial is capped at {format_bytes(limit)} "
+                f"({DEFAULT_CPU_RAM_FRACTION:.0%} of the RAM available at start)"
+            )
+    config = replace(config, memory_limit_bytes=limit)
+    config_dict = {
+        **config.to_dict(),
+        "device": device,
+        "optimizer": probe["optimizer"],
+        "loss": probe["loss"],
+    }
+    environment = {**probe["environment"], "device": device}
+    if config.target is not None:
+        capacity: int | None = config.target.capacity_bytes
+    elif device == "cpu":
+        capacity = limit
+    else:
+        capacity = _gpu_capacity(environment, device, limit)
+    return _SweepState(config, environment, config_dict, capacity, warnings, [], device)
+
+
+def _gpu_capacity(environment: dict[str, Any], device: str, limit: int | None) -> int | None:
+    index = int(device.split(":")[1]) if ":" in device else 0
+    gpus = environment.get("gpus") or []
+    total = gpus[index]["memory_total_bytes"] if index < len(gpus) else None
+    if limit is None:
+        return total if isinstance(total, int) else None
+    return min(limit, total) if isinstance(total, int) else limit
+
+
+def _plan(config: SweepConfig) -> SearchPlan:
+    if config.batch_sizes:
+        return SearchPlan(config.batch_sizes, explicit=True, exact=False)
+    return SearchPlan(config.doubling_sizes, exact=config.exact)
+
+
+def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Guide | None:
+    """Predict first, so the measured search skips hopeless sizes and bisects near the boundary.
+
+    Only with a memory limit to compare against; a model that cannot run on fake tensors gets
+    the plain search and a note.
+    """
+    config, limit = state.config, state.capacity_bytes
+    if limit is None:
+        return None
+    sizes = config.batch_sizes or config.doubling_sizes
+    observer.trial_started(sizes[0])
+    job = PredictJob(
+        config,
+        sizes=tuple(sizes),
+        cuda_kernels=state.device.startswith("cuda"),
+        stop_above_bytes=2 * limit,
+    )
+    outcome = pool.run(
+        job,
+        config.trial_timeout_s,
+        lambda phase, batch, _: observer.trial_progress(batch, phase, 0, 0),
+    )
+    if outcome.payload is None:
+        why = outcome.unsupported or outcome.model_error or outcome.crash or "unknown"
+        state.warnings.append(f"no prediction ({why.splitlines()[0]}); plain doubling")
+        return None
+    predictions = [TrialRecord.from_dict(r) for r in outcome.payload["records"]]
+    state.predictions = {r.batch_size: r.prediction for r in predictions if r.prediction}
+    if not state.predictions:
+        return None
+    peaks = {b: p.predicted_peak_bytes for b, p in state.predictions.items()}
+    return Guide(predicted_bytes=peaks, limit_bytes=limit)
+
+
+def _measure(
+    state: _SweepState, pool: WorkerPool, observer: SweepObserver, device: str, batch_size: int
+) -> TrialRecord:
+    observer.trial_started(batch_size)
+    job = TrialJob(state.config, batch_size, device, state.config.memory_limit_bytes)
+    outcome = pool.run(
+        job,
+        state.config.trial_timeout_s,
+        lambda phase, done, total: observer.trial_progress(batch_size, phase, done, total),
+    )
+    record = _record_from(outcome, batch_size)
+    prediction = state.predictions.get(batch_size)
+    return record if prediction is None else replace(record, prediction=prediction)
+
+
+def _record_from(outcome: JobOutcome, batch_size: int) -> TrialRecord:
+    if outcome.model_error is not None:
+        raise ModelFileError(outcome.model_error)
+    if outcome.crash is not None:
+        return TrialRecord(
+            batch_size, TrialStatus.CRASH, error=outcome.crash, trial_wall_s=outcome.wall_s
+        )
+    return replace(TrialRecord.from_dict(outcome.payload["record"]), trial_wall_s=outcome.wall_s)
+
+
+def _timing_warnings(records: list[TrialRecord]) -> list[str]:
+    return [
+        f"batch {r.batch_size}: timings are noisy (IQR/median {r.timing.relative_spread:.0%} > "
+        "10%); consider more --iters or --min-time"
+        for r in records
+        if r.timing is not None and r.timing.is_noisy
+    ]
+
+
+def _raise_if_the_model_never_ran(result: SweepResult) -> None:
+    """An error at every batch size is a broken model, not a batch-size finding."""
+    tried = [r for r in result.results if r.status is not TrialStatus.SKIPPED]
+    if tried and all(r.status is TrialStatus.ERROR for r in tried):
+        raise ModelFileError(tried[0].error or "the model failed at every batch size")

@@ -1,0 +1,142 @@
+"""The child side of a worker: run one job and report over the pipe. Imports torch."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from typing import Any
+
+# torch.optim imports torch._dynamo on first use: ~1.5 s per trial unless the fork server has it
+import torch
+import torch._dynamo
+
+from bsprof.backends import cpu as _cpu  # noqa: F401 - preloaded into the fork server
+from bsprof.backends import create_backend
+from bsprof.errors import ModelFileError
+from bsprof.measure import run_trial
+from bsprof.predict import PredictionUnsupported, predict_iteration
+from bsprof.records import TrialRecord, TrialStatus
+from bsprof.search import SearchPlan, search
+from bsprof.units import format_bytes
+from bsprof.worker import EnvJob, Job, PredictJob, ProbeJob, TrialJob
+from bsprof.workload import UserCodeError, load_workload
+
+
+def serve(job: Job, conn: Connection) -> None:
+    try:
+        payload = run_job(job, conn)
+        conn.send(("result", payload))
+    except ModelFileError as exc:
+        conn.send(("model_error", exc.message))
+    except PredictionUnsupported as exc:
+        conn.send(("unsupported", exc.message))
+    except KeyboardInterrupt:
+        os._exit(130)  # the parent saw the same Ctrl-C and records the interruption
+    except BaseException:
+        conn.send(("internal_error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def run_job(job: Job, conn: Connection) -> Any:
+    if isinstance(job, ProbeJob):
+        return probe(job)
+    if isinstance(job, EnvJob):
+        from bsprof.envinfo import collect_environment
+
+        device = resolve_device(job.device)
+        return collect_environment(device, touch_cuda=device.startswith("cuda"))
+    if isinstance(job, PredictJob):
+        return predict(job, conn)
+    return measure(job, conn)
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def probe(job: ProbeJob) -> dict[str, Any]:
+    from bsprof.envinfo import collect_environment
+
+    device = resolve_device(job.config.device)
+    if job.config.threads is not None:
+        torch.set_num_threads(job.config.threads)
+    workload = load_workload(job.config.model)
+    return {
+        "device": device,
+        "environment": collect_environment(device, touch_cuda=device.startswith("cuda")),
+        "optimizer": workload.optimizer_name,
+        "loss": workload.loss_name,
+    }
+
+
+def measure(job: TrialJob, conn: Connection) -> dict[str, Any]:
+    if job.config.threads is not None:
+        torch.set_num_threads(job.config.threads)
+    workload = load_workload(job.config.model)  # imported before the cap: start-up cost
+    backend = create_backend(job.device)
+    backend.prepare(job.memory_limit_bytes)
+
+    def progress(phase: str, done: int, total: int) -> None:
+        conn.send(("progress", phase, done, total))
+
+    record = run_trial(workload, job.config, job.batch_size, backend, progress)
+    return {"record": record.to_dict(), "capacity_bytes": backend.capacity_bytes()}
+
+
+def predict(job: PredictJob, conn: Connection) -> dict[str, Any]:
+    """Fake-tensor trials: cheap, so a target device always gets the exact search."""
+    if job.config.threads is not None:
+        torch.set_num_threads(job.config.threads)
+    workload = load_workload(job.config.model)
+
+    def predict_one(batch_size: int) -> TrialRecord:
+        conn.send(("progress", "predicting", batch_size, 0))
+        return predicted_record(workload, job, batch_size)
+
+    if job.sizes:
+        records = []
+        for size in job.sizes:
+            records.append(predict_one(size))
+            peak = records[-1].prediction and records[-1].prediction.predicted_peak_bytes
+            if job.stop_above_bytes is not None and peak and peak > job.stop_above_bytes:
+                break
+        return {"records": [r.to_dict() for r in records], "notes": []}
+    if job.config.batch_sizes:
+        plan = SearchPlan(job.config.batch_sizes, explicit=True)
+    else:
+        plan = SearchPlan(job.config.doubling_sizes, exact=job.config.target is not None)
+    outcome = search(plan, predict_one)
+    return {"records": [r.to_dict() for r in outcome.records], "notes": list(outcome.notes)}
+
+
+def predicted_record(workload: Any, job: PredictJob, batch_size: int) -> TrialRecord:
+    target = job.config.target
+    try:
+        prediction = predict_iteration(workload, job.config, batch_size, job.cuda_kernels)
+    except UserCodeError as exc:
+        if exc.function in ("build_model()", "build_optimizer()"):
+            raise ModelFileError(str(exc)) from None
+        return TrialRecord(batch_size, TrialStatus.ERROR, error=str(exc))
+    if target is None:
+        return TrialRecord(batch_size, TrialStatus.OK, prediction=prediction)
+    device_bytes = target.device_bytes(prediction.rounded_peak_bytes)
+    low_precision = job.config.precision.value != "fp32"
+    prediction = replace(
+        prediction,
+        predicted_device_bytes=device_bytes,
+        estimated_time_per_iter_s=target.iteration_seconds(
+            prediction.flops_per_iter, low_precision
+        ),
+    )
+    if device_bytes <= target.capacity_bytes:
+        return TrialRecord(batch_size, TrialStatus.OK, prediction=prediction)
+    error = (
+        f"predicted out of memory: needs {format_bytes(device_bytes)} of "
+        f"{format_bytes(target.capacity_bytes)}"
+    )
+    return TrialRecord(batch_size, TrialStatus.OOM, error=error, prediction=prediction)

@@ -1,0 +1,218 @@
+"""Isolated worker processes: every job (the probe, each batch size) runs in a fresh child.
+
+Children are forked from a fork server that has imported torch once, so a trial does not pay
+the ~2 s import. The parent and the fork server never import torch's CUDA side: each child
+initialises CUDA itself. A child that dies, is killed or outlives its timeout is an outcome,
+not an exception: the sweep goes on.
+
+Protocol: the child sends ("progress", phase, done, total)* then exactly one of
+("result", payload), ("model_error", message), ("unsupported", message) or
+("internal_error", traceback) over a pipe.
+This module must not import torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from bsprof.config import SweepConfig
+
+_PRELOAD = ["bsprof.trial"]  # imports torch, the backends and the measurement code
+_POLL_S = 0.1
+_EXIT_GRACE_S = 10.0
+_LOG_TAIL_LINES = 8
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ProbeJob:
+    """Resolve the device, load the model file once, describe the environment."""
+
+    config: SweepConfig
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    config: SweepConfig
+    batch_size: int
+    device: str
+    memory_limit_bytes: int | None
+
+
+@dataclass(frozen=True)
+class PredictJob:
+    """Predict on fake tensors: a whole search (``sizes`` empty) or just the given sizes."""
+
+    config: SweepConfig
+    sizes: tuple[int, ...] = ()
+    cuda_kernels: bool = False  # predict what a CUDA run allocates (e.g. foreach optimizers)
+    stop_above_bytes: int | None = None  # with sizes: stop after the first prediction above
+
+
+@dataclass(frozen=True)
+class EnvJob:
+    """Describe the environment (``bsprof env``)."""
+
+    device: str
+
+
+Job = ProbeJob | TrialJob | EnvJob | PredictJob
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What came back: a payload, a model-file error, or why the worker died."""
+
+    payload: Any = None
+    model_error: str | None = None
+    unsupported: str | None = None  # the model cannot run on fake tensors
+    crash: str | None = None
+    wall_s: float = 0.0
+
+
+def child_entry(job: Job, conn: Connection, log_path: str | None, environ: dict[str, str]) -> None:
+    """Runs in the child. Imported by reference, so it must live in this torch-free module."""
+    # The fork server's environment is the parent's at the time the server started.
+    os.environ.clear()
+    os.environ.update(environ)
+    if log_path is not None:
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    from bsprof import trial  # preloaded in the fork server: instant
+
+    trial.serve(job, conn)
+
+
+class WorkerPool:
+    """Starts one child per job from a shared, torch-preloaded fork server."""
+
+    def __init__(self, log_dir: Path | None = None) -> None:
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(_PRELOAD)
+        self._log_dir = log_dir
+        self._jobs = 0
+
+    def run(
+        self, job: Job, timeout_s: float, on_progress: ProgressCallback | None = None
+    ) -> JobOutcome:
+        started = time.perf_counter()
+        log_path = self._next_log_path()
+        receiver, sender = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(
+            target=child_entry, args=(job, sender, log_path, dict(os.environ)), daemon=True
+        )
+        with _main_module_hidden():
+            process.start()
+        sender.close()  # the child holds the only writer: EOF means it is gone
+        try:
+            message = _receive(receiver, started + timeout_s, on_progress)
+        except BaseException:
+            _stop(process)
+            raise
+        finally:
+            receiver.close()
+        if message is None:
+            timed_out = time.perf_counter() >= started + timeout_s
+            if not timed_out:
+                process.join(_EXIT_GRACE_S)  # the pipe closed: the child is dying; get its status
+            _stop(process)
+            why = f"timed out after {timeout_s:g} s" if timed_out else _death(process.exitcode)
+            return JobOutcome(crash=_with_log_tail(why, log_path), wall_s=_since(started))
+        process.join(_EXIT_GRACE_S)
+        _stop(process)
+        kind, value = message
+        wall = _since(started)
+        if kind == "result":
+            return JobOutcome(payload=value, wall_s=wall)
+        if kind == "model_error":
+            return JobOutcome(model_error=value, wall_s=wall)
+        if kind == "unsupported":
+            return JobOutcome(unsupported=value, wall_s=wall)
+        return JobOutcome(crash=f"bsprof worker failed:\n{value}", wall_s=wall)
+
+    def _next_log_path(self) -> str | None:
+        if self._log_dir is None:
+            return None
+        self._jobs += 1
+        return str(self._log_dir / f"job-{self._jobs:03d}.log")
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start children without multiprocessing re-importing the parent's ``__main__`` in them.
+
+    Spawn-style preparation (which forkserver uses) re-runs the parent's main script in every
+    child: under pytest, a user's script or an unguarded module, that is slow at best and
+    recursive at worst. A child here needs nothing from ``__main__``: its target lives in this
+    module.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+def _receive(
+    conn: Connection, deadline: float, on_progress: ProgressCallback | None
+) -> tuple[str, Any] | None:
+    """Read until a final message; None when the child died or the deadline passed."""
+    while time.perf_counter() < deadline:
+        if not conn.poll(_POLL_S):
+            continue
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return None
+        if message[0] == "progress":
+            if on_progress is not None:
+                on_progress(message[1], message[2], message[3])
+            continue
+        return (message[0], message[1])
+    return None
+
+
+def _stop(process: multiprocessing.process.BaseProcess) -> None:
+    if process.is_alive():
+        process.kill()
+    process.join()
+
+
+def _death(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = (
+            " (out of memory? the kernel's OOM killer sends SIGKILL)" if name == "SIGKILL" else ""
+        )
+        return f"worker killed by {name}{hint}"
+    return f"worker exited with code {exitcode} before reporting a result"
+
+
+def _with_log_tail(why: str, log_path: str | None) -> str:
+    if log_path is None or not os.path.exists(log_path):
+        return why
+    lines = Path(log_path).read_text(errors="replace").strip().splitlines()[-_LOG_TAIL_LINES:]
+    return why + ("; last output: " + " | ".join(lines) if lines else "")
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started

@@ -1,0 +1,160 @@
+"""Load the user's model file and hold it to the contract.
+
+A model target is a path (``model.py``), a module (``package.module``) or an attribute of one
+(``package.module:attr``) that provides ``build_model()`` (or a module-level ``model``) and
+``make_batch(batch_size)``, and optionally ``loss_fn(outputs, targets)`` and
+``build_optimizer(params)``. Every way the user's code can break becomes a ModelFileError that
+names the file, the function and what was expected.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any
+
+from bsprof.errors import ModelFileError
+
+_BSPROF_DIR = str(Path(__file__).resolve().parent)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The user's callables, checked for presence; their results are checked when called."""
+
+    source: str
+    build_model: Callable[[], Any]
+    make_batch: Callable[[int], Any]
+    loss_fn: Callable[[Any, Any], Any] | None = None
+    build_optimizer: Callable[[Any], Any] | None = None
+
+    @property
+    def optimizer_name(self) -> str:
+        return "build_optimizer()" if self.build_optimizer else "AdamW (default)"
+
+    @property
+    def loss_name(self) -> str:
+        return "loss_fn()" if self.loss_fn else "default (outputs.loss, cross-entropy or MSE)"
+
+
+class UserCodeError(Exception):
+    """An exception raised inside the user's code, with where it came from."""
+
+    def __init__(self, source: str, function: str, exc: BaseException) -> None:
+        self.source = source
+        self.function = function
+        self.original = exc
+        location = user_frame(exc.__traceback__)
+        where = f" (at {location})" if location else ""
+        super().__init__(f"{source}: {function} raised {type(exc).__name__}: {exc}{where}")
+
+
+def user_frame(tb: TracebackType | None) -> str | None:
+    """The innermost frame outside torch and bsprof: the user's line, as ``file:line in fn``."""
+    found = None
+    for frame in traceback.extract_tb(tb):
+        name = frame.filename
+        if name.startswith(_BSPROF_DIR) or "/torch/" in name or name.startswith("<"):
+            continue
+        found = f"{Path(name).name}:{frame.lineno} in {frame.name}"
+    return found
+
+
+def load_workload(target: str) -> Workload:
+    module = _import_target(target)
+    source = target
+    build_model = getattr(module, "build_model", None)
+    if build_model is None and getattr(module, "model", None) is not None:
+        instance = module.model
+        build_model = lambda: instance  # noqa: E731 - a module-level model is accepted as-is
+    if build_model is None:
+        raise ModelFileError(
+            f"{source}: no build_model() found: define `def build_model() -> torch.nn.Module` "
+            "(or a module-level `model`)"
+        )
+    make_batch = getattr(module, "make_batch", None)
+    if make_batch is None:
+        raise ModelFileError(
+            f"{source}: no make_batch() found: define `def make_batch(batch_size: int)` "
+            "returning (inputs, targets)"
+        )
+    optional = {name: getattr(module, name, None) for name in ("loss_fn", "build_optimizer")}
+    for name, value in {"build_model": build_model, "make_batch": make_batch, **optional}.items():
+        if value is not None and not callable(value):
+            raise ModelFileError(
+                f"{source}: {name} is a {type(value).__name__}, expected a function"
+            )
+    return Workload(
+        source, build_model, make_batch, optional["loss_fn"], optional["build_optimizer"]
+    )
+
+
+def _import_target(target: str) -> Any:
+    module_part, _, attr = target.partition(":")
+    path = Path(module_part)
+    if module_part.endswith(".py") or path.exists():
+        module = _import_file(path)
+    else:
+        module = _import_module(module_part)
+    if not attr:
+        return module
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ModelFileError(f"{module_part}: has no attribute {attr!r}") from None
+
+
+def _import_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    directory = str(path.resolve().parent)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)  # so the model file can import its neighbours
+    spec = importlib.util.spec_from_file_location(f"bsprof_user_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ModelFileError(f"{path}: cannot be imported as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    _run_import(str(path), lambda: spec.loader.exec_module(module))  # type: ignore[union-attr]
+    return module
+
+
+def _import_module(name: str) -> ModuleType:
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")  # like `python -m`: modules under the working directory
+    holder: list[ModuleType] = []
+    _run_import(name, lambda: holder.append(importlib.import_module(name)))
+    return holder[0]
+
+
+def _run_import(source: str, load: Callable[[], None]) -> None:
+    try:
+        load()
+    except SyntaxError as exc:
+        raise ModelFileError(
+            f"{source}:{exc.lineno}: syntax error: {exc.msg}"
+            + (f": {exc.text.strip()}" if exc.text else "")
+        ) from None
+    except ModuleNotFoundError as exc:
+        if exc.name and source.split(":")[0].replace("/", ".").removesuffix(".py").endswith(
+            exc.name
+        ):
+            raise ModelFileError(f"{source}: no such module") from None
+        raise ModelFileError(
+            f"{source}: importing it failed: {type(exc).__name__}: {exc}" + _at(exc.__traceback__)
+        ) from None
+    except Exception as exc:
+        raise ModelFileError(
+            f"{source}: importing it failed: {type(exc).__name__}: {exc}" + _at(exc.__traceback__)
+        ) from None
+
+
+def _at(tb: TracebackType | None) -> str:
+    location = user_frame(tb)
+    return f" (at {location})" if location else ""

@@ -1,0 +1,18 @@
+"""A model file whose build_model() returns 3 instead of a torch.nn.Module."""
+
+from __future__ import annotations
+
+import torch
+
+FEATURES = 8
+CLASSES = 2
+
+
+def build_model() -> int:
+    return 3
+
+
+def make_batch(batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(batch_size, FEATURES, generator=generator)
+    return inputs, torch.randint(0, CLASSES, (batch_size,), generator=generator)

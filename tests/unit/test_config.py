@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+
+from bsprof.config import Mode, Precision, SweepConfig
+from bsprof.errors import UsageError
+
+
+def test_doubling_ladder() -> None:
+    assert SweepConfig("m.py", min_batch=3, max_batch=50).doubling_sizes == (3, 6, 12, 24, 48)
+    assert SweepConfig("m.py", max_batch=1).doubling_sizes == (1,)
+
+
+def test_to_dict_is_plain_json() -> None:
+    data = SweepConfig("m.py", mode=Mode.EVAL, precision=Precision.BF16, batch_sizes=(8,)).to_dict()
+    assert data["mode"] == "eval" and data["precision"] == "bf16" and data["batch_sizes"] == [8]
+    assert data["world_size"] == 1 and data["model"] == "m.py"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"device": "tpu"}, "--device must be auto, cpu, cuda or cuda:N"),
+        ({"min_batch": 0}, "--min-batch must be a positive integer"),
+        ({"min_batch": 64, "max_batch": 8}, "larger than --max-batch"),
+        ({"iters": 0}, "--iters must be a positive integer"),
+        ({"warmup": -1}, "--warmup must be 0 or more"),
+        ({"batch_sizes": (8, 0)}, "--batch-sizes must be a positive integer"),
+        ({"batch_sizes": (8,), "exact": True}, "drop --batch-sizes"),
+        ({"dataset_size": 100}, "needs both --dataset-size and --epochs"),
+        ({"trial_timeout_s": 0.0}, "--trial-timeout must be positive"),
+    ],
+)
+def test_invalid_configs(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        SweepConfig("m.py", **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,158 @@
+"""The training step and the timing loop, in process, on real tiny models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from bsprof.backends.cpu import CpuBackend
+from bsprof.config import Mode, SweepConfig
+from bsprof.errors import ModelFileError
+from bsprof.measure import default_loss, make_step, time_iterations
+from bsprof.workload import UserCodeError, Workload
+
+CPU = torch.device("cpu")
+
+
+def _workload(**overrides: Any) -> Workload:
+    def make_batch(batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.randn(batch_size, 4), torch.randint(0, 3, (batch_size,))
+
+    values: dict[str, Any] = {
+        "source": "model.py",
+        "build_model": lambda: nn.Linear(4, 3),
+        "make_batch": make_batch,
+    }
+    values.update(overrides)
+    return Workload(**values)
+
+
+def test_a_training_step_updates_the_parameters() -> None:
+    step = make_step(_workload(), SweepConfig("model.py"), 8, torch.device("cpu"))
+    before = [p.detach().clone() for p in step.model.parameters()]
+    step()
+    assert step.optimizer is not None
+    assert isinstance(step.optimizer, torch.optim.AdamW)
+    assert all(not torch.equal(a, b) for a, b in zip(before, step.model.parameters(), strict=True))
+    assert all(p.grad is None for p in step.model.parameters())  # zero_grad(set_to_none)
+
+
+def test_eval_mode_does_not_touch_the_parameters() -> None:
+    step = make_step(_workload(), SweepConfig("model.py", mode=Mode.EVAL), 8, torch.device("cpu"))
+    before = [p.detach().clone() for p in step.model.parameters()]
+    step()
+    assert step.optimizer is None
+    assert all(torch.equal(a, b) for a, b in zip(before, step.model.parameters(), strict=True))
+
+
+def test_default_loss_picks_cross_entropy_mse_or_outputs_loss() -> None:
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    labels = torch.tensor([0, 1])
+    expected = nn.functional.cross_entropy(logits, labels)
+    assert torch.allclose(default_loss("m.py", logits, labels), expected)
+    assert default_loss("m.py", logits, torch.zeros(2, 2)).item() == pytest.approx(2.0)
+
+    @dataclass
+    class Output:
+        loss: torch.Tensor
+
+    assert default_loss("m.py", Output(torch.tensor(7.0)), None).item() == 7.0
+    with pytest.raises(ModelFileError, match=r"targets=None but the model.s output has no \.loss"):
+        default_loss("m.py", logits, None)
+
+
+def test_sequence_logits_are_flattened_for_cross_entropy() -> None:
+    logits = torch.randn(2, 5, 7)
+    labels = torch.randint(0, 7, (2, 5))
+    expected = nn.functional.cross_entropy(logits.reshape(10, 7), labels.reshape(10))
+    assert torch.allclose(default_loss("m.py", logits, labels), expected)
+
+
+def test_dict_and_tuple_inputs() -> None:
+    class TwoInputs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = nn.Linear(4, 3)
+
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor = self.layer(a + b)
+            return out
+
+    def as_tuple(n: int) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+        return (torch.randn(n, 4), torch.randn(n, 4)), torch.randint(0, 3, (n,))
+
+    def as_dict(n: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        return {"a": torch.randn(n, 4), "b": torch.randn(n, 4)}, torch.randint(0, 3, (n,))
+
+    for make_batch in (as_tuple, as_dict):
+        make_step(
+            _workload(build_model=TwoInputs, make_batch=make_batch),
+            SweepConfig("m"),
+            2,
+            CPU,
+        )()
+
+
+def test_user_exceptions_name_the_function() -> None:
+    def broken_loss(outputs: Any, targets: Any) -> torch.Tensor:
+        raise ValueError("nope")
+
+    step = make_step(_workload(loss_fn=broken_loss), SweepConfig("m"), 2, torch.device("cpu"))
+    with pytest.raises(UserCodeError, match=r"model\.py: loss_fn raised ValueError: nope"):
+        step()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"build_model": lambda: 3}, r"build_model\(\) returned int; expected a torch.nn.Module"),
+        ({"make_batch": lambda n: torch.ones(n)}, r"returned Tensor; expected a pair"),
+        ({"make_batch": lambda n: ("x", None)}, "inputs of type str"),
+        ({"build_optimizer": lambda p: "sgd"}, r"build_optimizer\(\) returned str"),
+    ],
+)
+def test_contract_violations(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ModelFileError, match=message):
+        make_step(_workload(**overrides), SweepConfig("m"), 2, torch.device("cpu"))
+
+
+class FakeTimer:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        self.count += 1
+
+    def samples(self) -> list[float]:
+        return [0.5] * self.count
+
+
+class FakeBackend(CpuBackend):
+    def timer(self) -> FakeTimer:  # type: ignore[override]
+        return FakeTimer()
+
+
+def test_timing_runs_iters_then_until_min_time() -> None:
+    ticks = iter(float(t) for t in range(100))
+    calls: list[int] = []
+    samples = time_iterations(
+        lambda: calls.append(1),
+        FakeBackend(),
+        SweepConfig("m", iters=3, min_time_s=5.0),
+        lambda phase, done, total: None,
+        clock=lambda: next(ticks),
+    )
+    # start reads 0; the clock is read only once --iters (3) is met: at 1, 2, 3, 4 s it runs
+    # one more iteration each, at 5 s it stops: 3 + 4 iterations
+    assert len(calls) == len(samples) == 7
+    only_iters = time_iterations(
+        lambda: None, FakeBackend(), SweepConfig("m", iters=3), lambda *a: None
+    )
+    assert len(only_iters) == 3

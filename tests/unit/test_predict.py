@@ -1,0 +1,100 @@
+"""Predictions on fake tensors against torch's own MemTracker on a real CPU iteration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch.distributed._tools.mem_tracker import MemTracker
+
+from bsprof.config import SweepConfig
+from bsprof.measure import make_step
+from bsprof.predict import PredictionUnsupported, predict_iteration
+from bsprof.workload import load_workload
+
+ROOT = Path(__file__).resolve().parents[2]
+CPU = torch.device("cpu")
+
+
+def real_live_tensor_peak(model_file: str, batch_size: int) -> int:
+    """An independent measurement: torch's MemTracker around a real steady-state iteration."""
+    torch.manual_seed(0)
+    workload = load_workload(model_file)
+    step = make_step(workload, SweepConfig(model_file), batch_size, CPU)
+    step()  # the optimizer's state exists from here on
+    assert step.optimizer is not None
+    tracker = MemTracker()
+    tracker.track_external(step.model, step.optimizer, step.inputs, step.targets)
+    with tracker:
+        step()
+    snapshot = tracker.get_tracker_snapshot("peak")
+    return int(snapshot[CPU]["Total"])
+
+
+CASES = [
+    ("examples/mnist_mlp.py", (1, 32, 256)),
+    ("examples/small_cnn.py", (2, 16)),
+    ("examples/tiny_transformer.py", (1, 8)),
+    ("tests/models/memory_hog.py", (4, 32)),
+    ("tests/models/hf_gpt2.py", (1, 4)),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model_file", "batch_sizes"), CASES)
+def test_predicted_peak_is_within_2_percent_of_a_real_iteration(
+    model_file: str, batch_sizes: tuple[int, ...]
+) -> None:
+    if "hf_gpt2" in model_file:
+        pytest.importorskip("transformers")
+    path = str(ROOT / model_file)
+    workload = load_workload(path)
+    for batch_size in batch_sizes:
+        predicted = predict_iteration(workload, SweepConfig(path), batch_size, False)
+        real = real_live_tensor_peak(path, batch_size)
+        assert abs(predicted.predicted_peak_bytes - real) <= 0.02 * real, (batch_size, real)
+
+
+def test_the_same_prediction_twice_gives_identical_bytes() -> None:
+    path = str(ROOT / "examples" / "mnist_mlp.py")
+    workload = load_workload(path)
+    first = predict_iteration(workload, SweepConfig(path), 64, False)
+    second = predict_iteration(workload, SweepConfig(path), 64, False)
+    assert first == second
+
+
+def test_breakdown_of_a_known_model() -> None:
+    path = str(ROOT / "examples" / "mnist_mlp.py")
+    prediction = predict_iteration(load_workload(path), SweepConfig(path), 64, False)
+    parameters = (784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10) * 4
+    assert prediction.parameters == parameters
+    assert prediction.optimizer_state >= 2 * parameters  # AdamW: two moments (+ step counts)
+    assert prediction.inputs == 64 * 784 * 4 + 64 * 8  # float images, int64 labels
+    parts = (
+        prediction.parameters
+        + prediction.gradients
+        + prediction.optimizer_state
+        + prediction.inputs
+        + prediction.activations
+    )
+    assert parts == prediction.predicted_peak_bytes
+    assert prediction.peak_phase in ("forward", "backward", "optimizer step")
+    # FLOPs: 3 matmuls forward x (1 forward + 2 backward) x 2 FLOPs per multiply-add;
+    # the first layer's input needs no gradient, so its backward has one matmul, not two
+    forward = 2 * 64 * (784 * 512 + 512 * 512 + 512 * 10)
+    assert prediction.flops_per_iter == 3 * forward - 2 * 64 * 784 * 512
+
+
+def test_data_dependent_models_are_refused_with_the_reason_and_line() -> None:
+    path = str(ROOT / "tests" / "models" / "data_dependent.py")
+    with pytest.raises(PredictionUnsupported, match=r"depends on tensor values.*data_dependent"):
+        predict_iteration(load_workload(path), SweepConfig(path), 4, False)
+
+
+def test_cuda_targets_use_foreach_optimizers() -> None:
+    path = str(ROOT / "examples" / "mnist_mlp.py")
+    workload = load_workload(path)
+    loop = predict_iteration(workload, SweepConfig(path), 8, False)
+    foreach = predict_iteration(workload, SweepConfig(path), 8, True)
+    assert foreach.predicted_peak_bytes != loop.predicted_peak_bytes

@@ -1,0 +1,136 @@
+"""The search logic against a deterministic fake: a batch fits when it is at most `capacity`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bsprof.records import TimingStats, TrialRecord, TrialStatus
+from bsprof.search import Guide, SearchPlan, search
+
+
+@dataclass
+class FakeDevice:
+    capacity: int
+    errors: frozenset[int] = frozenset()
+    crashes: frozenset[int] = frozenset()
+    calls: list[int] = field(default_factory=list)
+
+    def __call__(self, batch_size: int) -> TrialRecord:
+        self.calls.append(batch_size)
+        if batch_size in self.errors:
+            return TrialRecord(batch_size, TrialStatus.ERROR, error="BatchNorm")
+        if batch_size in self.crashes:
+            return TrialRecord(batch_size, TrialStatus.CRASH, error="SIGKILL")
+        if batch_size > self.capacity:
+            return TrialRecord(batch_size, TrialStatus.OOM, error="out of memory")
+        return TrialRecord(
+            batch_size,
+            TrialStatus.OK,
+            timing=TimingStats((0.01,)),
+            peak_memory_bytes=batch_size * KB + OVERHEAD,
+        )
+
+
+LADDER = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+KB = 1000
+OVERHEAD = 5 * KB  # measured peaks carry a runtime overhead that predictions do not
+LIMIT = 100 * KB + OVERHEAD  # so exactly batch 100 fits
+
+
+def perfect_guide(limit: int = LIMIT) -> Guide:
+    return Guide(predicted_bytes={b: b * KB for b in LADDER}, limit_bytes=limit)
+
+
+def test_doubling_stops_at_the_first_oom() -> None:
+    device = FakeDevice(capacity=100)
+    outcome = search(SearchPlan(LADDER), device)
+    assert device.calls == [1, 2, 4, 8, 16, 32, 64, 128]
+    assert [r.status for r in outcome.records][-2:] == [TrialStatus.OK, TrialStatus.OOM]
+    assert outcome.notes == ()
+
+
+def test_exact_bisects_to_the_largest_fitting_batch() -> None:
+    device = FakeDevice(capacity=100)
+    outcome = search(SearchPlan(LADDER, exact=True), device)
+    fitting = max(r.batch_size for r in outcome.records if r.fits)
+    assert fitting == 100
+    assert device.calls[8:] == [96, 112, 104, 100, 102, 101]  # bisection between 64 and 128
+    assert any(r.batch_size == 101 and r.status is TrialStatus.OOM for r in outcome.records)
+
+
+def test_errors_and_crashes_do_not_stop_the_doubling() -> None:
+    device = FakeDevice(capacity=20, errors=frozenset({1}), crashes=frozenset({4}))
+    outcome = search(SearchPlan(LADDER), device)
+    assert [(r.batch_size, r.status.value) for r in outcome.records] == [
+        (1, "error"),
+        (2, "ok"),
+        (4, "crash"),
+        (8, "ok"),
+        (16, "ok"),
+        (32, "oom"),
+    ]
+
+
+def test_no_oom_up_to_the_maximum_is_noted() -> None:
+    outcome = search(SearchPlan((1, 2, 4), exact=True), FakeDevice(capacity=10_000))
+    assert len(outcome.records) == 3
+    assert "no out-of-memory up to batch 4" in outcome.notes[0]
+
+
+def test_nothing_fits() -> None:
+    device = FakeDevice(capacity=0)
+    outcome = search(SearchPlan(LADDER, exact=True), device)
+    assert device.calls == [1]
+    assert outcome.records[0].status is TrialStatus.OOM
+
+
+def test_explicit_sizes_skip_everything_above_a_known_oom() -> None:
+    device = FakeDevice(capacity=40)
+    outcome = search(SearchPlan((64, 8, 32, 128), explicit=True), device)
+    assert device.calls == [8, 32, 64]
+    assert [(r.batch_size, r.status.value) for r in outcome.records] == [
+        (8, "ok"),
+        (32, "ok"),
+        (64, "oom"),
+        (128, "skipped"),
+    ]
+
+
+def test_exact_stops_honestly_when_bisection_meets_an_error() -> None:
+    device = FakeDevice(capacity=100, errors=frozenset({96}))
+    outcome = search(SearchPlan(LADDER, exact=True), device)
+    assert device.calls[-1] == 96
+    assert "between 64 and 127" in outcome.notes[-1]
+
+
+def test_a_guided_exact_search_reaches_the_same_answer_in_fewer_trials() -> None:
+    plain, guided = FakeDevice(capacity=100), FakeDevice(capacity=100)
+    search(SearchPlan(LADDER, exact=True), plain)
+    outcome = search(SearchPlan(LADDER, exact=True), guided, perfect_guide())
+    assert max(r.batch_size for r in outcome.records if r.fits) == 100
+    assert guided.calls[8:] == [100, 101]  # the predicted boundary, then one step past it
+    assert len(plain.calls) - len(guided.calls) == 4
+
+
+def test_a_wrong_guide_still_finds_the_answer() -> None:
+    device = FakeDevice(capacity=100)
+    misleading = Guide(predicted_bytes={b: b * KB // 2 for b in LADDER}, limit_bytes=LIMIT)
+    outcome = search(SearchPlan(LADDER, exact=True), device, misleading)
+    assert max(r.batch_size for r in outcome.records if r.fits) == 100
+    assert not any(r.batch_size == 101 and r.fits for r in outcome.records)
+
+
+def test_sizes_predicted_far_beyond_the_limit_are_skipped_not_run() -> None:
+    device = FakeDevice(capacity=10_000)  # would never OOM: only the prediction stops it
+    outcome = search(SearchPlan(LADDER), device, perfect_guide(limit=10 * KB))
+    assert device.calls == [1, 2, 4, 8, 16]
+    last = outcome.records[-1]
+    assert (last.batch_size, last.status) == (32, TrialStatus.SKIPPED)
+    assert "predicted to need over 2x the memory limit" in (last.error or "")
+
+
+def test_guide_interpolates_and_extrapolates_linearly() -> None:
+    guide = Guide(predicted_bytes={2: 200, 4: 400}, limit_bytes=1000)
+    assert guide.predicted_at(3) == 300
+    assert guide.predicted_at(8) == 800
+    assert guide.predicted_at(1) == 100
