@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from bsprof import __version__
-from bsprof.config import DEFAULT_ITERS, DEFAULT_MAX_BATCH, DEFAULT_WARMUP
+from bsprof.config import DEFAULT_ITERS, DEFAULT_MAX_BATCH, DEFAULT_WARMUP, PREDICT_MAX_BATCH
 from bsprof.errors import (
     EXIT_INTERRUPTED,
     EXIT_REGRESSION,
@@ -203,7 +203,12 @@ def sweep(
         show_default=False,
     ),
     min_batch: int = typer.Option(1, help="First batch size of the doubling."),
-    max_batch: int = typer.Option(DEFAULT_MAX_BATCH, help="Last batch size of the doubling."),
+    max_batch: int | None = typer.Option(
+        None,
+        help=f"Last batch size of the doubling. [default: {DEFAULT_MAX_BATCH}; with --predict "
+        f"and a target: {PREDICT_MAX_BATCH}]",
+        show_default=False,
+    ),
     exact: bool = typer.Option(
         False, "--exact", help="Bisect between the last fit and the first OOM."
     ),
@@ -237,6 +242,12 @@ def sweep(
         False,
         "--predict",
         help="Predict memory and FLOPs on fake tensors instead of running: seconds, any machine.",
+    ),
+    guide: bool = typer.Option(
+        True,
+        "--guide/--no-guide",
+        help="Measured sweeps: predict first, skip sizes predicted far beyond the memory limit "
+        "and start --exact at the predicted boundary.",
     ),
     device_memory: str | None = typer.Option(
         None,
@@ -295,7 +306,7 @@ def sweep(
         precision=_choice(Precision, precision, "--precision"),
         batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
         min_batch=min_batch,
-        max_batch=max_batch,
+        max_batch=max_batch or (PREDICT_MAX_BATCH if predict and target else DEFAULT_MAX_BATCH),
         exact=exact,
         warmup=warmup,
         iters=iters,
@@ -307,6 +318,7 @@ def sweep(
         epochs=epochs,
         drop_last=drop_last,
         predict=predict,
+        guide=guide,
         target=target,
     )
     _check_model_path(model)

@@ -11,6 +11,7 @@ from bsprof.errors import UsageError
 from bsprof.gpus import DeviceModel
 
 DEFAULT_MAX_BATCH = 8192
+PREDICT_MAX_BATCH = 2**24  # fake trials are cheap: search until the target is full
 DEFAULT_WARMUP = 3
 DEFAULT_ITERS = 10
 DEFAULT_TRIAL_TIMEOUT_S = 300.0
@@ -55,6 +56,7 @@ class SweepConfig:
     drop_last: bool = False
     world_size: int = 1
     predict: bool = False  # fake-tensor trials instead of real ones
+    guide: bool = True  # a measured sweep predicts first to steer its search
     target: DeviceModel | None = None  # the device a prediction is for (--device-memory/--gpu)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 

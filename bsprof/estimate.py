@@ -40,7 +40,9 @@ class EstimateSpec:
             raise UsageError("the linear scaling rule needs both --base-lr and --base-batch")
         if self.base_lr is not None and not self.base_lr > 0:
             raise UsageError(f"--base-lr must be positive, got {self.base_lr!r}")
-        if self.base_batch is not None and self.base_batch < 1:
+        if self.base_batch is not None and (
+            isinstance(self.base_batch, bool) or self.base_batch < 1
+        ):
             raise UsageError(f"--base-batch must be a positive integer, got {self.base_batch!r}")
         if self.drop_last and self.global_batch > self.dataset_size:
             raise UsageError(

@@ -14,8 +14,11 @@ The sweep JSON contract (CI and ``estimate --from`` read it; names are stable)::
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import statistics
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import Enum
@@ -303,6 +306,13 @@ def read_sweep(path: Path) -> SweepResult:
 def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
     """Write via a temporary file and rename, so a reader or a crash never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    text = json.dumps(payload, indent=2, allow_nan=False) + "\n"  # strict JSON for CI readers
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

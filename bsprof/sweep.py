@@ -186,7 +186,7 @@ def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Gui
     the plain search and a note.
     """
     config, limit = state.config, state.capacity_bytes
-    if limit is None:
+    if limit is None or not config.guide:
         return None
     sizes = config.batch_sizes or config.doubling_sizes
     observer.trial_started(sizes[0])

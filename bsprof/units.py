@@ -89,11 +89,12 @@ def format_duration(seconds: float | None) -> str:
     """Human time: ``850 us``, ``12.3 ms``, ``4.69 s``, ``3m 05s``, ``2h 13m``, ``3d 04h``."""
     if seconds is None:
         return "-"
-    if seconds < 1e-3:
+    # Compare after rounding, so 0.9999 ms reads "1.0 ms", not "1000 us".
+    if round(seconds * 1e6) < 1000:
         return f"{seconds * 1e6:.0f} us"
-    if seconds < 1:
+    if round(seconds * 1e3, 1) < 1000:
         return f"{seconds * 1e3:.1f} ms"
-    if seconds < 60:
+    if round(seconds, 2) < 60:
         return f"{seconds:.2f} s"
     total = round(seconds)
     days, rest = divmod(total, 86400)

@@ -106,6 +106,8 @@ def _columns(
     ]
     if with_bar and result.capacity_bytes:
         columns.append(Column("bar", f"share of\n{format_bytes(result.capacity_bytes)}"))
+    if any(r.prediction is not None and r.peak_memory_bytes for r in result.results):
+        columns += [Column("predicted", "predicted\npeak"), Column("pred_error", "pred.\nerror")]
     if with_estimates:
         columns += [
             Column("iters_per_epoch", "iters/\nepoch"),
@@ -130,8 +132,19 @@ def _row_cells(
         "memory": _memory_cell(record),
         "bar": "" if not capacity else _bar_cell(record, capacity),
         "note": short_error(record.error),
+        **_prediction_cells(record),
     }
     return {**cells, **_estimate_cells(estimate)}
+
+
+def _prediction_cells(record: TrialRecord) -> dict[str, str]:
+    """Predicted live-tensor peak next to the measured one, and the relative difference."""
+    if record.prediction is None:
+        return {"predicted": "-", "pred_error": "-"}
+    predicted = record.prediction.predicted_peak_bytes
+    measured = record.peak_memory_bytes
+    error = "-" if not measured else f"{(predicted - measured) / measured:+.0%}"
+    return {"predicted": format_bytes(predicted), "pred_error": error}
 
 
 def sweep_table(
@@ -254,6 +267,11 @@ def _print_notes(result: SweepResult, console: Console) -> None:
 
 
 def render_sweep(result: SweepResult, console: Console) -> None:
+    if result.config.get("predict"):
+        from bsprof.report.prediction import render_prediction
+
+        render_prediction(result, console)
+        return
     console.print(Text(header_line(result), style="bold"))
     table, notes_in_table = _fitted_table(result, console)
     console.print(table)

@@ -52,6 +52,9 @@ def test_parse_duration_rejects(text: str) -> None:
         (7980, "2h 13m"),
         (273600, "3d 04h"),
         (None, "-"),
+        (0.0009999, "1.0 ms"),
+        (0.99996, "1.00 s"),
+        (59.996, "1m 00s"),
     ],
 )
 def test_format_duration(seconds: float | None, text: str) -> None:

@@ -1,0 +1,157 @@
+"""Render a predicted sweep (``--predict``): memory breakdown, FLOPs and the stated assumptions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from bsprof.errors import UsageError
+from bsprof.estimate import EstimateSpec, estimate
+from bsprof.records import PredictionRecord, SweepResult, TrialRecord
+from bsprof.report.sweep import STATUS_STYLES, header_line, short_error
+from bsprof.units import format_bytes, format_count, format_duration
+
+PREDICTION_NOTE = (
+    "Predicted on fake tensors: no iteration ran. Peak = live tensor storage of the second "
+    "(steady-state) iteration; FLOPs from torch.utils.flop_counter."
+)
+
+
+def _gflops(flops: int) -> str:
+    return f"{flops / 1e9:,.2f}"
+
+
+def _training_time(result: SweepResult, prediction: PredictionRecord, batch: int) -> str:
+    config = result.config
+    seconds = prediction.estimated_time_per_iter_s
+    if seconds is None or not config.get("dataset_size") or not config.get("epochs"):
+        return "-"
+    try:
+        row = estimate(
+            EstimateSpec(
+                int(config["dataset_size"]),
+                batch,
+                int(config["epochs"]),
+                drop_last=bool(config.get("drop_last")),
+                world_size=int(config.get("world_size") or 1),
+                time_per_iter_s=seconds,
+            )
+        )
+    except UsageError:
+        return "-"
+    return format_duration(row.total_time_s)
+
+
+def _has_dataset(result: SweepResult) -> bool:
+    return bool(result.config.get("dataset_size") and result.config.get("epochs"))
+
+
+def _row(result: SweepResult, record: TrialRecord, has_target: bool, has_gpu: bool) -> list[str]:
+    p = record.prediction
+    cells = [format_count(record.batch_size), record.status.value]
+    if p is None:
+        width = len(_headers(has_target, has_gpu, _has_dataset(result)))
+        return cells + [short_error(record.error)] + [""] * (width - 3)
+    cells.append(format_bytes(p.predicted_peak_bytes))
+    if has_target:
+        cells.append(format_bytes(p.predicted_device_bytes))
+    cells += [format_bytes(p.activations), p.peak_phase, _gflops(p.flops_per_iter)]
+    if has_gpu:
+        cells.append(format_duration(p.estimated_time_per_iter_s))
+        if _has_dataset(result):
+            cells.append(_training_time(result, p, record.batch_size))
+    return cells
+
+
+def _headers(has_target: bool, has_gpu: bool, dataset: bool) -> list[str]:
+    headers = ["batch", "status", "peak\n(tensors)"]
+    if has_target:
+        headers.append("device\n(model)")
+    headers += ["activations\nat peak", "peak\nphase", "GFLOP/\niter"]
+    if has_gpu:
+        headers.append("est. time/\niter")
+        if dataset:
+            headers.append("est. total\ntime")
+    return headers
+
+
+def prediction_table(result: SweepResult) -> Table:
+    target = result.config.get("target")
+    has_target = bool(target)
+    has_gpu = bool(target and target.get("gpu"))
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for header in _headers(has_target, has_gpu, _has_dataset(result)):
+        numeric = header not in ("status", "peak\nphase")
+        table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
+    for record in sorted(result.results, key=lambda r: r.batch_size):
+        cells = [Text(c) for c in _row(result, record, has_target, has_gpu)]
+        cells[1].stylize(STATUS_STYLES[record.status])
+        table.add_row(*cells)
+    return table
+
+
+def breakdown_line(record: TrialRecord) -> str:
+    """Where the bytes at the peak go, for one batch size."""
+    p = record.prediction
+    assert p is not None
+    parts = (
+        ("parameters", p.parameters),
+        ("gradients", p.gradients),
+        ("optimizer state", p.optimizer_state),
+        ("inputs", p.inputs),
+        ("activations and temporaries", p.activations),
+    )
+    listed = ", ".join(f"{name} {format_bytes(size)}" for name, size in parts)
+    return (
+        f"Breakdown at batch {record.batch_size} (peak {format_bytes(p.predicted_peak_bytes)}, "
+        f"in the {p.peak_phase}): {listed}."
+    )
+
+
+def assumption_lines(target: Mapping[str, Any]) -> list[str]:
+    gpu = target.get("gpu")
+    name = gpu["name"] if gpu else "a device"
+    lines = [
+        f"Target: {name} with {format_bytes(target['capacity_bytes'])}.",
+        "Device bytes = ceil(peak with each allocation rounded up to 512 B x "
+        f"(1 + headroom {target['headroom']:.0%})) + cuBLAS workspace "
+        f"{format_bytes(target['cublas_workspace_bytes'])} + CUDA context "
+        f"{format_bytes(target['context_reserve_bytes'])}.",
+    ]
+    if gpu:
+        lines.append(
+            f"Estimated time = FLOPs / ({gpu['bf16_flops'] / 1e12:g} TFLOP/s bf16 or "
+            f"{gpu['fp32_flops'] / 1e12:g} TFLOP/s fp32 peak x MFU {target['mfu']:.0%}): "
+            "an estimate, not a measurement."
+        )
+    return lines
+
+
+def render_prediction(result: SweepResult, console: Console) -> None:
+    console.print(Text(header_line(result) + ", predicted", style="bold"))
+    console.print(prediction_table(result))
+    fits = result.largest_fitting_batch
+    target = result.config.get("target")
+    if target:
+        where = f"the target's {format_bytes(target['capacity_bytes'])}"
+        console.print(
+            Text(
+                f"Largest batch that fits {where}: {fits}"
+                if fits is not None
+                else f"Nothing fits {where}, even at the smallest batch."
+            )
+        )
+        for line in assumption_lines(target):
+            console.print(Text(line))
+    shown = [r for r in result.results if r.prediction is not None]
+    focus = [r for r in shown if r.batch_size == fits] or shown[-1:]
+    for record in focus:
+        console.print(Text(breakdown_line(record)))
+    for warning in result.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"))
+    console.print(Text(PREDICTION_NOTE, style="dim"))

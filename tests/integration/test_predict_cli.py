@@ -1,0 +1,94 @@
+"""``bsprof sweep --predict`` and prediction-guided measured sweeps, end to end on CPU."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_sweep_cli import MODELS, ROOT, bsprof, sweep
+
+pytestmark = pytest.mark.slow
+
+
+def test_largest_batch_for_an_80gib_gpu_in_seconds(tmp_path: Path) -> None:
+    out = tmp_path / "predict.json"
+    started = time.perf_counter()
+    code, output = sweep(
+        str(ROOT / "examples" / "mnist_mlp.py"), "--predict", "--device-memory", "80GiB",
+        "--json", str(out),
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    assert code == 0, output
+    assert elapsed < 60, f"prediction took {elapsed:.1f} s"
+    data = json.loads(out.read_text())
+    largest = data["largest_fitting_batch"]
+    by_batch = {r["batch_size"]: r for r in data["results"]}
+    capacity = 80 * 2**30
+    assert by_batch[largest]["prediction"]["predicted_device_bytes"] <= capacity
+    assert by_batch[largest + 1]["status"] == "oom"
+    assert by_batch[largest + 1]["prediction"]["predicted_device_bytes"] > capacity
+    target = data["config"]["target"]
+    assert target["context_reserve_bytes"] == 500 * 2**20
+    assert target["cublas_workspace_bytes"] == 8 * 2**20
+    assert target["headroom"] == 0.1
+    breakdown = by_batch[largest]["prediction"]["breakdown"]
+    assert breakdown["parameters"] == 669_706 * 4
+    assert f"Largest batch that fits the target's 80.0 GiB: {largest}" in output
+    assert "Breakdown at batch" in output and "CUDA context 500.0 MiB" in output
+
+
+def test_the_same_prediction_twice_gives_identical_bytes(tmp_path: Path) -> None:
+    runs = []
+    for name in ("a.json", "b.json"):
+        code, output = sweep(
+            str(ROOT / "examples" / "small_cnn.py"), "--predict", "--batch-sizes", "4,32",
+            "--json", str(tmp_path / name),
+        )  # fmt: skip
+        assert code == 0, output
+        results = json.loads((tmp_path / name).read_text())["results"]
+        runs.append([r["prediction"] for r in results])
+    assert runs[0] == runs[1]
+
+
+def test_a_data_dependent_model_cannot_be_predicted_but_can_be_measured(tmp_path: Path) -> None:
+    predicted = bsprof("sweep", "tests/models/data_dependent.py", "--predict", "--max-batch", "4")
+    assert predicted.returncode == 2, predicted.stdout + predicted.stderr
+    assert "cannot predict on fake tensors" in predicted.stderr
+    assert "data_dependent.py:" in predicted.stderr  # the user's source line
+    assert len(predicted.stderr.strip().splitlines()) == 1
+    out = tmp_path / "measured.json"
+    code, output = sweep(
+        str(MODELS / "data_dependent.py"), "--device", "cpu", "--memory-limit", "1GiB",
+        "--max-batch", "4", "--iters", "1", "--warmup", "0", "--json", str(out),
+    )  # fmt: skip
+    assert code == 0, output
+    data = json.loads(out.read_text())
+    assert {r["status"] for r in data["results"]} == {"ok"}
+    assert any("no prediction" in w for w in data["warnings"])
+
+
+def _real_trials(output_json: Path) -> int:
+    return sum(
+        1 for r in json.loads(output_json.read_text())["results"] if r["status"] != "skipped"
+    )
+
+
+def test_prediction_guided_exact_sweep_needs_fewer_real_trials(tmp_path: Path) -> None:
+    args = [
+        str(MODELS / "memory_hog.py"), "--device", "cpu", "--memory-limit", "512MiB",
+        "--exact", "--iters", "1", "--warmup", "1",
+    ]  # fmt: skip
+    plain, guided = tmp_path / "plain.json", tmp_path / "guided.json"
+    code, output = sweep(*args, "--no-guide", "--json", str(plain))
+    assert code == 0, output
+    code, output = sweep(*args, "--json", str(guided))
+    assert code == 0, output
+    plain_data, guided_data = json.loads(plain.read_text()), json.loads(guided.read_text())
+    assert guided_data["largest_fitting_batch"] == plain_data["largest_fitting_batch"]
+    assert _real_trials(guided) < _real_trials(plain)
+    measured = [r for r in guided_data["results"] if r["prediction"] and r["peak_memory_bytes"]]
+    assert measured, "no batch size has a prediction next to its measurement"
+    assert "pred." in output  # the prediction error column
