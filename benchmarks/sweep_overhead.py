@@ -17,19 +17,8 @@ import platform
 import time
 
 from bsprof.config import SweepConfig
-from bsprof.records import SweepResult, TrialRecord
-from bsprof.sweep import run_sweep
-
-
-class _Quiet:
-    def trial_started(self, batch_size: int) -> None:
-        pass
-
-    def trial_progress(self, batch_size: int, phase: str, done: int, total: int) -> None:
-        pass
-
-    def trial_finished(self, record: TrialRecord, snapshot: SweepResult) -> None:
-        pass
+from bsprof.records import TrialRecord
+from bsprof.sweep import QuietObserver, run_sweep
 
 
 def iteration_seconds(record: TrialRecord) -> float:
@@ -53,7 +42,7 @@ def main() -> None:
         memory_limit_bytes=parse_size(args.memory_limit),
     )
     started = time.perf_counter()
-    result = run_sweep(config, _Quiet())
+    result = run_sweep(config, QuietObserver())
     wall = time.perf_counter() - started
 
     print(

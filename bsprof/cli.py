@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from bsprof import __version__
 from bsprof.config import DEFAULT_ITERS, DEFAULT_MAX_BATCH, DEFAULT_WARMUP, PREDICT_MAX_BATCH
@@ -29,6 +30,7 @@ from bsprof.errors import (
 from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU
 
 if TYPE_CHECKING:
+    from bsprof.check import Threshold
     from bsprof.config import SweepConfig
     from bsprof.records import SweepResult
 
@@ -36,7 +38,8 @@ app = typer.Typer(
     name="bsprof",
     help=(
         "Batch-size and memory profiler for PyTorch training.\n\n"
-        "Measure real training iterations per batch size (sweep), turn times into training "
+        "Measure real training iterations per batch size (sweep), predict memory without a GPU "
+        "(sweep --predict), gate regressions in CI (check), turn times into training "
         "wall-clock (estimate), and see what bsprof sees (env)."
     ),
     no_args_is_help=True,
@@ -64,7 +67,7 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
         except BsprofError as exc:
             if _state["debug"]:
                 raise
-            _error_console().print(f"[bold red]bsprof: error:[/] {exc.message}", markup=True)
+            _error_console().print(Text.assemble(("bsprof: error: ", "bold red"), exc.message))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             _error_console().print("bsprof: interrupted")
@@ -375,6 +378,126 @@ def _run_sweep(config: SweepConfig, outputs: SweepOutputs) -> int:
     return 0
 
 
+@app.command()
+@handles_errors
+def check(
+    model: str = typer.Argument(..., help="The model file to check (as for `bsprof sweep`)."),
+    baseline: Path | None = typer.Option(
+        None,
+        "--baseline",
+        help="Compare against this baseline (a `check --save-baseline` or `sweep --json` file).",
+        show_default=False,
+    ),
+    save_baseline: Path | None = typer.Option(
+        None,
+        "--save-baseline",
+        help="Run the sweep given by the options below and save it as the baseline.",
+        show_default=False,
+    ),
+    fail_on: list[str] | None = typer.Option(
+        None,
+        "--fail-on",
+        help="A gate: METRIC:+N% / -N% / +SIZE / +TIME / largest_batch:-N, e.g. "
+        "peak_memory:+2%, throughput:-10%, time_per_iter:+15%. Repeatable. [default: "
+        "predicted memory and FLOPs +1%, any drop of the largest batch; timings only warn]",
+        show_default=False,
+    ),
+    summary_md: Path | None = typer.Option(
+        None, "--summary-md", help="Write the comparison as Markdown here.", show_default=False
+    ),
+    device: str = typer.Option("cpu", help="With --save-baseline: the device."),
+    batch_sizes: list[str] | None = typer.Option(
+        None,
+        "--batch-sizes",
+        help="The batch sizes. [default: with --baseline, the baseline's; with --save-baseline, "
+        "1,2,4,8,16,32]",
+        show_default=False,
+    ),
+    predict: bool = typer.Option(
+        False, "--predict", help="With --save-baseline: predicted (deterministic) metrics."
+    ),
+    device_memory: str | None = typer.Option(
+        None,
+        "--device-memory",
+        help="With --save-baseline --predict: target memory.",
+        show_default=False,
+    ),
+    gpu: str | None = typer.Option(
+        None, "--gpu", help="With --save-baseline --predict: a known GPU.", show_default=False
+    ),
+    memory_limit: str | None = typer.Option(
+        None, help="With --save-baseline: memory cap per trial.", show_default=False
+    ),
+    iters: int = typer.Option(DEFAULT_ITERS, help="With --save-baseline: timed iterations."),
+    warmup: int = typer.Option(DEFAULT_WARMUP, help="With --save-baseline: warm-up iterations."),
+    threads: int | None = typer.Option(
+        None, help="With --save-baseline: torch threads per trial.", show_default=False
+    ),
+) -> None:
+    """CI gate: rerun a baseline's configuration and fail on regressions.
+
+    Deterministic numbers (predicted memory and FLOPs) gate by default; timings are compared
+    noise-aware (a regressed batch size is re-measured once) and only gate with --fail-on.
+    Exit 0 pass, 1 regression, 2 usage or input error, 3 inconclusive (too noisy to decide).
+    The Markdown summary is appended to $GITHUB_STEP_SUMMARY when it is set.
+    """
+    from bsprof.check import parse_threshold
+
+    if (baseline is None) == (save_baseline is None):
+        raise UsageError("give exactly one of --baseline PATH or --save-baseline PATH")
+    thresholds = tuple(parse_threshold(expr) for expr in fail_on or ()) or None
+    _check_model_path(model)
+    if save_baseline is not None:
+        from bsprof.config import SweepConfig
+        from bsprof.gpus import device_model
+        from bsprof.units import parse_size
+
+        target = device_model(None if device_memory is None else parse_size(device_memory), gpu)
+        config = SweepConfig(
+            model=model,
+            device=device,
+            batch_sizes=parse_int_list(batch_sizes, "--batch-sizes") or (1, 2, 4, 8, 16, 32),
+            predict=predict,
+            target=target,
+            memory_limit_bytes=None if memory_limit is None else parse_size(memory_limit),
+            iters=iters,
+            warmup=warmup,
+            threads=threads,
+        )
+        raise typer.Exit(_run_sweep(config, SweepOutputs(json_path=save_baseline)))
+    assert baseline is not None
+    sizes = parse_int_list(batch_sizes, "--batch-sizes")
+    raise typer.Exit(_run_check(model, baseline, thresholds, summary_md, sizes))
+
+
+def _run_check(
+    model: str,
+    baseline: Path,
+    thresholds: Sequence[Threshold] | None,
+    summary_md: Path | None,
+    batch_sizes: tuple[int, ...],
+) -> int:
+    import os
+
+    from bsprof.check_run import run_check
+    from bsprof.report import make_console
+    from bsprof.report.check import check_markdown, render_check
+    from bsprof.report.progress import SweepProgress
+
+    with SweepProgress(make_console(stderr=True), lambda snapshot: None) as progress:
+        outcome = run_check(model, baseline, thresholds, progress, batch_sizes)
+    render_check(outcome.report, make_console())
+    markdown = check_markdown(outcome.report)
+    if summary_md is not None:
+        summary_md.write_text(markdown, encoding="utf-8")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as handle:
+            handle.write(markdown + "\n")
+    code: int = outcome.report.exit_code
+    return code
+
+
 def _check_model_path(model: str) -> None:
     from bsprof.errors import ModelFileError
 
@@ -458,8 +581,9 @@ def _report_usage_error(exc: Any) -> int:
     ctx = getattr(exc, "ctx", None)
     where = ctx.command_path if ctx is not None else "bsprof"
     _error_console().print(
-        f"[bold red]{where}: error:[/] {exc.format_message()} (see '{where} --help')",
-        markup=True,
+        Text.assemble(
+            (f"{where}: error: ", "bold red"), f"{exc.format_message()} (see '{where} --help')"
+        )
     )
     code: int = exc.exit_code
     return code

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
 from bsprof.errors import UsageError
-from bsprof.gpus import DeviceModel
+from bsprof.gpus import DeviceModel, device_model_from_dict
 
 DEFAULT_MAX_BATCH = 8192
 PREDICT_MAX_BATCH = 2**24  # fake trials are cheap: search until the target is full
@@ -107,6 +107,17 @@ class SweepConfig:
         extra = data.pop("extra")
         data["target"] = None if self.target is None else self.target.to_dict()
         return {**data, **extra}
+
+
+def config_from_dict(data: dict[str, Any]) -> SweepConfig:
+    """Rebuild the configuration a result JSON was made with (``bsprof check`` reruns it)."""
+    known = {f.name for f in fields(SweepConfig)} - {"extra", "target"}
+    values = {k: v for k, v in data.items() if k in known}
+    values["mode"] = Mode(values.get("mode", "train"))
+    values["precision"] = Precision(values.get("precision", "fp32"))
+    values["batch_sizes"] = tuple(values.get("batch_sizes") or ())
+    target = data.get("target")
+    return SweepConfig(**values, target=None if not target else device_model_from_dict(target))
 
 
 def _positive(option: str, value: int) -> None:

@@ -120,3 +120,16 @@ def device_model(
         CUBLAS_WORKSPACE_HOPPER if gpu is not None and gpu.hopper else CUBLAS_WORKSPACE_OTHER
     )
     return DeviceModel(capacity, workspace, context_reserve_bytes, headroom, gpu, mfu)
+
+
+def device_model_from_dict(data: dict[str, Any]) -> DeviceModel:
+    """The inverse of ``DeviceModel.to_dict``."""
+    gpu = data.get("gpu")
+    return DeviceModel(
+        capacity_bytes=int(data["capacity_bytes"]),
+        cublas_workspace_bytes=int(data["cublas_workspace_bytes"]),
+        context_reserve_bytes=int(data["context_reserve_bytes"]),
+        headroom=float(data["headroom"]),
+        gpu=None if not gpu else GpuSpec(**gpu),
+        mfu=float(data["mfu"]),
+    )

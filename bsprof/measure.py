@@ -305,6 +305,14 @@ def run_trial(
     )
 
 
+def _oom_message(exc: BaseException) -> str:
+    """The allocator's own words, without c10's "[enforce fail at alloc_cpu.cpp:N] err == 0."."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else "out of memory"
+    start = first.find("DefaultCPUAllocator")
+    return first[start:] if start > 0 else first
+
+
 def _failed_record(batch_size: int, exc: Exception, backend: Backend, wall_s: float) -> TrialRecord:
     cause = exc.original if isinstance(exc, UserCodeError) else exc
     if backend.is_oom(cause):

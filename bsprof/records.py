@@ -14,11 +14,8 @@ The sweep JSON contract (CI and ``estimate --from`` read it; names are stable)::
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import statistics
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import Enum
@@ -26,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bsprof import __version__
+from bsprof.atomic import write_text_atomic
 from bsprof.errors import InputFileError
 
 SCHEMA_VERSION = 1
@@ -304,15 +302,5 @@ def read_sweep(path: Path) -> SweepResult:
 
 
 def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write via a temporary file and rename, so a reader or a crash never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(payload, indent=2, allow_nan=False) + "\n"  # strict JSON for CI readers
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Strict JSON (no NaN: CI readers reject it), written atomically."""
+    write_text_atomic(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")

@@ -35,6 +35,19 @@ class SweepObserver(Protocol):
     def trial_finished(self, record: TrialRecord, snapshot: SweepResult) -> None: ...
 
 
+class QuietObserver:
+    """A SweepObserver that shows nothing (benchmarks, library use)."""
+
+    def trial_started(self, batch_size: int) -> None:
+        pass
+
+    def trial_progress(self, batch_size: int, phase: str, done: int, total: int) -> None:
+        pass
+
+    def trial_finished(self, record: TrialRecord, snapshot: SweepResult) -> None:
+        pass
+
+
 class SweepInterrupted(Exception):
     """Ctrl-C during a sweep; carries what was measured so far."""
 

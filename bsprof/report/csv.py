@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 
+from bsprof.atomic import write_text_atomic
 from bsprof.estimate import TrainingEstimate
 from bsprof.records import SweepResult, TrialRecord
 from bsprof.summary import training_estimates
@@ -28,21 +27,6 @@ BASE_FIELDS = (
 ESTIMATE_FIELDS = ("iterations_per_epoch", "time_per_epoch_s", "total_time_s")
 
 Cell = str | int | float | None
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and a rename, so that a reader (or a
-    crash) never sees half a file; the same directory keeps the rename atomic."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _record_cells(record: TrialRecord) -> dict[str, Cell]:

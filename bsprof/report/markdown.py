@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bsprof.atomic import write_text_atomic
 from bsprof.records import SweepResult
-from bsprof.report.csv import write_text_atomic
 from bsprof.report.sweep import (
     DATA_LOADING_NOTE,
     PARTIAL_NOTE,

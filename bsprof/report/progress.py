@@ -55,9 +55,8 @@ class SweepProgress:
         self._progress.reset(self._task, description=self._describe(batch_size, "starting"))
 
     def trial_progress(self, batch_size: int, phase: str, done: int, total: int) -> None:
-        self._progress.update(
-            self._task, description=self._describe(batch_size, f"{phase} {done}/{total}")
-        )
+        what = f"{phase} {done}/{total}" if total else phase
+        self._progress.update(self._task, description=self._describe(batch_size, what))
 
     def trial_finished(self, record: TrialRecord, snapshot: SweepResult) -> None:
         self._on_snapshot(snapshot)
@@ -67,6 +66,8 @@ class SweepProgress:
                 f"{format_duration(record.timing.median)}/iter, "
                 f"peak {format_bytes(record.peak_memory_bytes)}"
             )
+        elif record.prediction is not None and record.fits:
+            detail = f"predicted peak {format_bytes(record.prediction.predicted_peak_bytes)}"
         else:
             detail = (record.error or "").splitlines()[0][:100] if record.error else ""
         self._console.print(

@@ -34,3 +34,20 @@ def test_to_dict_is_plain_json() -> None:
 def test_invalid_configs(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         SweepConfig("m.py", **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_config_round_trips_through_its_dict() -> None:
+    from bsprof.config import config_from_dict
+    from bsprof.gpus import device_model
+
+    config = SweepConfig(
+        "m.py",
+        device="cpu",
+        mode=Mode.EVAL,
+        precision=Precision.BF16,
+        batch_sizes=(4, 8),
+        memory_limit_bytes=2**30,
+        predict=True,
+        target=device_model(None, "h100"),
+    )
+    assert config_from_dict(config.to_dict()) == config

@@ -1,0 +1,82 @@
+"""``bsprof check``: rerun a baseline's configuration, compare, confirm timing regressions.
+
+The comparison itself is pure (bsprof.check); this module runs the sweeps. A timing that looks
+regressed is measured once more before it can fail the gate: shared CI runners have bad
+minutes, and one noisy trial must not block a merge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bsprof.check import CheckReport, Threshold, compare
+from bsprof.config import SweepConfig, config_from_dict
+from bsprof.errors import InputFileError
+from bsprof.records import SweepResult, TrialStatus, read_sweep
+from bsprof.sweep import SweepObserver, run_sweep
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    baseline: SweepResult
+    current: SweepResult
+    report: CheckReport
+    confirmed_batches: tuple[int, ...] = ()  # timing regressions measured a second time
+
+
+def rerun_config(
+    baseline: SweepResult, model: str, batch_sizes: tuple[int, ...] = ()
+) -> SweepConfig:
+    """The baseline's configuration for ``model``, on the baseline's batch sizes (explicitly)
+    unless others are asked for (the comparison then refuses what it cannot match)."""
+    try:
+        config = config_from_dict(dict(baseline.config))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise InputFileError(f"the baseline's configuration cannot be reused: {exc}") from None
+    sizes = tuple(
+        sorted(
+            r.batch_size
+            for r in baseline.results
+            if r.status in (TrialStatus.OK, TrialStatus.OOM, TrialStatus.ERROR)
+        )
+    )
+    if not sizes:
+        raise InputFileError("the baseline has no measured batch size to compare against")
+    chosen = batch_sizes or sizes
+    return replace(config, model=model, batch_sizes=chosen, exact=False, guide=False)
+
+
+def run_check(
+    model: str,
+    baseline_path: Path,
+    thresholds: Sequence[Threshold] | None,
+    observer: SweepObserver,
+    batch_sizes: tuple[int, ...] = (),
+) -> CheckOutcome:
+    baseline = read_sweep(baseline_path)
+    config = rerun_config(baseline, model, batch_sizes)
+    current = run_sweep(config, observer)
+    report = compare(baseline, current, thresholds)
+    suspects = tuple(report.regressed_timing_batches())
+    if not suspects:
+        return CheckOutcome(baseline, current, report)
+    again = run_sweep(replace(config, batch_sizes=suspects), observer)
+    current = _with_remeasured(current, again)
+    report = compare(baseline, current, thresholds)
+    note = f"timing regressions re-measured once to confirm: batch {_listed(suspects)}"
+    report = replace(report, warnings=(*report.warnings, note))
+    return CheckOutcome(baseline, current, report, suspects)
+
+
+def _listed(sizes: Sequence[int]) -> str:
+    return ", ".join(str(size) for size in sorted(sizes))
+
+
+def _with_remeasured(current: SweepResult, again: SweepResult) -> SweepResult:
+    """Keep the second measurement of each re-run batch size: a regression must repeat."""
+    fresh = again.by_batch_size()
+    records = tuple(fresh.get(r.batch_size, r) for r in current.results)
+    note = f"re-measured batch {_listed(list(fresh))} to confirm timings"
+    return replace(current, results=records, warnings=(*current.warnings, note))

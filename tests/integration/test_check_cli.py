@@ -1,0 +1,111 @@
+"""``bsprof check`` end to end: baselines, gates, exit codes, Markdown summaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_sweep_cli import MODELS, bsprof
+
+pytestmark = pytest.mark.slow
+
+HUNGRY = {"BSPROF_TEST_ACTIVATION_SCALE": "1.25"}
+
+
+def check(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    import os
+
+    result = bsprof("check", *args, env={**os.environ, **(env or {})})
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def predicted_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("baseline") / "activations.json"
+    code, out, err = check(
+        str(MODELS / "activations.py"), "--save-baseline", str(path), "--predict",
+        "--batch-sizes", "8,64",
+    )  # fmt: skip
+    assert code == 0, out + err
+    return path
+
+
+def test_the_same_model_passes(predicted_baseline: Path) -> None:
+    code, out, err = check(str(MODELS / "activations.py"), "--baseline", str(predicted_baseline))
+    assert code == 0, out + err
+    assert "pass" in out.lower()
+
+
+def test_25_percent_more_activation_memory_fails_naming_the_metric(
+    predicted_baseline: Path, tmp_path: Path
+) -> None:
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("# earlier step\n")
+    code, out, err = check(
+        str(MODELS / "activations.py"), "--baseline", str(predicted_baseline),
+        env={**HUNGRY, "GITHUB_STEP_SUMMARY": str(summary)},
+    )  # fmt: skip
+    assert code == 1, out + err
+    assert "predicted_peak" in out and "regression" in out.lower()
+    markdown = summary.read_text()
+    assert markdown.startswith("# earlier step\n")  # appended, not overwritten
+    assert "| predicted_peak |" in markdown.replace("|  ", "| ")
+    assert markdown.count("\n|") >= 3  # header, separator and at least one row
+
+
+def test_a_truncated_baseline_exits_2_with_one_line(
+    predicted_baseline: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "truncated.json"
+    broken.write_text(predicted_baseline.read_text()[:200])
+    code, _, err = check(str(MODELS / "activations.py"), "--baseline", str(broken))
+    assert code == 2
+    assert "not valid JSON" in err and "truncated" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_fail_on_expressions_are_usage_errors(predicted_baseline: Path) -> None:
+    code, _, err = check(
+        str(MODELS / "activations.py"), "--baseline", str(predicted_baseline),
+        "--fail-on", "throughput:+10%",
+    )  # fmt: skip
+    assert code == 2
+    assert "throughput" in err
+
+
+@pytest.fixture(scope="module")
+def timed_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("timed") / "sleepy.json"
+    code, out, err = check(
+        str(MODELS / "sleepy.py"), "--save-baseline", str(path), "--batch-sizes", "4",
+        "--iters", "10", "--warmup", "1", env={"BSPROF_TEST_SLEEP": "0.02"},
+    )  # fmt: skip
+    assert code == 0, out + err
+    return path
+
+
+def test_a_real_timing_regression_is_caught(timed_baseline: Path) -> None:
+    code, out, err = check(
+        str(MODELS / "sleepy.py"), "--baseline", str(timed_baseline),
+        "--fail-on", "time_per_iter:+20%", env={"BSPROF_TEST_SLEEP": "0.03"},
+    )  # fmt: skip
+    assert code == 1, out + err
+    assert "time_per_iter" in out
+
+
+def test_identical_code_twice_does_not_fail_the_timing_gate(timed_baseline: Path) -> None:
+    code, out, err = check(
+        str(MODELS / "sleepy.py"), "--baseline", str(timed_baseline),
+        "--fail-on", "time_per_iter:+20%", env={"BSPROF_TEST_SLEEP": "0.02"},
+    )  # fmt: skip
+    assert code == 0, out + err
+
+
+def test_a_baseline_for_other_batch_sizes_is_an_input_error(predicted_baseline: Path) -> None:
+    code, _, err = check(
+        str(MODELS / "activations.py"), "--baseline", str(predicted_baseline),
+        "--batch-sizes", "16",
+    )  # fmt: skip
+    assert code == 2, err
+    assert "other batch sizes" in err
