@@ -145,6 +145,9 @@ def _probe(config: SweepConfig, pool: WorkerPool) -> dict[str, Any]:
     payload: dict[str, Any] = outcome.payload
     if config.device.startswith("cuda") and not payload["environment"].get("cuda_available"):
         raise UsageError(f"--device {config.device}: CUDA is not available on this machine")
+    gpus = payload["environment"].get("gpus") or []
+    if ":" in config.device and int(config.device.split(":")[1]) >= len(gpus):
+        raise UsageError(f"--device {config.device}: this machine has {len(gpus)} GPU(s)")
     return payload
 
 

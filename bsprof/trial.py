@@ -119,7 +119,7 @@ def predicted_record(workload: Any, job: PredictJob, batch_size: int) -> TrialRe
     try:
         prediction = predict_iteration(workload, job.config, batch_size, job.cuda_kernels)
     except UserCodeError as exc:
-        if exc.function in ("build_model()", "build_optimizer()"):
+        if exc.in_setup:
             raise ModelFileError(str(exc)) from None
         return TrialRecord(batch_size, TrialStatus.ERROR, error=str(exc))
     if target is None:

@@ -43,6 +43,11 @@ class Workload:
         return "loss_fn()" if self.loss_fn else "default (outputs.loss, cross-entropy or MSE)"
 
 
+# The user's functions that run once per trial, before any batch: failing there is a broken
+# model file (the same at every batch size), not a finding about one batch size.
+SETUP_FUNCTIONS = ("build_model()", "build_optimizer()")
+
+
 class UserCodeError(Exception):
     """An exception raised inside the user's code, with where it came from."""
 
@@ -53,6 +58,10 @@ class UserCodeError(Exception):
         location = user_frame(exc.__traceback__)
         where = f" (at {location})" if location else ""
         super().__init__(f"{source}: {function} raised {type(exc).__name__}: {exc}{where}")
+
+    @property
+    def in_setup(self) -> bool:
+        return self.function in SETUP_FUNCTIONS
 
 
 def user_frame(tb: TracebackType | None) -> str | None:
