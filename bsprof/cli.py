@@ -241,6 +241,12 @@ def sweep(
     ),
     epochs: int | None = typer.Option(None, "--epochs", "-e", show_default=False),
     drop_last: bool = typer.Option(False, "--drop-last", help="Floor iterations per epoch."),
+    nproc: int = typer.Option(
+        1,
+        "--nproc",
+        help="Data-parallel processes per trial, through torchrun with DistributedDataParallel "
+        "(gloo on CPU, nccl on CUDA). Batch sizes are per device.",
+    ),
     predict: bool = typer.Option(
         False,
         "--predict",
@@ -323,9 +329,11 @@ def sweep(
         predict=predict,
         guide=guide,
         target=target,
+        world_size=nproc,
     )
     _check_model_path(model)
     outputs = SweepOutputs(json_path, csv_path, markdown_path)
+    outputs.validate()
     raise typer.Exit(_run_sweep(config, outputs))
 
 
@@ -334,6 +342,16 @@ class SweepOutputs:
     json_path: Path | None = None
     csv_path: Path | None = None
     markdown_path: Path | None = None
+
+    def validate(self) -> None:
+        """Refuse unusable output paths before a long sweep, not after its first trial."""
+        for option, path in (
+            ("--json", self.json_path),
+            ("--csv", self.csv_path),
+            ("--markdown", self.markdown_path),
+        ):
+            if path is not None and path.is_dir():
+                raise UsageError(f"{option} {path}: is a directory; give a file path")
 
     def write(self, result: SweepResult) -> None:
         from bsprof.records import write_json_atomic
@@ -483,9 +501,14 @@ def _run_check(
     from bsprof.report import make_console
     from bsprof.report.check import check_markdown, render_check
     from bsprof.report.progress import SweepProgress
+    from bsprof.sweep import SweepInterrupted
 
-    with SweepProgress(make_console(stderr=True), lambda snapshot: None) as progress:
-        outcome = run_check(model, baseline, thresholds, progress, batch_sizes)
+    try:
+        with SweepProgress(make_console(stderr=True), lambda snapshot: None) as progress:
+            outcome = run_check(model, baseline, thresholds, progress, batch_sizes)
+    except SweepInterrupted:
+        _error_console().print("bsprof: interrupted; no verdict")
+        return EXIT_INTERRUPTED
     render_check(outcome.report, make_console())
     markdown = check_markdown(outcome.report)
     if summary_md is not None:

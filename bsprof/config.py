@@ -84,6 +84,7 @@ class SweepConfig:
             raise UsageError("--device-memory and --gpu describe a target for --predict")
         if self.threads is not None:
             _positive("--threads", self.threads)
+        _positive("--nproc", self.world_size)
         if (self.dataset_size is None) != (self.epochs is None):
             raise UsageError("training time needs both --dataset-size and --epochs")
         if self.dataset_size is not None and self.epochs is not None:

@@ -83,7 +83,7 @@ class TrainingStep:
             return call()
         except (UserCodeError, ModelFileError):
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in user code is a failure too
             raise UserCodeError(self.workload.source, function, exc) from exc
 
 
@@ -151,6 +151,8 @@ def to_device(value: Any, device: torch.device) -> Any:
         return value.to(device)
     if isinstance(value, dict):
         return {k: to_device(v, device) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
+        return type(value)(*(to_device(v, device) for v in value))
     if isinstance(value, (tuple, list)):
         return type(value)(to_device(v, device) for v in value)
     return value
@@ -159,7 +161,7 @@ def to_device(value: Any, device: torch.device) -> Any:
 def _checked_batch(workload: Workload, batch_size: int) -> tuple[Any, Any]:
     try:
         batch = workload.make_batch(batch_size)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise UserCodeError(workload.source, f"make_batch({batch_size})", exc) from exc
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise ModelFileError(
@@ -184,7 +186,7 @@ def _checked_batch(workload: Workload, batch_size: int) -> tuple[Any, Any]:
 def build_model(workload: Workload, device: torch.device) -> torch.nn.Module:
     try:
         model = workload.build_model()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise UserCodeError(workload.source, "build_model()", exc) from exc
     if not isinstance(model, torch.nn.Module):
         raise ModelFileError(
@@ -202,7 +204,7 @@ def build_optimizer(workload: Workload, model: torch.nn.Module) -> torch.optim.O
         return torch.optim.AdamW(model.parameters())
     try:
         optimizer = workload.build_optimizer(model.parameters())
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise ModelFileError(
             str(UserCodeError(workload.source, "build_optimizer()", exc))
         ) from None
@@ -214,10 +216,19 @@ def build_optimizer(workload: Workload, model: torch.nn.Module) -> torch.optim.O
     return optimizer
 
 
+ModelWrapper = Callable[[torch.nn.Module], torch.nn.Module]
+
+
 def make_step(
-    workload: Workload, config: SweepConfig, batch_size: int, device: torch.device
+    workload: Workload,
+    config: SweepConfig,
+    batch_size: int,
+    device: torch.device,
+    wrap_model: ModelWrapper | None = None,
 ) -> TrainingStep:
     model = build_model(workload, device)
+    if wrap_model is not None:
+        model = wrap_model(model)  # e.g. DistributedDataParallel: after .to(device)
     inputs, targets = _checked_batch(workload, batch_size)
     inputs, targets = to_device(inputs, device), to_device(targets, device)
     training = config.mode is Mode.TRAIN
@@ -274,11 +285,12 @@ def run_trial(
     batch_size: int,
     backend: Backend,
     progress: Progress,
+    wrap_model: ModelWrapper | None = None,
 ) -> TrialRecord:
     """Measure one batch size. Raises ModelFileError when the model file breaks its contract."""
     started = time.perf_counter()
     try:
-        step = make_step(workload, config, batch_size, backend.device)
+        step = make_step(workload, config, batch_size, backend.device, wrap_model)
         backend.reset_peak()
         warm_up(step, backend, config.warmup, progress)
         with backend.telemetry() as probe:
@@ -315,7 +327,11 @@ def _oom_message(exc: BaseException) -> str:
 
 def _failed_record(batch_size: int, exc: Exception, backend: Backend, wall_s: float) -> TrialRecord:
     cause = exc.original if isinstance(exc, UserCodeError) else exc
-    if backend.is_oom(cause):
-        first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else "out of memory"
-        return TrialRecord(batch_size, TrialStatus.OOM, error=first_line, trial_wall_s=wall_s)
+    oom = backend.is_oom(cause)
+    if isinstance(exc, UserCodeError) and exc.in_setup and not oom:
+        raise ModelFileError(str(exc)) from None
+    if oom:
+        return TrialRecord(
+            batch_size, TrialStatus.OOM, error=_oom_message(cause), trial_wall_s=wall_s
+        )
     return TrialRecord(batch_size, TrialStatus.ERROR, error=str(exc), trial_wall_s=wall_s)

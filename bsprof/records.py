@@ -167,6 +167,8 @@ class TrialRecord:
     energy_per_sample_j: float | None = None
     gpu_memory_used_bytes: int | None = None
     prediction: PredictionRecord | None = None
+    world_size: int = 1  # data-parallel processes: the global batch is batch_size x world_size
+    per_rank: tuple[dict[str, Any], ...] | None = None  # each rank's outcome in a DDP trial
 
     @property
     def fits(self) -> bool:
@@ -174,9 +176,10 @@ class TrialRecord:
 
     @property
     def throughput_samples_per_s(self) -> float | None:
+        """Global samples per second: every rank processes its batch in one iteration."""
         if self.timing is None or self.timing.median <= 0:
             return None
-        return self.batch_size / self.timing.median
+        return self.batch_size * self.world_size / self.timing.median
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,13 +196,16 @@ class TrialRecord:
             "energy_per_sample_j": self.energy_per_sample_j,
             "gpu_memory_used_bytes": self.gpu_memory_used_bytes,
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
+            "world_size": self.world_size,
+            "global_batch": self.batch_size * self.world_size,
+            "per_rank": None if self.per_rank is None else list(self.per_rank),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:
         timing = data.get("time_per_iter_s")
         prediction = data.get("prediction")
-        structured = ("batch_size", "status", "timing", "prediction")
+        structured = ("batch_size", "status", "timing", "prediction", "per_rank")
         optional = {
             f.name: data[f.name]
             for f in fields(cls)
@@ -210,6 +216,7 @@ class TrialRecord:
             status=TrialStatus(data["status"]),
             timing=None if timing is None else TimingStats.from_dict(timing),
             prediction=None if prediction is None else PredictionRecord.from_dict(prediction),
+            per_rank=None if data.get("per_rank") is None else tuple(data["per_rank"]),
             **optional,
         )
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from bsprof.records import TrialRecord, TrialStatus
 
 Measure = Callable[[int], TrialRecord]
+FAR_BEYOND_FACTOR = 2.0  # a guided search skips sizes predicted to need this times the limit
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Guide:
 
     predicted_bytes: Mapping[int, int]
     limit_bytes: int
-    far_factor: float = 2.0  # skip sizes predicted to need more than this times the limit
+    far_factor: float = FAR_BEYOND_FACTOR
 
     def predicted_at(self, batch_size: int) -> float:
         """Piecewise-linear through the predictions, extended linearly past the ends."""
@@ -84,10 +85,16 @@ def search(plan: SearchPlan, measure: Measure, guide: Guide | None = None) -> Se
         _run_explicit(sorted(set(plan.sizes)), measure, records, guide)
     else:
         _run_doubling(plan.sizes, measure, records, guide)
-        if _upper_bound(records) is None and _fits(records):
+        if _upper_bound(records) is None and records and records[-1].fits:
             notes.append(
                 f"no out-of-memory up to batch {plan.sizes[-1]}: the largest batch that fits "
                 "may be larger (raise --max-batch)"
+            )
+        elif _upper_bound(records) is None and _fits(records):
+            last = records[-1]
+            notes.append(
+                f"the largest sizes did not run ({last.status.value} at batch "
+                f"{last.batch_size}); crashes and errors do not bound the largest batch"
             )
     if plan.exact:
         notes.extend(_bisect(measure, records, guide))
@@ -141,15 +148,21 @@ def _bisect(measure: Measure, records: list[TrialRecord], guide: Guide | None) -
     if high is None or not fits_below:
         return []
     bracket = _Bracket(max(fits_below), high)
+    notes = []
+    if _first_oom(records) != high:
+        notes.append(
+            f"--exact: the upper bound, batch {high}, is predicted, not measured (it was "
+            "skipped as far beyond the memory limit)"
+        )
     if guide is not None and bracket.open:
         stopped = _gallop(measure, records, bracket, guide.boundary(records, bracket.low, high))
         if stopped:
-            return [stopped]
+            return [*notes, stopped]
     while bracket.open:
         stopped = bracket.probe(measure, records, (bracket.low + bracket.high) // 2)
         if stopped:
-            return [stopped]
-    return []
+            return [*notes, stopped]
+    return notes
 
 
 @dataclass

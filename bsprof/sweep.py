@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from bsprof.config import DEFAULT_CPU_RAM_FRACTION, SweepConfig
 from bsprof.errors import BsprofError, ModelFileError, UsageError
 from bsprof.records import PredictionRecord, SweepResult, TrialRecord, TrialStatus
-from bsprof.search import Guide, SearchPlan, search
+from bsprof.search import FAR_BEYOND_FACTOR, Guide, SearchPlan, search
 from bsprof.sysinfo import available_ram_bytes
 from bsprof.units import format_bytes
 from bsprof.worker import JobOutcome, PredictJob, ProbeJob, TrialJob, WorkerPool
@@ -202,15 +202,15 @@ def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Gui
     the plain search and a note.
     """
     config, limit = state.config, state.capacity_bytes
-    if limit is None or not config.guide:
-        return None
+    if limit is None or not config.guide or config.world_size > 1:
+        return None  # (a DDP trial's memory includes buckets the guide does not model)
     sizes = config.batch_sizes or config.doubling_sizes
     observer.trial_started(sizes[0])
     job = PredictJob(
         config,
         sizes=tuple(sizes),
         cuda_kernels=state.device.startswith("cuda"),
-        stop_above_bytes=2 * limit,
+        stop_above_bytes=int(FAR_BEYOND_FACTOR * limit),
     )
     outcome = pool.run(
         job,
@@ -233,14 +233,23 @@ def _measure(
     state: _SweepState, pool: WorkerPool, observer: SweepObserver, device: str, batch_size: int
 ) -> TrialRecord:
     observer.trial_started(batch_size)
+    if state.config.world_size > 1:
+        from bsprof.ddp_launch import run_ddp_trial
+
+        observer.trial_progress(batch_size, f"{state.config.world_size} ranks (torchrun)", 0, 0)
+        record = run_ddp_trial(state.config, batch_size, device, state.config.memory_limit_bytes)
+        return _with_prediction(state, record)
     job = TrialJob(state.config, batch_size, device, state.config.memory_limit_bytes)
     outcome = pool.run(
         job,
         state.config.trial_timeout_s,
         lambda phase, done, total: observer.trial_progress(batch_size, phase, done, total),
     )
-    record = _record_from(outcome, batch_size)
-    prediction = state.predictions.get(batch_size)
+    return _with_prediction(state, _record_from(outcome, batch_size))
+
+
+def _with_prediction(state: _SweepState, record: TrialRecord) -> TrialRecord:
+    prediction = state.predictions.get(record.batch_size)
     return record if prediction is None else replace(record, prediction=prediction)
 
 

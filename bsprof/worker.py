@@ -132,8 +132,10 @@ class WorkerPool:
             _stop(process)
             why = f"timed out after {timeout_s:g} s" if timed_out else _death(process.exitcode)
             return JobOutcome(crash=_with_log_tail(why, log_path), wall_s=_since(started))
-        process.join(_EXIT_GRACE_S)
-        _stop(process)
+        try:
+            process.join(_EXIT_GRACE_S)
+        finally:
+            _stop(process)
         kind, value = message
         wall = _since(started)
         if kind == "result":

@@ -158,7 +158,7 @@ def _run_import(source: str, load: Callable[[], None]) -> None:
         raise ModelFileError(
             f"{source}: importing it failed: {type(exc).__name__}: {exc}" + _at(exc.__traceback__)
         ) from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise ModelFileError(
             f"{source}: importing it failed: {type(exc).__name__}: {exc}" + _at(exc.__traceback__)
         ) from None

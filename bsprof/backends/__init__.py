@@ -46,7 +46,8 @@ class Backend(Protocol):
     def reset_peak(self) -> None: ...
 
     def read_memory(self) -> MemoryReading:
-        """Peak memory since ``reset_peak``, above the level recorded by ``prepare``."""
+        """Peak memory since ``reset_peak``: CPU above the level ``prepare`` recorded; CUDA the
+        caching allocator's absolute peak (nothing else is on the device before the model)."""
 
     def synchronize(self) -> None: ...
 

@@ -83,8 +83,11 @@ class CudaBackend:
         return CudaTimer()
 
     def is_oom(self, exc: BaseException) -> bool:
+        # Allocations outside the caching allocator (a cuBLAS handle, a kernel's own
+        # workspace) fail with these instead of OutOfMemoryError.
+        markers = ("CUDA out of memory", "CUDA error: out of memory", "CUBLAS_STATUS_ALLOC_FAILED")
         return isinstance(exc, torch.cuda.OutOfMemoryError) or (
-            isinstance(exc, RuntimeError) and "CUDA out of memory" in str(exc)
+            isinstance(exc, RuntimeError) and any(m in str(exc) for m in markers)
         )
 
     def telemetry(self) -> AbstractContextManager[GpuSampler]:

@@ -266,6 +266,37 @@ def _print_notes(result: SweepResult, console: Console) -> None:
             console.print(Text(prefix + short_error(record.error, limit)), no_wrap=True)
 
 
+def rank_lines(result: SweepResult) -> list[str]:
+    """Each rank of a data-parallel trial: its own time and peak (the table shows the worst)."""
+    lines = []
+    for record in sorted(result.results, key=lambda r: r.batch_size):
+        for rank in record.per_rank or ():
+            median = rank.get("time_per_iter_median_s")
+            lines.append(
+                f"batch {record.batch_size} (global {record.batch_size * record.world_size}) "
+                f"rank {rank['rank']}: {rank['status']}, "
+                f"{format_duration(median) if median is not None else '-'}/iter, "
+                f"peak {format_bytes(rank.get('peak_memory_bytes'))}"
+            )
+    return lines
+
+
+def _print_ranks(result: SweepResult, console: Console) -> None:
+    lines = rank_lines(result)
+    if not lines:
+        return
+    world = max(r.world_size for r in result.results)
+    console.print(
+        Text(
+            f"{world} data-parallel ranks: batch sizes are per device; samples/s is global; "
+            "time/iter is the slowest rank's, memory the largest rank's."
+        )
+    )
+    for line in lines:
+        console.print(Text(line))
+    console.print()
+
+
 def render_sweep(result: SweepResult, console: Console) -> None:
     if result.config.get("predict"):
         from bsprof.report.prediction import render_prediction
@@ -278,6 +309,7 @@ def render_sweep(result: SweepResult, console: Console) -> None:
     if not notes_in_table:
         _print_notes(result, console)
         console.print()
+    _print_ranks(result, console)
     for line in summary_lines(result):
         console.print(Text(line))
     console.print()

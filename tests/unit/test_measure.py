@@ -156,3 +156,32 @@ def test_timing_runs_iters_then_until_min_time() -> None:
         lambda: None, FakeBackend(), SweepConfig("m", iters=3), lambda *a: None
     )
     assert len(only_iters) == 3
+
+
+def test_sys_exit_in_user_code_is_the_user_s_error() -> None:
+    import sys
+
+    def exits(batch_size: int) -> Any:
+        sys.exit(3)
+
+    with pytest.raises(UserCodeError, match=r"make_batch\(2\) raised SystemExit"):
+        make_step(_workload(make_batch=exits), SweepConfig("m"), 2, CPU)
+
+
+def test_namedtuple_inputs_keep_their_type() -> None:
+    from collections import namedtuple
+
+    from bsprof.measure import to_device
+
+    Pair = namedtuple("Pair", "a b")
+    moved = to_device(Pair(torch.ones(1), torch.zeros(1)), CPU)
+    assert isinstance(moved, Pair) and moved.a.item() == 1.0
+
+
+def test_cuda_oom_markers_outside_the_caching_allocator() -> None:
+    from bsprof.backends.cuda import CudaBackend
+
+    backend = object.__new__(CudaBackend)  # no GPU needed to classify an exception
+    assert backend.is_oom(RuntimeError("CUDA error: out of memory"))
+    assert backend.is_oom(RuntimeError("CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate"))
+    assert not backend.is_oom(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))

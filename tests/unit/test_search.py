@@ -134,3 +134,15 @@ def test_guide_interpolates_and_extrapolates_linearly() -> None:
     assert guide.predicted_at(3) == 300
     assert guide.predicted_at(8) == 800
     assert guide.predicted_at(1) == 100
+
+
+def test_a_crash_at_the_top_is_not_reported_as_no_oom() -> None:
+    outcome = search(SearchPlan((1, 2, 4)), FakeDevice(capacity=10_000, crashes=frozenset({4})))
+    assert "no out-of-memory" not in " ".join(outcome.notes)
+    assert "crash at batch 4" in outcome.notes[0]
+
+
+def test_exact_says_when_its_upper_bound_is_only_predicted() -> None:
+    device = FakeDevice(capacity=10_000)
+    outcome = search(SearchPlan(LADDER, exact=True), device, perfect_guide(limit=10 * KB))
+    assert any("upper bound, batch 32, is predicted" in note for note in outcome.notes)

@@ -1,0 +1,105 @@
+"""One rank of a data-parallel trial: ``python -m torch.distributed.run ... -m bsprof.ddp``.
+
+Each rank builds the model, wraps it in DistributedDataParallel (gloo on CPU, nccl on CUDA) and
+measures its per-device batch. Ranks then agree on the outcome over a separate gloo group: an
+OOM on any rank is an OOM for all. A rank that failed never reaches the gradient all-reduce,
+so its peers wait in the collective until the main group's timeout, then join the agreement;
+nobody hangs. Each rank writes its own record; the parent combines them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+# imported before the memory baseline, as in the fork server: torch.optim loads it on first use
+import torch
+import torch._dynamo
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from bsprof.backends import create_backend
+from bsprof.config import config_from_dict
+from bsprof.errors import ModelFileError
+from bsprof.measure import run_trial
+from bsprof.records import TrialRecord, TrialStatus
+from bsprof.workload import load_workload
+
+# Worst outcome wins the agreement: any OOM makes the batch size not fit.
+_SEVERITY = {TrialStatus.OK: 0, TrialStatus.ERROR: 1, TrialStatus.OOM: 2}
+_BY_SEVERITY = {value: status for status, value in _SEVERITY.items()}
+
+
+def rank_device(device: str, local_rank: int) -> str:
+    return f"cuda:{local_rank}" if device.startswith("cuda") else "cpu"
+
+
+def agree(record: TrialRecord, group: Any) -> TrialRecord:
+    """All ranks take the worst status; the failed rank is named in the others' records."""
+    rank = dist.get_rank()
+    severity = torch.tensor([_SEVERITY.get(record.status, 1), 0])
+    if _SEVERITY.get(record.status, 1) > 0:
+        severity[1] = rank + 1  # which rank failed worst (1-based, 0 = none)
+    worst = severity.clone()
+    dist.all_reduce(worst, op=dist.ReduceOp.MAX, group=group)
+    status = _BY_SEVERITY[int(worst[0])]
+    if status is record.status:
+        return record
+    return replace(
+        record,
+        status=status,
+        timing=None,
+        error=f"rank {int(worst[1]) - 1} failed ({status.value}); this rank stopped with it",
+    )
+
+
+def run_rank(job: dict[str, Any]) -> TrialRecord:
+    config = config_from_dict(job["config"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = rank_device(job["device"], local_rank)
+    workload = load_workload(config.model)
+    backend = create_backend(device)
+    backend.prepare(job["memory_limit_bytes"])
+    device_ids = [local_rank] if device.startswith("cuda") else None
+
+    def wrap(model: torch.nn.Module) -> torch.nn.Module:
+        return DistributedDataParallel(model, device_ids=device_ids)
+
+    return run_trial(workload, config, int(job["batch_size"]), backend, _no_progress, wrap)
+
+
+def _no_progress(phase: str, done: int, total: int) -> None:
+    pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="one rank of a bsprof data-parallel trial")
+    parser.add_argument("--job", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    job = json.loads(args.job.read_text())
+    backend_name = "nccl" if job["device"].startswith("cuda") else "gloo"
+    timeout = timedelta(seconds=float(job["collective_timeout_s"]))
+    dist.init_process_group(backend_name, timeout=timeout)
+    control = dist.new_group(backend="gloo", timeout=timeout * 4)
+    rank = dist.get_rank()
+    model_error = None
+    try:
+        record = run_rank(job)
+    except ModelFileError as exc:
+        model_error = exc.message
+        record = TrialRecord(int(job["batch_size"]), TrialStatus.ERROR, error=exc.message)
+    record = agree(record, control)  # every rank takes part, whatever happened to it
+    path = args.out / f"rank{rank}.json"
+    result = {"rank": rank, "record": record.to_dict(), "model_error": model_error}
+    path.write_text(json.dumps(result))
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
