@@ -247,6 +247,12 @@ def sweep(
         help="Data-parallel processes per trial, through torchrun with DistributedDataParallel "
         "(gloo on CPU, nccl on CUDA). Batch sizes are per device.",
     ),
+    single_process: Path | None = typer.Option(
+        None,
+        "--single-process",
+        help="With --nproc: a one-process sweep JSON of the same model, for scaling efficiency.",
+        show_default=False,
+    ),
     predict: bool = typer.Option(
         False,
         "--predict",
@@ -332,7 +338,7 @@ def sweep(
         world_size=nproc,
     )
     _check_model_path(model)
-    outputs = SweepOutputs(json_path, csv_path, markdown_path)
+    outputs = SweepOutputs(json_path, csv_path, markdown_path, single_process)
     outputs.validate()
     raise typer.Exit(_run_sweep(config, outputs))
 
@@ -342,6 +348,20 @@ class SweepOutputs:
     json_path: Path | None = None
     csv_path: Path | None = None
     markdown_path: Path | None = None
+    single_process: Path | None = None  # a one-process sweep to compute scaling against
+
+    def finish(self, result: SweepResult) -> SweepResult:
+        """Add what needs another file (scaling efficiency), then write every output."""
+        if self.single_process is not None:
+            from dataclasses import replace
+
+            from bsprof.records import read_sweep
+            from bsprof.summary import scaling_efficiency
+
+            efficiency = scaling_efficiency(result, read_sweep(self.single_process))
+            result = replace(result, extra={**result.extra, "scaling_efficiency": efficiency})
+        self.write_final(result)
+        return result
 
     def validate(self) -> None:
         """Refuse unusable output paths before a long sweep, not after its first trial."""
@@ -377,15 +397,17 @@ def _run_sweep(config: SweepConfig, outputs: SweepOutputs) -> int:
     from bsprof.sweep import SweepInterrupted, run_sweep
 
     console = make_console()
+    if _under_torchrun():
+        return _run_sweep_as_a_rank(config, outputs)
     try:
         with SweepProgress(make_console(stderr=True), outputs.write) as progress:
             result = run_sweep(config, progress)
     except SweepInterrupted as interrupted:
-        outputs.write_final(interrupted.partial)
-        render_sweep(interrupted.partial, console)
+        partial = outputs.finish(interrupted.partial)
+        render_sweep(partial, console)
         _error_console().print("bsprof: interrupted; partial results kept")
         return EXIT_INTERRUPTED
-    outputs.write_final(result)
+    result = outputs.finish(result)
     render_sweep(result, console)
     if result.largest_fitting_batch is None:
         smallest = min(r.batch_size for r in result.results)
@@ -519,6 +541,31 @@ def _run_check(
             handle.write(markdown + "\n")
     code: int = outcome.report.exit_code
     return code
+
+
+def _under_torchrun() -> bool:
+    import os
+
+    return "TORCHELASTIC_RUN_ID" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def _run_sweep_as_a_rank(config: SweepConfig, outputs: SweepOutputs) -> int:
+    """Started by the user's torchrun: this process is one rank; rank 0 reports."""
+    from bsprof.ddp import run_ranked_sweep
+    from bsprof.report import make_console
+    from bsprof.report.sweep import render_sweep
+
+    device = config.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    result = run_ranked_sweep(config, "cuda" if device.startswith("cuda") else "cpu")
+    if result is None:
+        return 0
+    result = outputs.finish(result)
+    render_sweep(result, make_console())
+    return 0 if result.largest_fitting_batch is not None else EXIT_REGRESSION
 
 
 def _check_model_path(model: str) -> None:

@@ -24,10 +24,10 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from bsprof.backends import create_backend
-from bsprof.config import config_from_dict
-from bsprof.errors import ModelFileError
+from bsprof.config import SweepConfig, config_from_dict
+from bsprof.errors import ModelFileError, UsageError
 from bsprof.measure import run_trial
-from bsprof.records import TrialRecord, TrialStatus
+from bsprof.records import SweepResult, TrialRecord, TrialStatus
 from bsprof.workload import load_workload
 
 # Worst outcome wins the agreement: any OOM makes the batch size not fit.
@@ -65,6 +65,8 @@ def run_rank(job: dict[str, Any]) -> TrialRecord:
     workload = load_workload(config.model)
     backend = create_backend(device)
     backend.prepare(job["memory_limit_bytes"])
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()  # under torchrun, trials share the process
     device_ids = [local_rank] if device.startswith("cuda") else None
 
     def wrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -103,3 +105,52 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def under_torchrun() -> bool:
+    """bsprof itself was started by torchrun (``torchrun ... -m bsprof sweep ...``)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def run_ranked_sweep(config: SweepConfig, device: str) -> SweepResult | None:
+    """The whole search on every rank, each trial in this process, outcomes agreed so every
+    rank takes the same path; rank 0 gets the combined result, the others ``None``.
+
+    Without a fork per trial there is no address-space cap: on CPU, ``--memory-limit`` needs
+    ``--nproc`` (bsprof launching torchrun) instead.
+    """
+    from bsprof.ddp_launch import combine
+    from bsprof.envinfo import collect_environment
+    from bsprof.search import SearchPlan, search
+
+    if device == "cpu" and config.memory_limit_bytes is not None:
+        raise UsageError("under torchrun, --memory-limit works on CUDA only; on CPU use --nproc")
+    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    control = dist.new_group(backend="gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    config = replace(config, world_size=world)
+    job_base = {"config": config.to_dict(), "device": device}
+
+    def measure(batch_size: int) -> TrialRecord:
+        job = {**job_base, "batch_size": batch_size, "memory_limit_bytes": None}
+        record = agree(run_rank(job), control)
+        gathered: list[Any] = [None] * world
+        dist.all_gather_object(gathered, {"rank": rank, "record": record.to_dict()}, group=control)
+        return combine(batch_size, gathered, world)
+
+    plan = (
+        SearchPlan(config.batch_sizes, explicit=True)
+        if config.batch_sizes
+        else SearchPlan(config.doubling_sizes, exact=config.exact)
+    )
+    outcome = search(plan, measure)
+    dist.destroy_process_group()
+    if rank != 0:
+        return None
+    environment = {**collect_environment(device, touch_cuda=device.startswith("cuda"))}
+    return SweepResult(
+        environment={**environment, "device": device},
+        config={**config.to_dict(), "device": device, "launched_by": "torchrun"},
+        results=outcome.records,
+        warnings=outcome.notes,
+    )

@@ -20,6 +20,7 @@ import contextlib
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -158,7 +159,24 @@ def predict_iteration(
             _use_foreach(step.optimizer)
         if config.mode is Mode.TRAIN:
             step()  # the first iteration creates the optimizer's state
-        return _tracked_iteration(step)
+        prediction = _tracked_iteration(step)
+    if config.world_size > 1 and config.mode is Mode.TRAIN:
+        return with_ddp_buckets(prediction, step.model)
+    return prediction
+
+
+def with_ddp_buckets(prediction: PredictionRecord, model: torch.nn.Module) -> PredictionRecord:
+    """DDP copies every gradient into flat communication buckets, allocated when the model is
+    wrapped and kept for good (``gradient_as_bucket_view=False``, the default): one more
+    gradient-sized block on every device, live at any peak."""
+    buckets = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    rounded = -(-buckets // CUDA_BLOCK_BYTES) * CUDA_BLOCK_BYTES
+    return replace(
+        prediction,
+        predicted_peak_bytes=prediction.predicted_peak_bytes + buckets,
+        rounded_peak_bytes=prediction.rounded_peak_bytes + rounded,
+        ddp_buckets=buckets,
+    )
 
 
 def _tracked_iteration(step: TrainingStep) -> PredictionRecord:

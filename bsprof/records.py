@@ -115,6 +115,7 @@ class PredictionRecord:
     flops_per_iter: int
     predicted_device_bytes: int | None = None
     estimated_time_per_iter_s: float | None = None  # FLOPs / (GPU peak x MFU): an estimate
+    ddp_buckets: int = 0  # DistributedDataParallel's gradient buckets, live all iteration
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,6 +131,7 @@ class PredictionRecord:
                 "optimizer_state": self.optimizer_state,
                 "inputs": self.inputs,
                 "activations": self.activations,
+                "ddp_buckets": self.ddp_buckets,
             },
         }
 
@@ -148,6 +150,7 @@ class PredictionRecord:
             flops_per_iter=int(data["flops_per_iter"]),
             predicted_device_bytes=data.get("predicted_device_bytes"),
             estimated_time_per_iter_s=data.get("estimated_time_per_iter_s"),
+            ddp_buckets=int(breakdown.get("ddp_buckets", 0)),
         )
 
 

@@ -116,3 +116,21 @@ def training_estimates(result: SweepResult) -> dict[int, TrainingEstimate]:
         if row is not None:
             estimates[record.batch_size] = row
     return estimates
+
+
+def scaling_efficiency(result: SweepResult, single: SweepResult) -> dict[int, float]:
+    """Global throughput over world size x the single-process throughput at the same
+    per-device batch: 1.0 is perfect data-parallel scaling."""
+    world = int(result.config.get("world_size") or 1)
+    alone = {
+        r.batch_size: r.throughput_samples_per_s
+        for r in single.results
+        if r.fits and r.throughput_samples_per_s and r.world_size == 1
+    }
+    efficiency = {}
+    for record in result.results:
+        base = alone.get(record.batch_size)
+        rate = record.throughput_samples_per_s
+        if record.fits and base and rate:
+            efficiency[record.batch_size] = rate / (world * base)
+    return efficiency

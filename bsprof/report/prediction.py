@@ -105,6 +105,7 @@ def breakdown_line(record: TrialRecord) -> str:
         ("optimizer state", p.optimizer_state),
         ("inputs", p.inputs),
         ("activations and temporaries", p.activations),
+        *((("DDP gradient buckets", p.ddp_buckets),) if p.ddp_buckets else ()),
     )
     listed = ", ".join(f"{name} {format_bytes(size)}" for name, size in parts)
     return (

@@ -312,6 +312,10 @@ def render_sweep(result: SweepResult, console: Console) -> None:
     _print_ranks(result, console)
     for line in summary_lines(result):
         console.print(Text(line))
+    efficiency = result.extra.get("scaling_efficiency")
+    if efficiency:
+        listed = ", ".join(f"batch {b}: {e:.0%}" for b, e in sorted(efficiency.items()))
+        console.print(Text(f"Scaling efficiency against one process: {listed}"))
     console.print()
     render_chart(result, console)
     console.print()
