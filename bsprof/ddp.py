@@ -60,6 +60,8 @@ def agree(record: TrialRecord, group: Any) -> TrialRecord:
 
 def run_rank(job: dict[str, Any]) -> TrialRecord:
     config = config_from_dict(job["config"])
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = rank_device(job["device"], local_rank)
     workload = load_workload(config.model)

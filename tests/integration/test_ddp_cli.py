@@ -96,3 +96,16 @@ def test_bsprof_started_by_the_users_torchrun(tmp_path: Path) -> None:
     assert data["config"]["world_size"] == 2
     assert [len(r["per_rank"]) for r in data["results"]] == [2, 2]
     assert result.stdout.count("Largest batch that fits") == 1  # rank 0 alone reports
+
+
+def test_a_rank_that_dies_ends_the_trial_as_a_crash(tmp_path: Path) -> None:
+    out = tmp_path / "killed.json"
+    code, output = sweep(
+        str(MODELS / "killer.py"), "--device", "cpu", "--nproc", "2", "--batch-sizes", "4,8",
+        "--iters", "1", "--warmup", "0", "--trial-timeout", "120s", "--json", str(out),
+    )  # fmt: skip
+    assert code == 0, output  # batch 4 fits
+    results = {r["batch_size"]: r for r in json.loads(out.read_text())["results"]}
+    assert results[4]["status"] == "ok"
+    assert results[8]["status"] == "crash"
+    assert "torchrun exited" in results[8]["error"]
