@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bsprof.check import CheckReport, Threshold, compare
+from bsprof.check import METRICS, CheckReport, Threshold, compare
 from bsprof.config import SweepConfig, config_from_dict
 from bsprof.errors import InputFileError
 from bsprof.records import SweepResult, TrialStatus, read_sweep
@@ -59,15 +59,26 @@ def run_check(
     config = rerun_config(baseline, model, batch_sizes)
     current = run_sweep(config, observer)
     report = compare(baseline, current, thresholds)
-    suspects = tuple(report.regressed_timing_batches())
+    suspects = _suspects(report)
     if not suspects:
         return CheckOutcome(baseline, current, report)
     again = run_sweep(replace(config, batch_sizes=suspects), observer)
     current = _with_remeasured(current, again)
     report = compare(baseline, current, thresholds)
-    note = f"timing regressions re-measured once to confirm: batch {_listed(suspects)}"
+    note = f"timings re-measured once to confirm: batch {_listed(suspects)}"
     report = replace(report, warnings=(*report.warnings, note))
     return CheckOutcome(baseline, current, report, suspects)
+
+
+def _suspects(report: CheckReport) -> tuple[int, ...]:
+    """Batch sizes whose gating timing regressed or was too noisy to judge: worth one more
+    measurement, since a busy minute on a shared runner explains either."""
+    noisy = {
+        c.batch_size
+        for c in report.inconclusive
+        if c.batch_size is not None and METRICS[c.metric].timing
+    }
+    return tuple(sorted(set(report.regressed_timing_batches()) | noisy))
 
 
 def _listed(sizes: Sequence[int]) -> str:

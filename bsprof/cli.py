@@ -137,8 +137,8 @@ def estimate(
     world_size: int | None = typer.Option(
         None,
         "--world-size",
-        help="Data-parallel processes; the global batch is batch x world size. [default: 1, "
-        "or the sweep's]",
+        help="Data-parallel processes; the global batch is batch x world size. (default: 1, "
+        "or the sweep's)",
         show_default=False,
     ),
     from_sweep: Path | None = typer.Option(
@@ -196,41 +196,65 @@ def sweep(
     model: str = typer.Argument(
         ..., help="Model file (model.py), module (pkg.module) or attribute (pkg.module:attr)."
     ),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N (auto: CUDA if present)."),
-    mode: str = typer.Option("train", help="train: forward+loss+backward+step; eval: forward."),
-    precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (autocast)."),
+    device: str = typer.Option(
+        "auto", help="auto, cpu, cuda or cuda:N (auto: CUDA if present).", rich_help_panel="Device"
+    ),
+    mode: str = typer.Option(
+        "train", help="train: forward+loss+backward+step; eval: forward.", rich_help_panel="Device"
+    ),
+    precision: str = typer.Option(
+        "fp32", help="fp32, bf16 or fp16 (autocast).", rich_help_panel="Device"
+    ),
     batch_sizes: list[str] | None = typer.Option(
         None,
         "--batch-sizes",
         help="Explicit batch sizes instead of doubling: 8,16,32.",
         show_default=False,
+        rich_help_panel="Search",
     ),
-    min_batch: int = typer.Option(1, help="First batch size of the doubling."),
+    min_batch: int = typer.Option(
+        1, help="First batch size of the doubling.", rich_help_panel="Search"
+    ),
     max_batch: int | None = typer.Option(
         None,
-        help=f"Last batch size of the doubling. [default: {DEFAULT_MAX_BATCH}; with --predict "
-        f"and a target: {PREDICT_MAX_BATCH}]",
+        help=f"Last batch size of the doubling. (default: {DEFAULT_MAX_BATCH}; with --predict "
+        f"and a target: {PREDICT_MAX_BATCH})",
         show_default=False,
+        rich_help_panel="Search",
     ),
     exact: bool = typer.Option(
-        False, "--exact", help="Bisect between the last fit and the first OOM."
+        False,
+        "--exact",
+        help="Bisect between the last fit and the first OOM.",
+        rich_help_panel="Search",
     ),
-    warmup: int = typer.Option(DEFAULT_WARMUP, help="Untimed iterations before timing."),
-    iters: int = typer.Option(DEFAULT_ITERS, help="Timed iterations per batch size."),
+    warmup: int = typer.Option(
+        DEFAULT_WARMUP, help="Untimed iterations before timing.", rich_help_panel="Timing"
+    ),
+    iters: int = typer.Option(
+        DEFAULT_ITERS, help="Timed iterations per batch size.", rich_help_panel="Timing"
+    ),
     min_time: str | None = typer.Option(
         None,
         help="Keep timing until this much time has passed too (2s, 500ms).",
         show_default=False,
+        rich_help_panel="Timing",
     ),
     memory_limit: str | None = typer.Option(
         None,
         help="Memory cap per trial (512MiB, 24GB). CUDA: a fraction of the GPU; CPU: address "
-        "space. [default: CUDA the whole GPU; CPU 80% of available RAM]",
+        "space. (default: CUDA the whole GPU; CPU 80% of available RAM)",
         show_default=False,
+        rich_help_panel="Memory",
     ),
-    trial_timeout: str = typer.Option("300s", help="A trial running longer is a crash."),
+    trial_timeout: str = typer.Option(
+        "300s", help="A trial running longer is a crash.", rich_help_panel="Timing"
+    ),
     threads: int | None = typer.Option(
-        None, help="torch intra-op threads per trial. [default: torch's]", show_default=False
+        None,
+        help="torch intra-op threads per trial. (default: torch's)",
+        show_default=False,
+        rich_help_panel="Device",
     ),
     dataset_size: int | None = typer.Option(
         None,
@@ -238,37 +262,52 @@ def sweep(
         "-n",
         help="With --epochs: add training time per batch size.",
         show_default=False,
+        rich_help_panel="Training time",
     ),
-    epochs: int | None = typer.Option(None, "--epochs", "-e", show_default=False),
-    drop_last: bool = typer.Option(False, "--drop-last", help="Floor iterations per epoch."),
+    epochs: int | None = typer.Option(
+        None,
+        "--epochs",
+        "-e",
+        help="With --dataset-size: epochs.",
+        show_default=False,
+        rich_help_panel="Training time",
+    ),
+    drop_last: bool = typer.Option(
+        False, "--drop-last", help="Floor iterations per epoch.", rich_help_panel="Training time"
+    ),
     nproc: int = typer.Option(
         1,
         "--nproc",
         help="Data-parallel processes per trial, through torchrun with DistributedDataParallel "
         "(gloo on CPU, nccl on CUDA). Batch sizes are per device.",
+        rich_help_panel="Data parallel",
     ),
     single_process: Path | None = typer.Option(
         None,
         "--single-process",
         help="With --nproc: a one-process sweep JSON of the same model, for scaling efficiency.",
         show_default=False,
+        rich_help_panel="Data parallel",
     ),
     predict: bool = typer.Option(
         False,
         "--predict",
         help="Predict memory and FLOPs on fake tensors instead of running: seconds, any machine.",
+        rich_help_panel="Prediction",
     ),
     guide: bool = typer.Option(
         True,
         "--guide/--no-guide",
         help="Measured sweeps: predict first, skip sizes predicted far beyond the memory limit "
         "and start --exact at the predicted boundary.",
+        rich_help_panel="Search",
     ),
     device_memory: str | None = typer.Option(
         None,
         "--device-memory",
         help="With --predict: the target GPU's memory (80GiB); the largest batch that fits it.",
         show_default=False,
+        rich_help_panel="Prediction",
     ),
     gpu: str | None = typer.Option(
         None,
@@ -276,24 +315,44 @@ def sweep(
         help="With --predict: a known GPU (h100, h200, a100-80gb, a100-40gb, l40s, a10, l4, "
         "rtx4090, v100-32gb, t4): its memory and peak FLOP/s.",
         show_default=False,
+        rich_help_panel="Prediction",
     ),
     headroom: float = typer.Option(
-        DEFAULT_HEADROOM, help="With --predict: fragmentation headroom of the allocator model."
+        DEFAULT_HEADROOM,
+        help="With --predict: fragmentation headroom of the allocator model.",
+        rich_help_panel="Prediction",
     ),
     context_reserve: str = typer.Option(
-        "500MiB", help="With --predict: memory the CUDA context takes."
+        "500MiB",
+        help="With --predict: memory the CUDA context takes.",
+        rich_help_panel="Prediction",
     ),
     mfu: float = typer.Option(
-        DEFAULT_MFU, help="With --predict --gpu: assumed utilisation for the time estimate."
+        DEFAULT_MFU,
+        help="With --predict --gpu: assumed utilisation for the time estimate.",
+        rich_help_panel="Prediction",
     ),
     json_path: Path | None = typer.Option(
         None,
         "--json",
         help="Write results here, rewritten after every batch size.",
         show_default=False,
+        rich_help_panel="Output",
     ),
-    csv_path: Path | None = typer.Option(None, "--csv", show_default=False),
-    markdown_path: Path | None = typer.Option(None, "--markdown", show_default=False),
+    csv_path: Path | None = typer.Option(
+        None,
+        "--csv",
+        help="Write one CSV row per batch size.",
+        show_default=False,
+        rich_help_panel="Output",
+    ),
+    markdown_path: Path | None = typer.Option(
+        None,
+        "--markdown",
+        help="Write a Markdown report.",
+        show_default=False,
+        rich_help_panel="Output",
+    ),
 ) -> None:
     """Measure real training iterations at power-of-two batch sizes.
 
@@ -438,8 +497,8 @@ def check(
         None,
         "--fail-on",
         help="A gate: METRIC:+N% / -N% / +SIZE / +TIME / largest_batch:-N, e.g. "
-        "peak_memory:+2%, throughput:-10%, time_per_iter:+15%. Repeatable. [default: "
-        "predicted memory and FLOPs +1%, any drop of the largest batch; timings only warn]",
+        "peak_memory:+2%, throughput:-10%, time_per_iter:+15%. Repeatable. (default: "
+        "predicted memory and FLOPs +1%, any drop of the largest batch; timings only warn)",
         show_default=False,
     ),
     summary_md: Path | None = typer.Option(
@@ -449,8 +508,8 @@ def check(
     batch_sizes: list[str] | None = typer.Option(
         None,
         "--batch-sizes",
-        help="The batch sizes. [default: with --baseline, the baseline's; with --save-baseline, "
-        "1,2,4,8,16,32]",
+        help="The batch sizes. (default: with --baseline, the baseline's; with --save-baseline, "
+        "1,2,4,8,16,32)",
         show_default=False,
     ),
     predict: bool = typer.Option(
