@@ -663,8 +663,8 @@ def env(
 
     SweepConfig(model="-", device=device)  # validates --device
     outcome = WorkerPool().run(EnvJob(device), timeout_s=120)
-    if outcome.crash is not None:
-        raise BsprofError(f"collecting the environment failed: {outcome.crash}")
+    if outcome.payload is None:
+        raise BsprofError(f"collecting the environment failed: {outcome.failure}")
     if as_json:
         typer.echo(json.dumps(outcome.payload, indent=2))
         return

@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> None:
     except ModelFileError as exc:
         model_error = exc.message
         record = TrialRecord(int(job["batch_size"]), TrialStatus.ERROR, error=exc.message)
+    # Written before agreeing: NCCL's watchdog may abort a peer stuck in a collective, and
+    # torchrun then stops every rank; this rank's own outcome must survive that.
+    own = {"rank": rank, "record": record.to_dict(), "model_error": model_error}
+    (args.out / f"rank{rank}.own.json").write_text(json.dumps(own))
     record = agree(record, control)  # every rank takes part, whatever happened to it
     path = args.out / f"rank{rank}.json"
     result = {"rank": rank, "record": record.to_dict(), "model_error": model_error}

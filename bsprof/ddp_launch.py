@@ -50,7 +50,9 @@ def run_ddp_trial(
         ranks = _read_ranks(folder, config.world_size)
         if len(ranks) < config.world_size:
             why = crash or f"only {len(ranks)} of {config.world_size} ranks reported"
-            return TrialRecord(batch_size, TrialStatus.CRASH, error=why, trial_wall_s=wall)
+            oom = oom_before_teardown(folder, config.world_size, batch_size, why)
+            record = oom or TrialRecord(batch_size, TrialStatus.CRASH, error=why)
+            return replace(record, trial_wall_s=wall)
     return replace(combine(batch_size, ranks, config.world_size), trial_wall_s=wall)
 
 
@@ -80,10 +82,23 @@ def _launch(config: SweepConfig, folder: Path, log: Path) -> str | None:
     return f"torchrun exited with code {code}; last output: " + " | ".join(tail)
 
 
-def _read_ranks(folder: Path, world_size: int) -> list[dict[str, Any]]:
+def oom_before_teardown(
+    folder: Path, world_size: int, batch_size: int, why: str
+) -> TrialRecord | None:
+    """A rank that ran out of memory before the job was torn down (e.g. NCCL's watchdog
+    aborting a peer that waited for it): the trial is an OOM, not a crash."""
+    for found in _read_ranks(folder, world_size, suffix=".own"):
+        record = TrialRecord.from_dict(found["record"])
+        if record.status is TrialStatus.OOM:
+            error = f"rank {found['rank']}: {record.error} (then the job stopped: {why})"
+            return TrialRecord(batch_size, TrialStatus.OOM, error=error, world_size=world_size)
+    return None
+
+
+def _read_ranks(folder: Path, world_size: int, suffix: str = "") -> list[dict[str, Any]]:
     found = []
     for rank in range(world_size):
-        path = folder / f"rank{rank}.json"
+        path = folder / f"rank{rank}{suffix}.json"
         if path.exists():
             found.append(json.loads(path.read_text()))
     return found

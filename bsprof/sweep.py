@@ -120,6 +120,7 @@ def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserv
         raise PredictionUnsupportedError(outcome.unsupported)
     if outcome.model_error is not None:
         raise ModelFileError(outcome.model_error)
+    _raise_internal(outcome)
     if outcome.crash is not None:
         raise ModelFileError(f"{config.model}: the prediction failed: {outcome.crash}")
     state.records = [TrialRecord.from_dict(r) for r in outcome.payload["records"]]
@@ -140,6 +141,7 @@ def _probe(config: SweepConfig, pool: WorkerPool) -> dict[str, Any]:
     outcome = pool.run(ProbeJob(config), _PROBE_TIMEOUT_S)
     if outcome.model_error is not None:
         raise ModelFileError(outcome.model_error)
+    _raise_internal(outcome)
     if outcome.crash is not None:
         raise ModelFileError(f"{config.model}: loading the model file failed: {outcome.crash}")
     payload: dict[str, Any] = outcome.payload
@@ -218,7 +220,7 @@ def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Gui
         lambda phase, batch, _: observer.trial_progress(batch, phase, 0, 0),
     )
     if outcome.payload is None:
-        why = outcome.unsupported or outcome.model_error or outcome.crash or "unknown"
+        why = outcome.failure or "unknown"
         state.warnings.append(f"no prediction ({why.splitlines()[0]}); plain doubling")
         return None
     predictions = [TrialRecord.from_dict(r) for r in outcome.payload["records"]]
@@ -256,9 +258,9 @@ def _with_prediction(state: _SweepState, record: TrialRecord) -> TrialRecord:
 def _record_from(outcome: JobOutcome, batch_size: int) -> TrialRecord:
     if outcome.model_error is not None:
         raise ModelFileError(outcome.model_error)
-    if outcome.crash is not None:
+    if outcome.payload is None:  # died, timed out, or (a bug) failed inside bsprof
         return TrialRecord(
-            batch_size, TrialStatus.CRASH, error=outcome.crash, trial_wall_s=outcome.wall_s
+            batch_size, TrialStatus.CRASH, error=outcome.failure, trial_wall_s=outcome.wall_s
         )
     return replace(TrialRecord.from_dict(outcome.payload["record"]), trial_wall_s=outcome.wall_s)
 
@@ -270,6 +272,12 @@ def _timing_warnings(records: list[TrialRecord]) -> list[str]:
         for r in records
         if r.timing is not None and r.timing.is_noisy
     ]
+
+
+def _raise_internal(outcome: JobOutcome) -> None:
+    if outcome.internal_error is not None:
+        # A bug, not the user's input: the worker's traceback is what a report needs.
+        raise BsprofError(f"{outcome.failure}; please report it with:\n{outcome.internal_error}")
 
 
 def _raise_if_the_model_never_ran(result: SweepResult) -> None:

@@ -78,7 +78,16 @@ class JobOutcome:
     payload: Any = None
     model_error: str | None = None
     unsupported: str | None = None  # the model cannot run on fake tensors
-    crash: str | None = None
+    crash: str | None = None  # the worker died or timed out
+    internal_error: str | None = None  # a bug in bsprof: the worker's traceback
+
+    @property
+    def failure(self) -> str | None:
+        """Why no payload came back, in one line."""
+        if self.internal_error is not None:
+            return "bsprof's worker failed (a bug): " + self.internal_error.strip().splitlines()[-1]
+        return self.model_error or self.unsupported or self.crash
+
     wall_s: float = 0.0
 
 
@@ -144,7 +153,7 @@ class WorkerPool:
             return JobOutcome(model_error=value, wall_s=wall)
         if kind == "unsupported":
             return JobOutcome(unsupported=value, wall_s=wall)
-        return JobOutcome(crash=f"bsprof worker failed:\n{value}", wall_s=wall)
+        return JobOutcome(internal_error=value, wall_s=wall)
 
     def _next_log_path(self) -> str | None:
         if self._log_dir is None:

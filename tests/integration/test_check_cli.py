@@ -79,7 +79,7 @@ def timed_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("timed") / "sleepy.json"
     code, out, err = check(
         str(MODELS / "sleepy.py"), "--save-baseline", str(path), "--batch-sizes", "4",
-        "--iters", "20", "--warmup", "2", env={"BSPROF_TEST_SLEEP": "0.02"},
+        "--iters", "20", "--warmup", "2", env={"BSPROF_TEST_BUSY": "0.02"},
     )  # fmt: skip
     assert code == 0, out + err
     return path
@@ -88,7 +88,7 @@ def timed_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_real_timing_regression_is_caught(timed_baseline: Path) -> None:
     code, out, err = check(
         str(MODELS / "sleepy.py"), "--baseline", str(timed_baseline),
-        "--fail-on", "time_per_iter:+20%", env={"BSPROF_TEST_SLEEP": "0.04"},
+        "--fail-on", "time_per_iter:+20%", env={"BSPROF_TEST_BUSY": "0.04"},
     )  # fmt: skip
     assert code == 1, out + err
     assert "time_per_iter" in out
@@ -97,7 +97,7 @@ def test_a_real_timing_regression_is_caught(timed_baseline: Path) -> None:
 def test_identical_code_twice_does_not_fail_the_timing_gate(timed_baseline: Path) -> None:
     code, out, err = check(
         str(MODELS / "sleepy.py"), "--baseline", str(timed_baseline),
-        "--fail-on", "time_per_iter:+20%", env={"BSPROF_TEST_SLEEP": "0.02"},
+        "--fail-on", "time_per_iter:+20%", env={"BSPROF_TEST_BUSY": "0.02"},
     )  # fmt: skip
     assert code == 0, out + err
 

@@ -1,4 +1,6 @@
-"""A model whose forward sleeps $BSPROF_TEST_SLEEP seconds per call: tests timeouts and SIGINT."""
+"""A model whose forward sleeps $BSPROF_TEST_SLEEP seconds per call (timeouts, SIGINT) and
+busy-works $BSPROF_TEST_BUSY seconds (a deliberate, steady slowdown for timing gates: a sleep
+on this VM sometimes wakes 10 ms late, which is noise, not a slowdown)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ class Sleepy(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Read on every call, so a test can set it in the environment of the worker process.
         time.sleep(float(os.environ.get("BSPROF_TEST_SLEEP", "0")))
+        busy_until = time.perf_counter() + float(os.environ.get("BSPROF_TEST_BUSY", "0"))
+        while time.perf_counter() < busy_until:
+            pass
         out: torch.Tensor = self.net(x)
         return out
 
