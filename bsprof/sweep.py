@@ -85,12 +85,11 @@ def run_sweep(
         pool = pool or WorkerPool(Path(logs))
         probe = _probe(config, pool)
         state = _initial_state(config, probe)
-        device = str(probe["device"])
         if config.predict:
             return _predicted_sweep(state, pool, observer)
 
         def measure(batch_size: int) -> TrialRecord:
-            record = _measure(state, pool, observer, device, batch_size)
+            record = _measure(state, pool, observer, batch_size)
             state.records.append(record)
             observer.trial_finished(record, state.snapshot(complete=False))
             return record
@@ -232,8 +231,9 @@ def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Gui
 
 
 def _measure(
-    state: _SweepState, pool: WorkerPool, observer: SweepObserver, device: str, batch_size: int
+    state: _SweepState, pool: WorkerPool, observer: SweepObserver, batch_size: int
 ) -> TrialRecord:
+    device = state.device
     observer.trial_started(batch_size)
     if state.config.world_size > 1:
         from bsprof.ddp_launch import run_ddp_trial
