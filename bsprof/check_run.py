@@ -89,5 +89,4 @@ def _with_remeasured(current: SweepResult, again: SweepResult) -> SweepResult:
     """Keep the second measurement of each re-run batch size: a regression must repeat."""
     fresh = again.by_batch_size()
     records = tuple(fresh.get(r.batch_size, r) for r in current.results)
-    note = f"re-measured batch {_listed(list(fresh))} to confirm timings"
-    return replace(current, results=records, warnings=(*current.warnings, note))
+    return replace(current, results=records)

@@ -456,7 +456,9 @@ def _run_sweep(config: SweepConfig, outputs: SweepOutputs) -> int:
     from bsprof.sweep import SweepInterrupted, run_sweep
 
     console = make_console()
-    if _under_torchrun():
+    from bsprof.ddp_launch import under_torchrun
+
+    if under_torchrun():
         return _run_sweep_as_a_rank(config, outputs)
     try:
         with SweepProgress(make_console(stderr=True), outputs.write) as progress:
@@ -600,12 +602,6 @@ def _run_check(
             handle.write(markdown + "\n")
     code: int = outcome.report.exit_code
     return code
-
-
-def _under_torchrun() -> bool:
-    import os
-
-    return "TORCHELASTIC_RUN_ID" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def _run_sweep_as_a_rank(config: SweepConfig, outputs: SweepOutputs) -> int:

@@ -109,15 +109,6 @@ def main(argv: list[str] | None = None) -> None:
     dist.destroy_process_group()
 
 
-if __name__ == "__main__":
-    main()
-
-
-def under_torchrun() -> bool:
-    """bsprof itself was started by torchrun (``torchrun ... -m bsprof sweep ...``)."""
-    return "TORCHELASTIC_RUN_ID" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
 def run_ranked_sweep(config: SweepConfig, device: str) -> SweepResult | None:
     """The whole search on every rank, each trial in this process, outcomes agreed so every
     rank takes the same path; rank 0 gets the combined result, the others ``None``.
@@ -160,3 +151,7 @@ def run_ranked_sweep(config: SweepConfig, device: str) -> SweepResult | None:
         results=outcome.records,
         warnings=outcome.notes,
     )
+
+
+if __name__ == "__main__":
+    main()

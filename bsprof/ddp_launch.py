@@ -25,6 +25,11 @@ from bsprof.records import TrialRecord, TrialStatus
 _LOG_TAIL_LINES = 8
 
 
+def under_torchrun() -> bool:
+    """bsprof itself was started by torchrun (``torchrun ... -m bsprof sweep ...``)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def collective_timeout_s(trial_timeout_s: float) -> float:
     """How long a healthy rank waits in a collective for a failed peer before giving up."""
     return max(5.0, min(60.0, trial_timeout_s / 4))

@@ -13,7 +13,7 @@ from typing import Any
 
 from bsprof.errors import UsageError
 from bsprof.estimate import EstimateSpec, TrainingEstimate, estimate
-from bsprof.records import SweepResult, TrialRecord, TrialStatus
+from bsprof.records import SweepResult, TrialStatus
 
 DEFAULT_PLATEAU_TOLERANCE = 0.05
 
@@ -81,20 +81,24 @@ def _config_int(config: Mapping[str, Any], key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _estimate_one(
-    record: TrialRecord, config: Mapping[str, Any], dataset_size: int, epochs: int
+def training_estimate(
+    config: Mapping[str, Any], batch_size: int, time_per_iter_s: float
 ) -> TrainingEstimate | None:
-    if not record.fits or record.timing is None:
+    """The estimate formula for one batch size under a sweep's dataset, epochs, drop_last and
+    world size; None when the sweep had no dataset and epochs, or they admit no estimate."""
+    dataset_size = _config_int(config, "dataset_size")
+    epochs = _config_int(config, "epochs")
+    if dataset_size is None or epochs is None:
         return None
     world_size = _config_int(config, "world_size")
     try:
         spec = EstimateSpec(
             dataset_size=dataset_size,
-            batch_size=record.batch_size,
+            batch_size=batch_size,
             epochs=epochs,
             drop_last=config.get("drop_last") is True,
             world_size=1 if world_size is None else world_size,
-            time_per_iter_s=record.timing.median,
+            time_per_iter_s=time_per_iter_s,
         )
     except UsageError:  # e.g. drop_last with a batch larger than the dataset: no estimate
         return None
@@ -106,13 +110,11 @@ def training_estimates(result: SweepResult) -> dict[int, TrainingEstimate]:
 
     Empty when ``config`` lacks an integer ``dataset_size`` or ``epochs``.
     """
-    dataset_size = _config_int(result.config, "dataset_size")
-    epochs = _config_int(result.config, "epochs")
-    if dataset_size is None or epochs is None:
-        return {}
     estimates: dict[int, TrainingEstimate] = {}
     for record in sorted(result.results, key=lambda r: r.batch_size):
-        row = _estimate_one(record, result.config, dataset_size, epochs)
+        if not record.fits or record.timing is None:
+            continue
+        row = training_estimate(result.config, record.batch_size, record.timing.median)
         if row is not None:
             estimates[record.batch_size] = row
     return estimates

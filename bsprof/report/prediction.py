@@ -10,10 +10,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bsprof.errors import UsageError
-from bsprof.estimate import EstimateSpec, estimate
 from bsprof.records import PredictionRecord, SweepResult, TrialRecord
 from bsprof.report.sweep import STATUS_STYLES, header_line, short_error
+from bsprof.summary import training_estimate
 from bsprof.units import format_bytes, format_count, format_duration
 
 PREDICTION_NOTE = (
@@ -27,24 +26,9 @@ def _gflops(flops: int) -> str:
 
 
 def _training_time(result: SweepResult, prediction: PredictionRecord, batch: int) -> str:
-    config = result.config
     seconds = prediction.estimated_time_per_iter_s
-    if seconds is None or not config.get("dataset_size") or not config.get("epochs"):
-        return "-"
-    try:
-        row = estimate(
-            EstimateSpec(
-                int(config["dataset_size"]),
-                batch,
-                int(config["epochs"]),
-                drop_last=bool(config.get("drop_last")),
-                world_size=int(config.get("world_size") or 1),
-                time_per_iter_s=seconds,
-            )
-        )
-    except UsageError:
-        return "-"
-    return format_duration(row.total_time_s)
+    row = None if seconds is None else training_estimate(result.config, batch, seconds)
+    return "-" if row is None else format_duration(row.total_time_s)
 
 
 def _has_dataset(result: SweepResult) -> bool:
