@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.utils._pytree import tree_flatten
 
 from bsprof.backends import Backend
 from bsprof.config import Mode, Precision, SweepConfig
@@ -44,7 +45,12 @@ class TrainingStep:
         self.run_phases(_ignore_phase)
 
     def run_phases(self, enter: Callable[[str], None]) -> None:
-        """One iteration, announcing each phase (forward, backward, optimizer step) as it starts."""
+        """One iteration, announcing each phase (forward, backward, optimizer step) as it starts.
+
+        As in HF Trainer and Lightning, only the loss survives into backward: the model's
+        outputs (a language model's logits are often the largest tensor of the step) are
+        released when ``_forward_and_loss`` returns, before backward starts.
+        """
         enter("forward")
         if self.mode is Mode.EVAL:
             with torch.inference_mode(), self._autocast():
@@ -52,11 +58,7 @@ class TrainingStep:
             return
         assert self.optimizer is not None
         with self._autocast():
-            outputs = self._forward()
-            loss = self._user(
-                "loss_fn" if self.workload.loss_fn else "the default loss",
-                lambda: compute_loss(self.workload, outputs, self.targets),
-            )
+            loss = self._forward_and_loss()
         enter("backward")
         if self.scaler is not None:
             self._user("backward", lambda: self.scaler.scale(loss).backward())
@@ -68,6 +70,20 @@ class TrainingStep:
             enter("optimizer step")
             self._user("the optimizer step", self.optimizer.step)
         self.optimizer.zero_grad(set_to_none=True)
+
+    def _forward_and_loss(self) -> torch.Tensor:
+        """The user's training_step, or forward then loss; the outputs die on return."""
+        training_step = self.workload.training_step
+        if training_step is not None:
+            loss = self._user(
+                "training_step", lambda: training_step(self.model, self.inputs, self.targets)
+            )
+            return checked_loss(self.workload.source, "training_step", loss)
+        outputs = self._forward()
+        return self._user(  # type: ignore[no-any-return]
+            "loss_fn" if self.workload.loss_fn else "the default loss",
+            lambda: compute_loss(self.workload, outputs, self.targets),
+        )
 
     def _forward(self) -> Any:
         return self._user("the model's forward", lambda: call_model(self.model, self.inputs))
@@ -101,38 +117,55 @@ def call_model(model: torch.nn.Module, inputs: Any) -> Any:
 
 def compute_loss(workload: Workload, outputs: Any, targets: Any) -> torch.Tensor:
     if workload.loss_fn is not None:
-        loss = workload.loss_fn(outputs, targets)
-    else:
-        loss = default_loss(workload.source, outputs, targets)
+        return checked_loss(workload.source, "loss_fn", workload.loss_fn(outputs, targets))
+    return checked_loss(
+        workload.source, "the loss", default_loss(workload.source, outputs, targets)
+    )
+
+
+def checked_loss(source: str, what: str, loss: Any) -> torch.Tensor:
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else ""
         raise ModelFileError(
-            f"{workload.source}: the loss must be a scalar tensor, got "
-            f"{type(loss).__name__}{tuple(loss.shape) if isinstance(loss, torch.Tensor) else ''}"
+            f"{source}: {what} must return a scalar loss tensor, got {type(loss).__name__}{shape}"
         )
     return loss
 
 
 def default_loss(source: str, outputs: Any, targets: Any) -> torch.Tensor:
     """outputs.loss when the model computed one; cross-entropy for integer targets; else MSE."""
-    loss = outputs.get("loss") if isinstance(outputs, dict) else getattr(outputs, "loss", None)
-    if isinstance(loss, torch.Tensor):
+    choice = default_loss_choice(source, outputs, targets)
+    if choice == "outputs.loss":
+        loss: torch.Tensor = _output_loss(outputs)
         return loss
+    logits = _first_tensor(outputs)
+    assert logits is not None and targets is not None  # default_loss_choice checked both
+    if choice == "cross_entropy":
+        return torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1)
+        )
+    return torch.nn.functional.mse_loss(logits.float(), targets.float())
+
+
+def default_loss_choice(source: str, outputs: Any, targets: Any) -> str:
+    """Which default loss applies: ``outputs.loss``, ``cross_entropy`` or ``mse_loss``."""
+    if isinstance(_output_loss(outputs), torch.Tensor):
+        return "outputs.loss"
     if targets is None:
         raise ModelFileError(
             f"{source}: make_batch() returned targets=None but the model's output has no .loss; "
             "return targets or define loss_fn(outputs, targets)"
         )
-    logits = _first_tensor(outputs)
-    if logits is None:
+    if _first_tensor(outputs) is None:
         raise ModelFileError(
             f"{source}: cannot find a tensor in the model's output "
             f"({type(outputs).__name__}); define loss_fn(outputs, targets)"
         )
-    if not targets.is_floating_point():
-        return torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1)
-        )
-    return torch.nn.functional.mse_loss(logits.float(), targets.float())
+    return "mse_loss" if targets.is_floating_point() else "cross_entropy"
+
+
+def _output_loss(outputs: Any) -> Any:
+    return outputs.get("loss") if isinstance(outputs, dict) else getattr(outputs, "loss", None)
 
 
 def _first_tensor(outputs: Any) -> torch.Tensor | None:
@@ -158,7 +191,7 @@ def to_device(value: Any, device: torch.device) -> Any:
     return value
 
 
-def _checked_batch(workload: Workload, batch_size: int) -> tuple[Any, Any]:
+def checked_batch(workload: Workload, batch_size: int) -> tuple[Any, Any]:
     try:
         batch = workload.make_batch(batch_size)
     except (Exception, SystemExit) as exc:
@@ -180,7 +213,30 @@ def _checked_batch(workload: Workload, batch_size: int) -> tuple[Any, Any]:
             f"{workload.source}: make_batch({batch_size}) returned targets of type "
             f"{type(targets).__name__}; expected a tensor or None"
         )
+    _check_batch_dimension(workload, batch_size, inputs)
     return inputs, targets
+
+
+def _check_batch_dimension(workload: Workload, batch_size: int, inputs: Any) -> None:
+    """Some input tensor must have the requested size along the batch dimension: a make_batch
+    that ignores its argument would make every batch size measure the same work."""
+    dim = workload.batch_dim
+    tensors = [t for t in tree_flatten(inputs)[0] if isinstance(t, torch.Tensor)]
+    sizes = [t.shape[dim] for t in tensors if t.dim() > dim]
+    if batch_size in sizes:
+        return
+    found = ", ".join(str(size) for size in dict.fromkeys(sizes)) or "no such dimension"
+    hint = (
+        "; if the batch is not the inputs' first dimension (sequence-first models), set "
+        "BATCH_DIM in the model file"
+        if dim == 0
+        else ""
+    )
+    raise ModelFileError(
+        f"{workload.source}: make_batch({batch_size}) returned inputs whose batch dimension "
+        f"(dim {dim}) is {found}, not {batch_size}: make_batch must build a batch of the size "
+        f"it is given{hint}"
+    )
 
 
 def build_model(workload: Workload, device: torch.device) -> torch.nn.Module:
@@ -229,7 +285,7 @@ def make_step(
     model = build_model(workload, device)
     if wrap_model is not None:
         model = wrap_model(model)  # e.g. DistributedDataParallel: after .to(device)
-    inputs, targets = _checked_batch(workload, batch_size)
+    inputs, targets = checked_batch(workload, batch_size)
     inputs, targets = to_device(inputs, device), to_device(targets, device)
     training = config.mode is Mode.TRAIN
     model.train(training)

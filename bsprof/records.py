@@ -25,6 +25,7 @@ from typing import Any
 from bsprof import __version__
 from bsprof.atomic import write_text_atomic
 from bsprof.errors import InputFileError
+from bsprof.prediction_check import PredictionCheck
 
 SCHEMA_VERSION = 1
 NOISY_SPREAD = 0.10  # IQR / median above this earns a warning
@@ -116,12 +117,16 @@ class PredictionRecord:
     predicted_device_bytes: int | None = None
     estimated_time_per_iter_s: float | None = None  # FLOPs / (GPU peak x MFU): an estimate
     ddp_buckets: int = 0  # DistributedDataParallel's gradient buckets, live all iteration
+    flops_incomplete: tuple[str, ...] = ()  # ops that may do matrix work, with no FLOP formula
+    verified: bool | None = None  # the sweep's self-check: None where it did not run
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "predicted_peak_bytes": self.predicted_peak_bytes,
             "predicted_device_bytes": self.predicted_device_bytes,
+            "verified": self.verified,
             "flops_per_iter": self.flops_per_iter,
+            "flops_incomplete": list(self.flops_incomplete),
             "estimated_time_per_iter_s": self.estimated_time_per_iter_s,
             "peak_phase": self.peak_phase,
             "rounded_peak_bytes": self.rounded_peak_bytes,
@@ -151,6 +156,8 @@ class PredictionRecord:
             predicted_device_bytes=data.get("predicted_device_bytes"),
             estimated_time_per_iter_s=data.get("estimated_time_per_iter_s"),
             ddp_buckets=int(breakdown.get("ddp_buckets", 0)),
+            flops_incomplete=tuple(str(op) for op in data.get("flops_incomplete") or ()),
+            verified=data.get("verified"),
         )
 
 
@@ -172,6 +179,7 @@ class TrialRecord:
     prediction: PredictionRecord | None = None
     world_size: int = 1  # data-parallel processes: the global batch is batch_size x world_size
     per_rank: tuple[dict[str, Any], ...] | None = None  # each rank's outcome in a DDP trial
+    rechecked: TrialStatus | None = None  # --exact's confirmation: the same size run again
 
     @property
     def fits(self) -> bool:
@@ -202,13 +210,14 @@ class TrialRecord:
             "world_size": self.world_size,
             "global_batch": self.batch_size * self.world_size,
             "per_rank": None if self.per_rank is None else list(self.per_rank),
+            "rechecked": None if self.rechecked is None else self.rechecked.value,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:
         timing = data.get("time_per_iter_s")
         prediction = data.get("prediction")
-        structured = ("batch_size", "status", "timing", "prediction", "per_rank")
+        structured = ("batch_size", "status", "timing", "prediction", "per_rank", "rechecked")
         optional = {
             f.name: data[f.name]
             for f in fields(cls)
@@ -220,6 +229,7 @@ class TrialRecord:
             timing=None if timing is None else TimingStats.from_dict(timing),
             prediction=None if prediction is None else PredictionRecord.from_dict(prediction),
             per_rank=None if data.get("per_rank") is None else tuple(data["per_rank"]),
+            rechecked=None if data.get("rechecked") is None else TrialStatus(data["rechecked"]),
             **optional,
         )
 
@@ -236,6 +246,7 @@ class SweepResult:
     complete: bool = True
     bsprof_version: str = __version__
     schema_version: int = SCHEMA_VERSION
+    prediction_check: PredictionCheck | None = None  # predictions against a real iteration
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -257,6 +268,9 @@ class SweepResult:
             "results": [r.to_dict() for r in sorted(self.results, key=lambda r: r.batch_size)],
             "warnings": list(self.warnings),
             "complete": self.complete,
+            "prediction_check": (
+                None if self.prediction_check is None else self.prediction_check.to_dict()
+            ),
             **dict(self.extra),
         }
 
@@ -264,8 +278,9 @@ class SweepResult:
     def from_dict(cls, data: Mapping[str, Any]) -> SweepResult:
         known = {
             "schema_version", "bsprof_version", "environment", "config", "capacity_bytes",
-            "largest_fitting_batch", "results", "warnings", "complete",
+            "largest_fitting_batch", "results", "warnings", "complete", "prediction_check",
         }  # fmt: skip
+        check = data.get("prediction_check")
         results = data["results"]
         if not isinstance(results, Sequence):
             raise ValueError("'results' must be a list")
@@ -278,6 +293,7 @@ class SweepResult:
             results=tuple(TrialRecord.from_dict(r) for r in results),
             warnings=tuple(data.get("warnings") or ()),
             complete=bool(data.get("complete", True)),
+            prediction_check=None if not check else PredictionCheck.from_dict(check),
             extra={k: v for k, v in data.items() if k not in known},
         )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bsprof.records import TrialRecord, TrialStatus
 
@@ -97,6 +97,7 @@ def search(plan: SearchPlan, measure: Measure, guide: Guide | None = None) -> Se
                 f"{last.batch_size}); crashes and errors do not bound the largest batch"
             )
     if plan.exact:
+        notes.extend(_measure_predicted_bound(plan, measure, records))
         notes.extend(_bisect(measure, records, guide))
     return SearchOutcome(tuple(records), tuple(notes))
 
@@ -137,7 +138,7 @@ def _run_explicit(
 
 
 def _bisect(measure: Measure, records: list[TrialRecord], guide: Guide | None) -> list[str]:
-    """Narrow (largest fit, smallest OOM) until they are adjacent.
+    """Narrow (largest fit, smallest OOM) until they are adjacent, then confirm both sides.
 
     Unguided: plain bisection. Guided: first probe the predicted boundary, then walk away from
     it in doubling steps until the outcome flips, then bisect what is left: a good prediction
@@ -147,13 +148,8 @@ def _bisect(measure: Measure, records: list[TrialRecord], guide: Guide | None) -
     fits_below = [r.batch_size for r in records if r.fits and (high is None or r.batch_size < high)]
     if high is None or not fits_below:
         return []
+    notes: list[str] = []
     bracket = _Bracket(max(fits_below), high)
-    notes = []
-    if _first_oom(records) != high:
-        notes.append(
-            f"--exact: the upper bound, batch {high}, is predicted, not measured (it was "
-            "skipped as far beyond the memory limit)"
-        )
     if guide is not None and bracket.open:
         stopped = _gallop(measure, records, bracket, guide.boundary(records, bracket.low, high))
         if stopped:
@@ -162,7 +158,102 @@ def _bisect(measure: Measure, records: list[TrialRecord], guide: Guide | None) -
         stopped = bracket.probe(measure, records, (bracket.low + bracket.high) // 2)
         if stopped:
             return [*notes, stopped]
-    return notes
+    return [*notes, *_confirm(measure, records, bracket)]
+
+
+def _measure_predicted_bound(
+    plan: SearchPlan, measure: Measure, records: list[TrialRecord]
+) -> list[str]:
+    """--exact needs a measured upper bound: a size skipped as predicted far beyond the limit
+    is run after all; if it fits, the prediction was wrong and the doubling goes on unguided."""
+    bound = _upper_bound(records)
+    if bound is None or bound == _first_oom(records):
+        return []
+    record = measure(bound)
+    _replace(records, record)
+    if record.fits:
+        _run_doubling([s for s in plan.sizes if s > bound], measure, records, None)
+        return [
+            f"--exact: batch {bound} was predicted far beyond the memory limit but fits: the "
+            "prediction is wrong for this model; the doubling went on without it"
+        ]
+    return [
+        f"--exact: batch {bound} was predicted far beyond the memory limit and measured: "
+        f"{record.status.value}"
+    ]
+
+
+MAX_STEPS_DOWN = 8
+
+
+def _confirm(measure: Measure, records: list[TrialRecord], bracket: _Bracket) -> list[str]:
+    """Re-run both sides of the boundary in fresh trials: B must fit again and B+1 run out of
+    memory again. A size that ran out of memory in any trial does not count as fitting, so
+    when B fails its re-check the answer steps down (each step one more trial) and says so."""
+    notes = []
+    again = measure(bracket.high)
+    _merge(records, again)
+    if again.fits:
+        notes.append(
+            f"--exact: batch {bracket.high} ran out of memory once and fit once: the boundary is "
+            "noisy here; it does not count as fitting"
+        )
+    elif again.status is not TrialStatus.OOM:
+        return [f"--exact: the re-check of batch {bracket.high} ended in {again.status.value}"]
+    low = bracket.low
+    for _ in range(MAX_STEPS_DOWN):
+        again = measure(low)
+        _merge(records, again)
+        if again.fits:
+            verdict = "fit again" if low == bracket.low else "fits"
+            notes.append(
+                f"--exact confirmed: batch {low} {verdict} and batch {low + 1} ran out of "
+                "memory again, each in a fresh trial"
+            )
+            return notes
+        if again.status is not TrialStatus.OOM:
+            return [*notes, f"--exact: the re-check of batch {low} ended in {again.status.value}"]
+        notes.append(
+            f"--exact: batch {low} fit once but ran out of memory on its re-check: stepping down"
+        )
+        low -= 1
+        if low < 1 or _fit_and_never_failed(records, low) is False:
+            break
+    return [*notes, f"--exact: no batch size at or below {bracket.low} fit reliably"]
+
+
+def _fit_and_never_failed(records: Sequence[TrialRecord], size: int) -> bool | None:
+    """None when the size never ran."""
+    runs = [r for r in records if r.batch_size == size]
+    return None if not runs else all(r.fits for r in runs)
+
+
+def _merge(records: list[TrialRecord], again: TrialRecord) -> None:
+    """Fold a re-check into the size's record: it fits only if it fit every time."""
+    first = next((r for r in records if r.batch_size == again.batch_size), None)
+    if first is None:
+        records.append(again)
+        return
+    records.remove(first)
+    if first.fits and again.fits:
+        records.append(replace(first, rechecked=again.status))
+    elif first.fits or again.fits:
+        order = "fit, then ran out of memory" if first.fits else "ran out of memory, then fit"
+        oom = again if not again.fits else first
+        records.append(
+            replace(
+                oom,
+                status=TrialStatus.OOM,
+                rechecked=again.status,
+                error=f"unreliable: {order} in a fresh re-check ({oom.error or 'out of memory'})",
+            )
+        )
+    else:
+        records.append(replace(first, rechecked=again.status))
+
+
+def _replace(records: list[TrialRecord], record: TrialRecord) -> None:
+    records[:] = [r for r in records if r.batch_size != record.batch_size] + [record]
 
 
 @dataclass

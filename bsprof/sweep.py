@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from bsprof.config import DEFAULT_CPU_RAM_FRACTION, SweepConfig
 from bsprof.errors import BsprofError, ModelFileError, UsageError
+from bsprof.prediction_check import PredictionCheck
 from bsprof.records import PredictionRecord, SweepResult, TrialRecord, TrialStatus
 from bsprof.search import FAR_BEYOND_FACTOR, Guide, SearchPlan, search
 from bsprof.sysinfo import available_ram_bytes
@@ -66,6 +67,7 @@ class _SweepState:
     records: list[TrialRecord]
     device: str = "cpu"
     predictions: dict[int, PredictionRecord] = field(default_factory=dict)
+    prediction_check: PredictionCheck | None = None
 
     def snapshot(self, complete: bool) -> SweepResult:
         return SweepResult(
@@ -75,7 +77,14 @@ class _SweepState:
             capacity_bytes=self.capacity_bytes,
             warnings=tuple(self.warnings + _timing_warnings(self.records)),
             complete=complete,
+            prediction_check=self.prediction_check,
         )
+
+    def take_check(self, payload: dict[str, Any]) -> None:
+        """The prediction's self-check, and a warning when it failed."""
+        self.prediction_check = PredictionCheck.from_dict(payload["check"])
+        if self.prediction_check.verified is False:
+            self.warnings.append(self.prediction_check.summary())
 
 
 def run_sweep(
@@ -90,7 +99,8 @@ def run_sweep(
 
         def measure(batch_size: int) -> TrialRecord:
             record = _measure(state, pool, observer, batch_size)
-            state.records.append(record)
+            # a re-check of a size replaces it here; the search merges both runs at the end
+            state.records = [r for r in state.records if r.batch_size != batch_size] + [record]
             observer.trial_finished(record, state.snapshot(complete=False))
             return record
 
@@ -124,6 +134,7 @@ def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserv
         raise ModelFileError(f"{config.model}: the prediction failed: {outcome.crash}")
     state.records = [TrialRecord.from_dict(r) for r in outcome.payload["records"]]
     state.warnings.extend(outcome.payload["notes"])
+    state.take_check(outcome.payload)
     if config.target is not None:
         state.warnings.append(
             "predicted on fake CPU tensors: CPU kernels stand in for CUDA ones (e.g. attention), "
@@ -168,8 +179,7 @@ def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> _SweepState:
     config_dict = {
         **config.to_dict(),
         "device": device,
-        "optimizer": probe["optimizer"],
-        "loss": probe["loss"],
+        **probe["training"],
     }
     environment = {**probe["environment"], "device": device}
     if config.target is not None:
@@ -197,21 +207,19 @@ def _plan(config: SweepConfig) -> SearchPlan:
 
 
 def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Guide | None:
-    """Predict first, so the measured search skips hopeless sizes and bisects near the boundary.
-
-    Only with a memory limit to compare against; a model that cannot run on fake tensors gets
-    the plain search and a note.
+    """Predict every planned size first: the predictions sit beside the measurements (and a
+    ``check`` baseline gates on them), and with ``guide`` and a memory limit they steer the
+    search: sizes predicted far beyond the limit are skipped, --exact starts at the predicted
+    boundary. A model that cannot run on fake tensors gets the plain search and a note.
     """
     config, limit = state.config, state.capacity_bytes
-    if limit is None or not config.guide or config.world_size > 1:
-        return None  # (a DDP trial's memory includes buckets the guide does not model)
     sizes = config.batch_sizes or config.doubling_sizes
     observer.trial_started(sizes[0])
     job = PredictJob(
         config,
         sizes=tuple(sizes),
         cuda_kernels=state.device.startswith("cuda"),
-        stop_above_bytes=int(FAR_BEYOND_FACTOR * limit),
+        stop_above_bytes=None if limit is None else int(FAR_BEYOND_FACTOR * limit),
     )
     outcome = pool.run(
         job,
@@ -219,12 +227,14 @@ def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Gui
         lambda phase, batch, _: observer.trial_progress(batch, phase, 0, 0),
     )
     if outcome.payload is None:
-        why = outcome.failure or "unknown"
-        state.warnings.append(f"no prediction ({why.splitlines()[0]}); plain doubling")
+        why = (outcome.failure or "unknown").splitlines()[0]
+        state.warnings.append(f"no prediction ({why}); plain search, measured numbers only")
         return None
     predictions = [TrialRecord.from_dict(r) for r in outcome.payload["records"]]
     state.predictions = {r.batch_size: r.prediction for r in predictions if r.prediction}
-    if not state.predictions:
+    state.take_check(outcome.payload)
+    # A DDP trial's memory includes buckets and communication buffers: it is not steered.
+    if not state.predictions or limit is None or not config.guide or config.world_size > 1:
         return None
     peaks = {b: p.predicted_peak_bytes for b, p in state.predictions.items()}
     return Guide(predicted_bytes=peaks, limit_bytes=limit)

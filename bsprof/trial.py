@@ -17,6 +17,7 @@ from bsprof.backends import create_backend
 from bsprof.errors import ModelFileError
 from bsprof.measure import run_trial
 from bsprof.predict import PredictionUnsupported, predict_iteration
+from bsprof.predict.selfcheck import self_check
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.search import SearchPlan, search
 from bsprof.units import format_bytes
@@ -66,11 +67,12 @@ def probe(job: ProbeJob) -> dict[str, Any]:
     if job.config.threads is not None:
         torch.set_num_threads(job.config.threads)
     workload = load_workload(job.config.model)
+    from bsprof.describe import describe_training
+
     return {
         "device": device,
         "environment": collect_environment(device, touch_cuda=device.startswith("cuda")),
-        "optimizer": workload.optimizer_name,
-        "loss": workload.loss_name,
+        "training": describe_training(workload, job.config).to_dict(),
     }
 
 
@@ -89,7 +91,8 @@ def measure(job: TrialJob, conn: Connection) -> dict[str, Any]:
 
 
 def predict(job: PredictJob, conn: Connection) -> dict[str, Any]:
-    """Fake-tensor trials: cheap, so a target device always gets the exact search."""
+    """Fake-tensor trials: cheap, so a target device always gets the exact search. Then the
+    self-check: the prediction against one real CPU iteration at the smallest batch size."""
     if job.config.threads is not None:
         torch.set_num_threads(job.config.threads)
     workload = load_workload(job.config.model)
@@ -105,13 +108,29 @@ def predict(job: PredictJob, conn: Connection) -> dict[str, Any]:
             peak = records[-1].prediction and records[-1].prediction.predicted_peak_bytes
             if job.stop_above_bytes is not None and peak and peak > job.stop_above_bytes:
                 break
-        return {"records": [r.to_dict() for r in records], "notes": []}
-    if job.config.batch_sizes:
-        plan = SearchPlan(job.config.batch_sizes, explicit=True)
+        notes: list[str] = []
     else:
-        plan = SearchPlan(job.config.doubling_sizes, exact=job.config.target is not None)
-    outcome = search(plan, predict_one)
-    return {"records": [r.to_dict() for r in outcome.records], "notes": list(outcome.notes)}
+        if job.config.batch_sizes:
+            plan = SearchPlan(job.config.batch_sizes, explicit=True)
+        else:
+            plan = SearchPlan(job.config.doubling_sizes, exact=job.config.target is not None)
+        outcome = search(plan, predict_one)
+        records, notes = list(outcome.records), list(outcome.notes)
+    predicted = [r.batch_size for r in records if r.prediction is not None]
+    conn.send(("progress", "self-check", min(predicted, default=0), 0))
+    check = self_check(workload, job.config, predicted, job.cuda_kernels)
+    records = [_with_verdict(r, check.verified) for r in records]
+    return {
+        "records": [r.to_dict() for r in records],
+        "notes": notes,
+        "check": check.to_dict(),
+    }
+
+
+def _with_verdict(record: TrialRecord, verified: bool | None) -> TrialRecord:
+    if record.prediction is None:
+        return record
+    return replace(record, prediction=replace(record.prediction, verified=verified))
 
 
 def predicted_record(workload: Any, job: PredictJob, batch_size: int) -> TrialRecord:

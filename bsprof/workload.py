@@ -2,9 +2,11 @@
 
 A model target is a path (``model.py``), a module (``package.module``) or an attribute of one
 (``package.module:attr``) that provides ``build_model()`` (or a module-level ``model``) and
-``make_batch(batch_size)``, and optionally ``loss_fn(outputs, targets)`` and
-``build_optimizer(params)``. Every way the user's code can break becomes a ModelFileError that
-names the file, the function and what was expected.
+``make_batch(batch_size)``, and optionally ``loss_fn(outputs, targets)``,
+``training_step(model, inputs, targets) -> loss``, ``build_optimizer(params)`` and
+``BATCH_DIM`` (the batch dimension of the inputs, 0 unless the model is sequence-first). Every
+way the user's code can break becomes a ModelFileError that names the file, the function and
+what was expected.
 """
 
 from __future__ import annotations
@@ -33,14 +35,8 @@ class Workload:
     make_batch: Callable[[int], Any]
     loss_fn: Callable[[Any, Any], Any] | None = None
     build_optimizer: Callable[[Any], Any] | None = None
-
-    @property
-    def optimizer_name(self) -> str:
-        return "build_optimizer()" if self.build_optimizer else "AdamW (default)"
-
-    @property
-    def loss_name(self) -> str:
-        return "loss_fn()" if self.loss_fn else "default (outputs.loss, cross-entropy or MSE)"
+    training_step: Callable[[Any, Any, Any], Any] | None = None
+    batch_dim: int = 0
 
 
 # The user's functions that run once per trial, before any batch: failing there is a broken
@@ -93,15 +89,34 @@ def load_workload(target: str) -> Workload:
             f"{source}: no make_batch() found: define `def make_batch(batch_size: int)` "
             "returning (inputs, targets)"
         )
-    optional = {name: getattr(module, name, None) for name in ("loss_fn", "build_optimizer")}
+    optional = {
+        name: getattr(module, name, None)
+        for name in ("loss_fn", "build_optimizer", "training_step")
+    }
     for name, value in {"build_model": build_model, "make_batch": make_batch, **optional}.items():
         if value is not None and not callable(value):
             raise ModelFileError(
                 f"{source}: {name} is a {type(value).__name__}, expected a function"
             )
     return Workload(
-        source, build_model, make_batch, optional["loss_fn"], optional["build_optimizer"]
+        source,
+        build_model,
+        make_batch,
+        optional["loss_fn"],
+        optional["build_optimizer"],
+        optional["training_step"],
+        _batch_dim(source, module),
     )
+
+
+def _batch_dim(source: str, module: Any) -> int:
+    value = getattr(module, "BATCH_DIM", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ModelFileError(
+            f"{source}: BATCH_DIM must be a non-negative integer (the inputs' batch dimension), "
+            f"got {value!r}"
+        )
+    return value
 
 
 def _import_target(target: str) -> Any:

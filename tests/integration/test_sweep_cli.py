@@ -64,7 +64,12 @@ def test_sweep_of_the_mnist_example_writes_every_format(tmp_path: Path) -> None:
     assert first["status"] == "ok" and first["time_per_iter_s"]["n"] == 3
     assert len(first["time_per_iter_s"]["samples"]) == 3
     assert first["peak_memory_bytes"] > 0
-    assert data["config"]["optimizer"] == "AdamW (default)"
+    optimizer = data["config"]["optimizer"]
+    assert optimizer["class"] == "torch.optim.AdamW" and optimizer["source"] == "default"
+    assert optimizer["hyperparameters"]["lr"] == 0.001
+    assert optimizer["hyperparameters"]["betas"] == [0.9, 0.999]
+    assert data["config"]["loss"] == {"name": "cross_entropy", "source": "default"}
+    assert data["config"]["parameters"] == {"total": 669_706, "trainable": 669_706}
     assert data["environment"]["device"] == "cpu" and data["environment"]["torch"]
     assert (tmp_path / "s.csv").read_text().count("\n") == 8
     assert "| 64 |" in (tmp_path / "s.md").read_text().replace("|  ", "| ")

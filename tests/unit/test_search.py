@@ -54,8 +54,16 @@ def test_exact_bisects_to_the_largest_fitting_batch() -> None:
     outcome = search(SearchPlan(LADDER, exact=True), device)
     fitting = max(r.batch_size for r in outcome.records if r.fits)
     assert fitting == 100
-    assert device.calls[8:] == [96, 112, 104, 100, 102, 101]  # bisection between 64 and 128
-    assert any(r.batch_size == 101 and r.status is TrialStatus.OOM for r in outcome.records)
+    # bisection between 64 and 128, then the confirmation: 101 fails again, 100 fits again
+    assert device.calls[8:] == [96, 112, 104, 100, 102, 101, 101, 100]
+    by_size = {r.batch_size: r for r in outcome.records}
+    assert len(by_size) == len(outcome.records)  # re-checks are folded into one record each
+    assert by_size[101].status is TrialStatus.OOM and by_size[101].rechecked is TrialStatus.OOM
+    assert by_size[100].fits and by_size[100].rechecked is TrialStatus.OK
+    assert (
+        "--exact confirmed: batch 100 fit again and batch 101 ran out of memory again"
+        in (outcome.notes[-1])
+    )
 
 
 def test_errors_and_crashes_do_not_stop_the_doubling() -> None:
@@ -108,7 +116,8 @@ def test_a_guided_exact_search_reaches_the_same_answer_in_fewer_trials() -> None
     search(SearchPlan(LADDER, exact=True), plain)
     outcome = search(SearchPlan(LADDER, exact=True), guided, perfect_guide())
     assert max(r.batch_size for r in outcome.records if r.fits) == 100
-    assert guided.calls[8:] == [100, 101]  # the predicted boundary, then one step past it
+    # the predicted boundary, one step past it, then the confirmation of both
+    assert guided.calls[8:] == [100, 101, 101, 100]
     assert len(plain.calls) - len(guided.calls) == 4
 
 
@@ -142,7 +151,61 @@ def test_a_crash_at_the_top_is_not_reported_as_no_oom() -> None:
     assert "crash at batch 4" in outcome.notes[0]
 
 
-def test_exact_says_when_its_upper_bound_is_only_predicted() -> None:
+def test_exact_measures_an_upper_bound_that_was_only_predicted() -> None:
+    device = FakeDevice(capacity=20)
+    guide = Guide(predicted_bytes={b: b * KB for b in LADDER}, limit_bytes=12 * KB)
+    outcome = search(SearchPlan(LADDER, exact=True), device, guide)
+    assert device.calls[:5] == [1, 2, 4, 8, 16]  # 32 is skipped as far beyond the limit
+    assert device.calls[5] == 32  # ...then measured, since --exact needs a real bound
+    assert max(r.batch_size for r in outcome.records if r.fits) == 20
+    assert any("batch 32 was predicted far beyond the memory limit" in n for n in outcome.notes)
+
+
+def test_exact_says_when_a_predicted_bound_fits_after_all() -> None:
     device = FakeDevice(capacity=10_000)
     outcome = search(SearchPlan(LADDER, exact=True), device, perfect_guide(limit=10 * KB))
-    assert any("upper bound, batch 32, is predicted" in note for note in outcome.notes)
+    assert device.calls == [*LADDER[:5], *LADDER[5:]]  # 32 skipped, then run and on to 1024
+    assert any("prediction is wrong for this model" in note for note in outcome.notes)
+
+
+@dataclass
+class FlakyDevice(FakeDevice):
+    """Fits up to ``capacity``, but ``flaky`` fits on its first trial only."""
+
+    flaky: int = 0
+
+    def __call__(self, batch_size: int) -> TrialRecord:
+        if batch_size == self.flaky and batch_size in self.calls:
+            self.calls.append(batch_size)
+            return TrialRecord(batch_size, TrialStatus.OOM, error="out of memory")
+        return super().__call__(batch_size)
+
+
+def test_a_boundary_that_fails_its_recheck_steps_down_and_says_so() -> None:
+    device = FlakyDevice(capacity=100, flaky=100)
+    outcome = search(SearchPlan(LADDER, exact=True), device)
+    assert device.calls[-3:] == [101, 100, 99]
+    by_size = {r.batch_size: r for r in outcome.records}
+    assert by_size[100].status is TrialStatus.OOM
+    assert "unreliable: fit, then ran out of memory" in (by_size[100].error or "")
+    assert max(r.batch_size for r in outcome.records if r.fits) == 99
+    assert any(
+        "batch 100 fit once but ran out of memory on its re-check" in n for n in outcome.notes
+    )
+    assert "--exact confirmed: batch 99 fits and batch 100 ran out of memory" in outcome.notes[-1]
+
+
+def test_a_size_above_the_boundary_that_fits_on_recheck_does_not_count() -> None:
+    calls: list[int] = []
+
+    def measure(batch_size: int) -> TrialRecord:
+        calls.append(batch_size)
+        fits = batch_size <= 100 or (batch_size == 101 and calls.count(101) == 2)
+        status = TrialStatus.OK if fits else TrialStatus.OOM
+        return TrialRecord(batch_size, status, timing=TimingStats((0.01,)) if fits else None)
+
+    outcome = search(SearchPlan(LADDER, exact=True), measure)
+    assert max(r.batch_size for r in outcome.records if r.fits) == 100
+    record_101 = next(r for r in outcome.records if r.batch_size == 101)
+    assert record_101.status is TrialStatus.OOM and record_101.rechecked is TrialStatus.OK
+    assert any("batch 101 ran out of memory once and fit once" in n for n in outcome.notes)

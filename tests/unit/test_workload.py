@@ -28,7 +28,6 @@ def _write(tmp_path: Path, text: str, name: str = "model.py") -> str:
 def test_a_good_file_loads(tmp_path: Path) -> None:
     workload = load_workload(_write(tmp_path, GOOD))
     assert workload.loss_fn is None and workload.build_optimizer is None
-    assert workload.optimizer_name == "AdamW (default)"
     assert workload.make_batch(3)[0].shape == (3, 2)
 
 

@@ -1,0 +1,115 @@
+"""Read the user's training setup (optimizer, loss, parameters) from the objects the model file
+builds. The model is built on fake tensors, so describing an 8B model costs no memory."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from bsprof.config import Mode, SweepConfig
+from bsprof.measure import (
+    build_model,
+    build_optimizer,
+    call_model,
+    checked_batch,
+    default_loss_choice,
+    to_device,
+)
+from bsprof.predict.fake import fake_tensors
+from bsprof.training_setup import TrainingSetup
+from bsprof.workload import Workload
+
+CPU = torch.device("cpu")
+DEFAULT_LOSS_RULE = "default: outputs.loss, else cross_entropy (integer targets), else mse_loss"
+
+
+def describe_training(workload: Workload, config: SweepConfig) -> TrainingSetup:
+    """The setup, with a note instead of details where the model cannot be built on fake
+    tensors (the measured trials then report any real error themselves)."""
+    optimizer_source = "build_optimizer()" if workload.build_optimizer else "default"
+    loss, loss_source = _loss_without_running(workload, config)
+    try:
+        with fake_tensors(workload):
+            model = build_model(workload, CPU)
+            optimizer = build_optimizer(workload, model)
+            if loss is None:
+                loss = _default_loss_name(workload, config, model)
+    except Exception as exc:
+        return TrainingSetup(
+            optimizer_class="build_optimizer()"
+            if workload.build_optimizer
+            else "torch.optim.AdamW",
+            optimizer_source=optimizer_source,
+            loss=loss or DEFAULT_LOSS_RULE,
+            loss_source=loss_source,
+            note=f"not inspected: building the model on fake tensors failed ({_first_line(exc)})",
+        )
+    parameters = list(model.parameters())
+    return TrainingSetup(
+        optimizer_class=_class_name(optimizer),
+        optimizer_source=optimizer_source,
+        loss=loss,
+        loss_source=loss_source,
+        hyperparameters=_hyperparameters(optimizer.param_groups[0]),
+        param_groups=len(optimizer.param_groups),
+        parameters=sum(p.numel() for p in parameters),
+        trainable_parameters=sum(p.numel() for p in parameters if p.requires_grad),
+    )
+
+
+def _loss_without_running(workload: Workload, config: SweepConfig) -> tuple[str | None, str]:
+    if config.mode is Mode.EVAL:
+        return "none", "none (eval: forward only)"
+    if workload.training_step is not None:
+        return _callable_name(workload.training_step), "training_step()"
+    if workload.loss_fn is not None:
+        return _callable_name(workload.loss_fn), "loss_fn()"
+    return None, "default"
+
+
+def _default_loss_name(workload: Workload, config: SweepConfig, model: torch.nn.Module) -> str:
+    """Which default applies depends on the model's output: one forward at the smallest size."""
+    batch_size = min(config.batch_sizes or config.doubling_sizes)
+    try:
+        inputs, targets = checked_batch(workload, batch_size)
+        with torch.no_grad():
+            outputs = call_model(model, to_device(inputs, CPU))
+        return default_loss_choice(workload.source, outputs, targets)
+    except Exception:
+        return DEFAULT_LOSS_RULE
+
+
+def _callable_name(function: Any) -> str:
+    name = getattr(function, "__qualname__", None)
+    return str(name) if name else type(function).__name__
+
+
+def _class_name(optimizer: torch.optim.Optimizer) -> str:
+    cls = type(optimizer)
+    module = cls.__module__
+    if module.startswith("torch.optim.") and hasattr(torch.optim, cls.__name__):
+        module = "torch.optim"  # torch.optim.adamw.AdamW is torch.optim.AdamW to users
+    return f"{module}.{cls.__qualname__}"
+
+
+def _hyperparameters(group: dict[str, Any]) -> dict[str, Any]:
+    return {key: _json_value(value) for key, value in group.items() if key != "params"}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (tuple, list)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return f"tensor{tuple(value.shape)}"  # e.g. a tensor lr; its value is fake here
+    return repr(value)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

@@ -1,0 +1,110 @@
+"""Running the user's code on fake tensors: the mode, the workarounds it needs, its errors.
+
+``nn.Module._apply`` (behind ``.to(dtype)``, ``.half()``, ``.bfloat16()``, ``.to(device)`` and
+peft's ``get_peft_model``) replaces a fake parameter with ``torch.utils.swap_tensors``, which
+refuses a tensor that has a weak reference. FakeTensorMode itself holds one to every fake tensor
+it creates (its meta-to-fake memo), so in torch 2.13 any such call on a model built under fake
+tensors fails with "_apply(): Couldn't swap Linear.weight". While the user's code runs, the swap
+first drops the memo's entries for the two tensors: the memo is a cache of meta tensors already
+converted, and the swapped-out parameter is never converted again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+from bsprof.errors import BsprofError, ModelFileError
+from bsprof.workload import UserCodeError, Workload, user_frame
+
+
+class PredictionUnsupported(BsprofError):
+    """The model cannot run on fake tensors (data-dependent control flow, missing fake kernel)."""
+
+
+@contextlib.contextmanager
+def fake_tensors(workload: Workload) -> Iterator[FakeTensorMode]:
+    """Fake CPU tensors for everything created inside; fake-tensor limits become one
+    PredictionUnsupported line naming the user's source line."""
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    with (
+        mode,
+        _swappable_parameters(mode),
+        _fake_errors(workload),
+        warnings.catch_warnings(),
+    ):
+        # deepcopy of a fake parameter (nn.TransformerEncoder clones its layers) asks for a
+        # data pointer; harmless here, and not the user's concern
+        warnings.filterwarnings("ignore", message="Accessing the data pointer of FakeTensor")
+        yield mode
+
+
+@contextlib.contextmanager
+def _swappable_parameters(mode: FakeTensorMode) -> Iterator[None]:
+    converter = getattr(mode, "fake_tensor_converter", None)
+    memo = getattr(converter, "tensor_memo", None)
+    original: Callable[[Any, Any], None] = torch.utils.swap_tensors
+    if memo is None:  # another torch: nothing to work around
+        yield
+        return
+
+    def swap(first: Any, second: Any) -> None:
+        for key in [k for k, v in list(memo.items()) if v is first or v is second]:
+            del memo[key]
+        original(first, second)
+
+    torch.utils.swap_tensors = swap
+    try:
+        yield
+    finally:
+        torch.utils.swap_tensors = original
+
+
+@contextlib.contextmanager
+def _fake_errors(workload: Workload) -> Iterator[None]:
+    try:
+        yield
+    except ModelFileError:
+        raise
+    except (UserCodeError, Exception) as exc:
+        cause = exc.original if isinstance(exc, UserCodeError) else exc
+        if not _is_fake_limitation(cause):
+            raise
+        where = user_frame(cause.__traceback__)
+        raise PredictionUnsupported(
+            f"{workload.source}: cannot predict on fake tensors: {_reason(cause)}"
+            + (f" (at {where})" if where else "")
+        ) from None
+
+
+def _is_fake_limitation(exc: BaseException) -> bool:
+    from torch._subclasses import fake_tensor
+
+    limits = tuple(
+        getattr(fake_tensor, name)
+        for name in (
+            "DataDependentOutputException",
+            "DynamicOutputShapeException",
+            "UnsupportedOperatorException",
+            "UnsupportedFakeTensorException",
+        )
+        if hasattr(fake_tensor, name)
+    )
+    guard = "data-dependent" in str(exc).lower() or "GuardOnDataDependent" in type(exc).__name__
+    return isinstance(exc, limits) or guard
+
+
+def _reason(exc: BaseException) -> str:
+    name = type(exc).__name__
+    if "DataDependent" in name or "data-dependent" in str(exc).lower():
+        return (
+            "the model's output depends on tensor values (e.g. .item() or a value-dependent branch)"
+        )
+    if "DynamicOutputShape" in name:
+        return "an op's output shape depends on tensor values (e.g. nonzero, masked_select)"
+    return f"{name}: {str(exc).splitlines()[0] if str(exc) else 'no fake kernel for an op'}"

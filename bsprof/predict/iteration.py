@@ -1,0 +1,169 @@
+"""Predict a training iteration's memory and FLOPs without running it.
+
+The iteration runs on fake CPU tensors (``FakeTensorMode``): every op computes shapes, dtypes
+and strides but allocates nothing, so a whole step takes a fraction of a second on any laptop.
+The live-storage tracker (bsprof.predict.tracker) follows every storage from the op that makes
+it to its last reference; the peak of that live sum during the steady-state iteration (the
+second: the optimizer's state exists) is ``predicted_peak_bytes``.
+
+Fake *CUDA* tensors cannot run backward without a GPU, so a CUDA target is predicted on fake
+CPU tensors; the CUDA allocator is modelled on top (see ``DeviceModel``). Where CPU and CUDA
+kernels differ, the prediction follows the CPU kernels: e.g. scaled-dot-product attention picks
+the math or flash kernel by device, and the CPU optimizers default to a per-parameter loop where
+CUDA's default is foreach (bsprof switches a CUDA target's optimizer to foreach for that reason).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch.utils._pytree import tree_flatten
+
+from bsprof.config import Mode, SweepConfig
+from bsprof.measure import TrainingStep, make_step
+from bsprof.predict.corrections import size_corrections
+from bsprof.predict.fake import fake_tensors
+from bsprof.predict.flops import FlopTally, uncounted_ops
+from bsprof.predict.tracker import LiveStorageTracker, SizeCorrection, round_to_block
+from bsprof.records import PredictionRecord
+from bsprof.workload import Workload
+
+
+@dataclass(frozen=True)
+class IterationTrace:
+    """What the tracker saw during one tracked iteration, fake or real."""
+
+    peak_bytes: int
+    rounded_peak_bytes: int
+    gradients_at_peak: int
+    peak_phase: str
+    parameters: int
+    optimizer_state: int
+    inputs: int
+    flops: int
+    uncounted_ops: tuple[str, ...]
+    allocated_by_op: Mapping[str, int] = field(default_factory=dict)
+    ddp_buckets: int = 0
+
+    def to_prediction(self) -> PredictionRecord:
+        fixed = (
+            self.parameters
+            + self.optimizer_state
+            + self.inputs
+            + self.gradients_at_peak
+            + self.ddp_buckets
+        )
+        return PredictionRecord(
+            predicted_peak_bytes=self.peak_bytes,
+            rounded_peak_bytes=self.rounded_peak_bytes,
+            parameters=self.parameters,
+            gradients=self.gradients_at_peak,
+            optimizer_state=self.optimizer_state,
+            inputs=self.inputs,
+            activations=self.peak_bytes - fixed,
+            peak_phase=self.peak_phase,
+            flops_per_iter=self.flops,
+            flops_incomplete=self.uncounted_ops,
+            ddp_buckets=self.ddp_buckets,
+        )
+
+
+def predict_iteration(
+    workload: Workload, config: SweepConfig, batch_size: int, target_is_cuda: bool
+) -> PredictionRecord:
+    """Peak live bytes, its breakdown and FLOPs of one steady-state iteration at batch_size."""
+    return trace_fake_iteration(workload, config, batch_size, target_is_cuda).to_prediction()
+
+
+def trace_fake_iteration(
+    workload: Workload, config: SweepConfig, batch_size: int, target_is_cuda: bool
+) -> IterationTrace:
+    with fake_tensors(workload):
+        step = prepared_step(workload, config, batch_size, target_is_cuda)
+        trace = traced_iteration(step, size_corrections())
+    if config.world_size > 1 and config.mode is Mode.TRAIN:
+        return with_ddp_buckets(trace, step.model)
+    return trace
+
+
+def prepared_step(
+    workload: Workload, config: SweepConfig, batch_size: int, target_is_cuda: bool
+) -> TrainingStep:
+    """A step on CPU tensors (fake under fake_tensors), after the iteration that creates the
+    optimizer's state."""
+    step = make_step(workload, config, batch_size, torch.device("cpu"))
+    if target_is_cuda and step.optimizer is not None:
+        _use_foreach(step.optimizer)
+    if config.mode is Mode.TRAIN:
+        step()  # the first iteration creates the optimizer's state
+    return step
+
+
+def with_ddp_buckets(trace: IterationTrace, model: torch.nn.Module) -> IterationTrace:
+    """DDP copies every gradient into flat communication buckets, allocated when the model is
+    wrapped and kept for good (``gradient_as_bucket_view=False``, the default): one more
+    gradient-sized block on every device, live at any peak."""
+    buckets = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    return replace(
+        trace,
+        peak_bytes=trace.peak_bytes + buckets,
+        rounded_peak_bytes=trace.rounded_peak_bytes + round_to_block(buckets),
+        ddp_buckets=buckets,
+    )
+
+
+def traced_iteration(
+    step: TrainingStep, corrections: Mapping[Any, SizeCorrection] | None = None
+) -> IterationTrace:
+    """One iteration under the tracker and the FLOP counter."""
+    tracker = LiveStorageTracker(corrections)
+    parameters = list(step.model.parameters())
+    buffers = list(step.model.buffers())
+    state = list(_tensors(step.optimizer.state if step.optimizer else {}))
+    inputs = list(_tensors((step.inputs, step.targets)))
+    tracker.track_all([*parameters, *buffers, *state, *inputs])
+    hooks = [
+        p.register_post_accumulate_grad_hook(lambda p: tracker.label_gradient(p.grad))
+        for p in parameters
+        if p.requires_grad
+    ]
+    flops = FlopTally()
+    try:
+        with flops, tracker:
+            step.run_phases(lambda phase: setattr(tracker, "phase", phase))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return IterationTrace(
+        peak_bytes=tracker.peak,
+        rounded_peak_bytes=tracker.peak_rounded,
+        gradients_at_peak=tracker.peak_grads,
+        peak_phase=tracker.peak_phase,
+        parameters=_bytes(parameters) + _bytes(buffers),
+        optimizer_state=_bytes(state),
+        inputs=_bytes(inputs),
+        flops=flops.total,
+        uncounted_ops=uncounted_ops(tracker.ops_seen, flops),
+        allocated_by_op=dict(tracker.allocated_by_op),
+    )
+
+
+def _tensors(value: Any) -> Iterator[torch.Tensor]:
+    for leaf in tree_flatten(value)[0]:
+        if isinstance(leaf, torch.Tensor):
+            yield leaf
+
+
+def _bytes(tensors: Sequence[torch.Tensor]) -> int:
+    storages = {t.untyped_storage()._cdata: t.untyped_storage().nbytes() for t in tensors}
+    return sum(storages.values())
+
+
+def _use_foreach(optimizer: torch.optim.Optimizer) -> None:
+    """CUDA's optimizers default to the foreach implementation, whose temporaries differ."""
+    for group in optimizer.param_groups:
+        if group.get("foreach") is None and not group.get("fused"):
+            group["foreach"] = True

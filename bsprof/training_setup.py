@@ -1,0 +1,72 @@
+"""What the user's training loop is made of, as recorded in a sweep's JSON. No torch here.
+
+The optimizer's class and hyperparameters, the loss and the parameter counts, read from the
+model and optimizer the model file builds (on fake tensors: no memory, no time), so a result
+file says what was measured, not just "build_optimizer()".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+JsonScalar = bool | int | float | str | None
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    optimizer_class: str  # e.g. torch.optim.AdamW
+    optimizer_source: str  # "default" or "build_optimizer()"
+    loss: str  # cross_entropy, mse_loss, outputs.loss, or the user's function's name
+    loss_source: str  # "default", "loss_fn()", "training_step()" or "none (eval)"
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)  # the first param group's
+    param_groups: int = 1
+    parameters: int | None = None
+    trainable_parameters: int | None = None
+    note: str | None = None  # what could not be inspected, and why
+
+    @property
+    def optimizer_text(self) -> str:
+        """``AdamW(lr=0.001, weight_decay=0.01)``: the class and its main settings."""
+        short = self.optimizer_class.rsplit(".", 1)[-1]
+        shown = [f"{k}={_short(v)}" for k, v in self.hyperparameters.items() if k in _HEADLINE]
+        return f"{short}({', '.join(shown)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": {
+                "class": self.optimizer_class,
+                "source": self.optimizer_source,
+                "hyperparameters": dict(self.hyperparameters),
+                "param_groups": self.param_groups,
+            },
+            "loss": {"name": self.loss, "source": self.loss_source},
+            "parameters": {"total": self.parameters, "trainable": self.trainable_parameters},
+            "setup_note": self.note,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingSetup:
+        optimizer, loss = data.get("optimizer") or {}, data.get("loss") or {}
+        parameters = data.get("parameters") or {}
+        return cls(
+            optimizer_class=str(optimizer.get("class", "unknown")),
+            optimizer_source=str(optimizer.get("source", "unknown")),
+            loss=str(loss.get("name", "unknown")),
+            loss_source=str(loss.get("source", "unknown")),
+            hyperparameters=dict(optimizer.get("hyperparameters") or {}),
+            param_groups=int(optimizer.get("param_groups", 1)),
+            parameters=parameters.get("total"),
+            trainable_parameters=parameters.get("trainable"),
+            note=data.get("setup_note"),
+        )
+
+
+_HEADLINE = ("lr", "momentum", "betas", "weight_decay", "eps", "alpha")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return "(" + ", ".join(_short(v) for v in value) + ")"
+    return f"{value:g}" if isinstance(value, float) else str(value)
