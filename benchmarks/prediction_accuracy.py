@@ -1,73 +1,67 @@
 """How good and how fast is `--predict`, on this machine.
 
-Accuracy: for each bundled example (and a Hugging Face GPT-2 built from its config, when
-transformers is installed), at several batch sizes, the fake-tensor prediction of the peak of
-live tensor storage against torch's own MemTracker around a real CPU iteration (the second,
-steady-state one). Speed: a predicted sweep against a measured one over the same sizes.
+Accuracy: for every model family of the test zoo (tests/models/zoo) and the bundled examples,
+at two batch sizes, the fake-tensor prediction of the peak of live tensor storage against
+torch's own MemTracker around the second (steady-state) iteration of a plain training loop
+written without bsprof (tests/reference.py). Also the predicted FLOPs and how long the
+prediction took. Speed: a predicted sweep against a measured one over the same sizes.
 
-    python benchmarks/prediction_accuracy.py
+    python benchmarks/prediction_accuracy.py   (from the repository root; needs transformers, peft)
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import torch
-from torch.distributed._tools.mem_tracker import MemTracker
-
-from bsprof.config import SweepConfig
-from bsprof.measure import make_step
-from bsprof.predict import predict_iteration
-from bsprof.sweep import QuietObserver, run_sweep
-from bsprof.units import format_bytes
-from bsprof.workload import load_workload
 
 ROOT = Path(__file__).resolve().parents[1]
-CPU = torch.device("cpu")
-CASES = [
-    ("examples/mnist_mlp.py", (1, 64, 512)),
-    ("examples/small_cnn.py", (1, 16, 64)),
-    ("examples/tiny_transformer.py", (1, 8, 32)),
-    ("tests/models/hf_gpt2.py", (1, 4, 16)),
+sys.path.insert(0, str(ROOT))  # tests.reference and tests.unit.test_zoo_predictions
+
+from bsprof.config import Precision, SweepConfig  # noqa: E402
+from bsprof.predict import predict_iteration  # noqa: E402
+from bsprof.sweep import QuietObserver, run_sweep  # noqa: E402
+from bsprof.units import format_bytes  # noqa: E402
+from bsprof.workload import load_workload  # noqa: E402
+from tests.reference import memtracker_peak  # noqa: E402
+from tests.unit.test_zoo_predictions import CASES, ZOO  # noqa: E402
+
+EXAMPLES = [
+    ("example: MLP (MNIST)", str(ROOT / "examples" / "mnist_mlp.py"), (1, 512), None),
+    ("example: small CNN", str(ROOT / "examples" / "small_cnn.py"), (1, 64), None),
+    ("example: tiny transformer", str(ROOT / "examples" / "tiny_transformer.py"), (1, 32), None),
 ]
 
 
-def real_peak(path: str, batch_size: int) -> tuple[int, float]:
-    workload = load_workload(path)
-    step = make_step(workload, SweepConfig(path), batch_size, CPU)
-    step()
-    assert step.optimizer is not None
-    tracker = MemTracker()
-    tracker.track_external(step.model, step.optimizer, step.inputs, step.targets)
-    started = time.perf_counter()
-    with tracker:
-        step()
-    elapsed = time.perf_counter() - started
-    return int(tracker.get_tracker_snapshot("peak")[CPU]["Total"]), elapsed
-
-
-def accuracy() -> None:
-    print(f"{'model':<30} {'batch':>5} {'predicted':>11} {'real':>11} {'error':>7} {'predict':>8}")
-    for model, sizes in CASES:
-        if "hf_gpt2" in model and importlib.util.find_spec("transformers") is None:
-            print(f"{model:<30} skipped: transformers is not installed")
-            continue
-        path = str(ROOT / model)
+def accuracy() -> float:
+    print(
+        f"{'family':<36} {'batch':>5} {'predicted':>11} {'real':>11} {'error':>7} "
+        f"{'GFLOP/iter':>10} {'predict':>8}"
+    )
+    worst = 0.0
+    cases = [(f, str(ZOO / file), b, a) for f, file, b, a in CASES] + EXAMPLES
+    for family, path, sizes, autocast in cases:
         workload = load_workload(path)
+        precision = Precision.BF16 if autocast is torch.bfloat16 else Precision.FP32
+        config = SweepConfig(path, precision=precision)
         for batch in sizes:
             started = time.perf_counter()
-            predicted = predict_iteration(workload, SweepConfig(path), batch, False)
+            predicted = predict_iteration(workload, config, batch, False)
             predict_s = time.perf_counter() - started
-            real, _ = real_peak(path, batch)
+            real = memtracker_peak(path, batch, autocast)
             error = (predicted.predicted_peak_bytes - real) / real
+            worst = max(worst, abs(error))
+            bound = ">=" if predicted.flops_incomplete else ""
             print(
-                f"{model:<30} {batch:>5} {format_bytes(predicted.predicted_peak_bytes):>11} "
-                f"{format_bytes(real):>11} {error:>+7.2%} {predict_s:>7.2f}s"
+                f"{family:<36} {batch:>5} {format_bytes(predicted.predicted_peak_bytes):>11} "
+                f"{format_bytes(real):>11} {error:>+7.2%} "
+                f"{bound + f'{predicted.flops_per_iter / 1e9:.3f}':>10} {predict_s:>7.2f}s"
             )
+    return worst
 
 
 def speed() -> None:
@@ -83,7 +77,8 @@ def speed() -> None:
         timings[predict] = time.perf_counter() - started
     print(
         f"small_cnn, batch sizes {sizes}: predicted sweep {timings[True]:.1f} s, "
-        f"measured sweep (3 warm-up + 10 timed iterations each) {timings[False]:.1f} s"
+        f"measured sweep (3 warm-up + 10 timed iterations each) {timings[False]:.1f} s "
+        "(both include the self-check and start-up)"
     )
 
 
@@ -92,7 +87,9 @@ def main() -> None:
         f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, torch {torch.__version__}"
     )
-    accuracy()
+    print("real = torch MemTracker peak, second iteration of a plain training loop, CPU")
+    worst = accuracy()
+    print(f"largest absolute error: {worst:.2%}")
     speed()
 
 

@@ -65,20 +65,21 @@ def run_check(
     again = run_sweep(replace(config, batch_sizes=suspects), observer)
     current = _with_remeasured(current, again)
     report = compare(baseline, current, thresholds)
-    note = f"timings re-measured once to confirm: batch {_listed(suspects)}"
+    note = f"measurements repeated once to confirm: batch {_listed(suspects)}"
     report = replace(report, warnings=(*report.warnings, note))
     return CheckOutcome(baseline, current, report, suspects)
 
 
 def _suspects(report: CheckReport) -> tuple[int, ...]:
-    """Batch sizes whose gating timing regressed or was too noisy to judge: worth one more
-    measurement, since a busy minute on a shared runner explains either."""
+    """Batch sizes whose gating measured metric regressed, or whose timing was too noisy to
+    judge: worth one more measurement, since a busy minute on a shared runner explains
+    either."""
     noisy = {
         c.batch_size
         for c in report.inconclusive
         if c.batch_size is not None and METRICS[c.metric].timing
     }
-    return tuple(sorted(set(report.regressed_timing_batches()) | noisy))
+    return tuple(sorted(set(report.regressed_measured_batches()) | noisy))
 
 
 def _listed(sizes: Sequence[int]) -> str:

@@ -150,6 +150,7 @@ def run_ranked_sweep(config: SweepConfig, device: str) -> SweepResult | None:
         config={**config.to_dict(), "device": device, "launched_by": "torchrun"},
         results=outcome.records,
         warnings=outcome.notes,
+        notes=() if outcome.confirmation is None else (outcome.confirmation,),
     )
 
 

@@ -18,6 +18,7 @@ from bsprof.measure import (
     to_device,
 )
 from bsprof.predict.fake import fake_tensors
+from bsprof.predict.iteration import eager_module
 from bsprof.training_setup import TrainingSetup
 from bsprof.workload import Workload
 
@@ -35,7 +36,7 @@ def describe_training(workload: Workload, config: SweepConfig) -> TrainingSetup:
             model = build_model(workload, CPU)
             optimizer = build_optimizer(workload, model)
             if loss is None:
-                loss = _default_loss_name(workload, config, model)
+                loss = _default_loss_name(workload, config, eager_module(model))
     except Exception as exc:
         return TrainingSetup(
             optimizer_class="build_optimizer()"
@@ -56,6 +57,7 @@ def describe_training(workload: Workload, config: SweepConfig) -> TrainingSetup:
         param_groups=len(optimizer.param_groups),
         parameters=sum(p.numel() for p in parameters),
         trainable_parameters=sum(p.numel() for p in parameters if p.requires_grad),
+        compiled=eager_module(model) is not model,
     )
 
 

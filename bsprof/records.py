@@ -244,6 +244,7 @@ class SweepResult:
     capacity_bytes: int | None = None
     warnings: tuple[str, ...] = ()
     complete: bool = True
+    notes: tuple[str, ...] = ()  # what the search established, e.g. --exact's confirmation
     bsprof_version: str = __version__
     schema_version: int = SCHEMA_VERSION
     prediction_check: PredictionCheck | None = None  # predictions against a real iteration
@@ -267,6 +268,7 @@ class SweepResult:
             "largest_fitting_batch": self.largest_fitting_batch,
             "results": [r.to_dict() for r in sorted(self.results, key=lambda r: r.batch_size)],
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
             "complete": self.complete,
             "prediction_check": (
                 None if self.prediction_check is None else self.prediction_check.to_dict()
@@ -278,7 +280,8 @@ class SweepResult:
     def from_dict(cls, data: Mapping[str, Any]) -> SweepResult:
         known = {
             "schema_version", "bsprof_version", "environment", "config", "capacity_bytes",
-            "largest_fitting_batch", "results", "warnings", "complete", "prediction_check",
+            "largest_fitting_batch", "results", "warnings", "notes", "complete",
+            "prediction_check",
         }  # fmt: skip
         check = data.get("prediction_check")
         results = data["results"]
@@ -292,6 +295,7 @@ class SweepResult:
             capacity_bytes=data.get("capacity_bytes"),
             results=tuple(TrialRecord.from_dict(r) for r in results),
             warnings=tuple(data.get("warnings") or ()),
+            notes=tuple(data.get("notes") or ()),
             complete=bool(data.get("complete", True)),
             prediction_check=None if not check else PredictionCheck.from_dict(check),
             extra={k: v for k, v in data.items() if k not in known},

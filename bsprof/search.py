@@ -25,6 +25,7 @@ class SearchPlan:
     sizes: tuple[int, ...]  # the doubling ladder, or the explicit sizes
     explicit: bool = False
     exact: bool = False
+    confirm: bool = True  # --exact re-runs both sides of its boundary (not for fake trials)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ def _measured_overhead(guide: Guide, records: Sequence[TrialRecord]) -> float:
 @dataclass(frozen=True)
 class SearchOutcome:
     records: tuple[TrialRecord, ...]
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # caveats: what the answer does not say, or why it stopped
+    confirmation: str | None = None  # --exact's confirmed boundary, in one line
 
 
 def search(plan: SearchPlan, measure: Measure, guide: Guide | None = None) -> SearchOutcome:
@@ -96,10 +98,12 @@ def search(plan: SearchPlan, measure: Measure, guide: Guide | None = None) -> Se
                 f"the largest sizes did not run ({last.status.value} at batch "
                 f"{last.batch_size}); crashes and errors do not bound the largest batch"
             )
+    confirmation = None
     if plan.exact:
         notes.extend(_measure_predicted_bound(plan, measure, records))
-        notes.extend(_bisect(measure, records, guide))
-    return SearchOutcome(tuple(records), tuple(notes))
+        caveats, confirmation = _bisect(measure, records, guide, plan.confirm)
+        notes.extend(caveats)
+    return SearchOutcome(tuple(records), tuple(notes), confirmation)
 
 
 def _predicted_skip(size: int, guide: Guide) -> TrialRecord:
@@ -137,7 +141,9 @@ def _run_explicit(
             records.append(measure(size))
 
 
-def _bisect(measure: Measure, records: list[TrialRecord], guide: Guide | None) -> list[str]:
+def _bisect(
+    measure: Measure, records: list[TrialRecord], guide: Guide | None, confirm: bool = True
+) -> tuple[list[str], str | None]:
     """Narrow (largest fit, smallest OOM) until they are adjacent, then confirm both sides.
 
     Unguided: plain bisection. Guided: first probe the predicted boundary, then walk away from
@@ -147,18 +153,17 @@ def _bisect(measure: Measure, records: list[TrialRecord], guide: Guide | None) -
     high = _upper_bound(records)
     fits_below = [r.batch_size for r in records if r.fits and (high is None or r.batch_size < high)]
     if high is None or not fits_below:
-        return []
-    notes: list[str] = []
+        return [], None
     bracket = _Bracket(max(fits_below), high)
     if guide is not None and bracket.open:
         stopped = _gallop(measure, records, bracket, guide.boundary(records, bracket.low, high))
         if stopped:
-            return [*notes, stopped]
+            return [stopped], None
     while bracket.open:
         stopped = bracket.probe(measure, records, (bracket.low + bracket.high) // 2)
         if stopped:
-            return [*notes, stopped]
-    return [*notes, *_confirm(measure, records, bracket)]
+            return [stopped], None
+    return _confirm(measure, records, bracket) if confirm else ([], None)
 
 
 def _measure_predicted_bound(
@@ -186,40 +191,46 @@ def _measure_predicted_bound(
 MAX_STEPS_DOWN = 8
 
 
-def _confirm(measure: Measure, records: list[TrialRecord], bracket: _Bracket) -> list[str]:
+def _confirm(
+    measure: Measure, records: list[TrialRecord], bracket: _Bracket
+) -> tuple[list[str], str | None]:
     """Re-run both sides of the boundary in fresh trials: B must fit again and B+1 run out of
     memory again. A size that ran out of memory in any trial does not count as fitting, so
-    when B fails its re-check the answer steps down (each step one more trial) and says so."""
-    notes = []
+    when B fails its re-check the answer steps down (each step one more trial) and says so.
+    Returns the caveats and the confirmation line."""
+    caveats = []
     again = measure(bracket.high)
     _merge(records, again)
     if again.fits:
-        notes.append(
+        caveats.append(
             f"--exact: batch {bracket.high} ran out of memory once and fit once: the boundary is "
             "noisy here; it does not count as fitting"
         )
     elif again.status is not TrialStatus.OOM:
-        return [f"--exact: the re-check of batch {bracket.high} ended in {again.status.value}"]
+        return [
+            f"--exact: the re-check of batch {bracket.high} ended in {again.status.value}"
+        ], None
     low = bracket.low
     for _ in range(MAX_STEPS_DOWN):
         again = measure(low)
         _merge(records, again)
         if again.fits:
             verdict = "fit again" if low == bracket.low else "fits"
-            notes.append(
+            return caveats, (
                 f"--exact confirmed: batch {low} {verdict} and batch {low + 1} ran out of "
                 "memory again, each in a fresh trial"
             )
-            return notes
         if again.status is not TrialStatus.OOM:
-            return [*notes, f"--exact: the re-check of batch {low} ended in {again.status.value}"]
-        notes.append(
+            caveats.append(f"--exact: the re-check of batch {low} ended in {again.status.value}")
+            return caveats, None
+        caveats.append(
             f"--exact: batch {low} fit once but ran out of memory on its re-check: stepping down"
         )
         low -= 1
         if low < 1 or _fit_and_never_failed(records, low) is False:
             break
-    return [*notes, f"--exact: no batch size at or below {bracket.low} fit reliably"]
+    caveats.append(f"--exact: no batch size at or below {bracket.low} fit reliably")
+    return caveats, None
 
 
 def _fit_and_never_failed(records: Sequence[TrialRecord], size: int) -> bool | None:

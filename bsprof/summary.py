@@ -24,11 +24,20 @@ class SweepSummary:
 
     largest_fitting_batch: int | None
     first_oom_batch: int | None  # smallest batch size that ran out of memory
+    first_predicted_oom_batch: int | None  # smallest size skipped as predicted not to fit
     fastest_batch: int | None  # highest throughput; the smaller batch on a tie
     fastest_throughput: float | None
     plateau_batch: int | None  # smallest batch within the tolerance of the best throughput
     noisy_batches: tuple[int, ...]  # successful batch sizes whose timing is noisy
     plateau_tolerance: float = DEFAULT_PLATEAU_TOLERANCE
+
+    @property
+    def bounded(self) -> bool:
+        """Whether something above the largest fit is known not to fit: only then is it *the*
+        largest batch that fits."""
+        largest = self.largest_fitting_batch
+        bounds = (self.first_oom_batch, self.first_predicted_oom_batch)
+        return largest is not None and any(b is not None and b > largest for b in bounds)
 
 
 def _timed(result: SweepResult) -> list[tuple[int, float]]:
@@ -61,12 +70,18 @@ def summarize(
         threshold = (1 - plateau_tolerance) * fastest[1]
         plateau = next(batch for batch, rate in timed if rate >= threshold)
     ooms = [r.batch_size for r in result.results if r.status is TrialStatus.OOM]
+    predicted_ooms = [
+        r.batch_size
+        for r in result.results
+        if r.status is TrialStatus.SKIPPED and (r.error or "").startswith("predicted")
+    ]
     noisy = sorted(
         r.batch_size for r in result.results if r.fits and r.timing and r.timing.is_noisy
     )
     return SweepSummary(
         largest_fitting_batch=result.largest_fitting_batch,
         first_oom_batch=min(ooms) if ooms else None,
+        first_predicted_oom_batch=min(predicted_ooms) if predicted_ooms else None,
         fastest_batch=None if fastest is None else fastest[0],
         fastest_throughput=None if fastest is None else fastest[1],
         plateau_batch=plateau,

@@ -68,6 +68,7 @@ class _SweepState:
     device: str = "cpu"
     predictions: dict[int, PredictionRecord] = field(default_factory=dict)
     prediction_check: PredictionCheck | None = None
+    notes: list[str] = field(default_factory=list)
 
     def snapshot(self, complete: bool) -> SweepResult:
         return SweepResult(
@@ -77,14 +78,28 @@ class _SweepState:
             capacity_bytes=self.capacity_bytes,
             warnings=tuple(self.warnings + _timing_warnings(self.records)),
             complete=complete,
+            notes=tuple(self.notes),
             prediction_check=self.prediction_check,
         )
 
     def take_check(self, payload: dict[str, Any]) -> None:
-        """The prediction's self-check, and a warning when it failed."""
+        """The prediction's self-check, a warning when it failed, and one naming the ops whose
+        FLOPs are not counted."""
         self.prediction_check = PredictionCheck.from_dict(payload["check"])
         if self.prediction_check.verified is False:
             self.warnings.append(self.prediction_check.summary())
+        uncounted = sorted(
+            {
+                op
+                for r in payload["records"]
+                for op in (r.get("prediction") or {}).get("flops_incomplete", ())
+            }
+        )
+        if uncounted:
+            self.warnings.append(
+                f"FLOPs are a lower bound: no FLOP formula for {', '.join(uncounted)} (their "
+                "work is not counted; see flops_incomplete in the JSON)"
+            )
 
 
 def run_sweep(
@@ -111,6 +126,8 @@ def run_sweep(
             raise SweepInterrupted(state.snapshot(complete=False)) from None
     state.records = list(outcome.records)
     state.warnings.extend(outcome.notes)
+    if outcome.confirmation is not None:
+        state.notes.append(outcome.confirmation)
     result = state.snapshot(complete=True)
     _raise_if_the_model_never_ran(result)
     return result
@@ -176,6 +193,12 @@ def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> _SweepState:
                 f"({DEFAULT_CPU_RAM_FRACTION:.0%} of the RAM available at start)"
             )
     config = replace(config, memory_limit_bytes=limit)
+    if probe["training"].get("compiled"):
+        warnings.append(
+            "build_model() returns a torch.compile'd model: predictions (and their self-check) "
+            "follow the eager model it wraps; compiled kernels fuse ops and often need less "
+            "activation memory"
+        )
     config_dict = {
         **config.to_dict(),
         "device": device,

@@ -24,6 +24,7 @@ class TrainingSetup:
     param_groups: int = 1
     parameters: int | None = None
     trainable_parameters: int | None = None
+    compiled: bool = False  # build_model returned a torch.compile'd module
     note: str | None = None  # what could not be inspected, and why
 
     @property
@@ -43,6 +44,7 @@ class TrainingSetup:
             },
             "loss": {"name": self.loss, "source": self.loss_source},
             "parameters": {"total": self.parameters, "trainable": self.trainable_parameters},
+            "compiled": self.compiled,
             "setup_note": self.note,
         }
 
@@ -59,6 +61,7 @@ class TrainingSetup:
             param_groups=int(optimizer.get("param_groups", 1)),
             parameters=parameters.get("total"),
             trainable_parameters=parameters.get("trainable"),
+            compiled=bool(data.get("compiled", False)),
             note=data.get("setup_note"),
         )
 

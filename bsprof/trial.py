@@ -113,7 +113,10 @@ def predict(job: PredictJob, conn: Connection) -> dict[str, Any]:
         if job.config.batch_sizes:
             plan = SearchPlan(job.config.batch_sizes, explicit=True)
         else:
-            plan = SearchPlan(job.config.doubling_sizes, exact=job.config.target is not None)
+            # fake trials are deterministic: the boundary needs no confirmation run
+            plan = SearchPlan(
+                job.config.doubling_sizes, exact=job.config.target is not None, confirm=False
+            )
         outcome = search(plan, predict_one)
         records, notes = list(outcome.records), list(outcome.notes)
     predicted = [r.batch_size for r in records if r.prediction is not None]

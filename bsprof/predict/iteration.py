@@ -93,13 +93,21 @@ def prepared_step(
     workload: Workload, config: SweepConfig, batch_size: int, target_is_cuda: bool
 ) -> TrainingStep:
     """A step on CPU tensors (fake under fake_tensors), after the iteration that creates the
-    optimizer's state."""
+    optimizer's state. A torch.compile'd model is predicted through the eager module it wraps:
+    compiled kernels cannot run on fake tensors (the sweep says so)."""
     step = make_step(workload, config, batch_size, torch.device("cpu"))
+    step.model = eager_module(step.model)
     if target_is_cuda and step.optimizer is not None:
         _use_foreach(step.optimizer)
     if config.mode is Mode.TRAIN:
         step()  # the first iteration creates the optimizer's state
     return step
+
+
+def eager_module(model: torch.nn.Module) -> torch.nn.Module:
+    """The module under torch.compile's wrapper (the same parameters), or the model itself."""
+    original = getattr(model, "_orig_mod", None)
+    return original if isinstance(original, torch.nn.Module) else model
 
 
 def with_ddp_buckets(trace: IterationTrace, model: torch.nn.Module) -> IterationTrace:

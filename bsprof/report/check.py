@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bsprof.check import CheckReport, Comparison, Kind, Verdict
+from bsprof.records import SweepResult
 from bsprof.report.chart import format_rate
 from bsprof.units import format_bytes, format_duration
 
@@ -84,7 +85,23 @@ def _rich_table(report: CheckReport) -> Table:
     return table
 
 
-def render_check(report: CheckReport, console: Console) -> None:
+def rerun_line(baseline_path: str, current: SweepResult) -> str:
+    """``Rerun of baseline.json: tests/m.py on cpu, mode eval, precision bf16, batch 8, 64``."""
+    config = current.config
+    sizes = ", ".join(
+        str(r.batch_size) for r in sorted(current.results, key=lambda r: r.batch_size)
+    )
+    kind = "predicted" if config.get("predict") else "measured"
+    device = current.environment.get("device") or config.get("device")
+    return (
+        f"Rerun of {baseline_path} ({kind}): {config.get('model')} on {device}, mode "
+        f"{config.get('mode')}, precision {config.get('precision')}, batch {sizes}"
+    )
+
+
+def render_check(report: CheckReport, console: Console, heading: str | None = None) -> None:
+    if heading is not None:
+        console.print(Text(heading, style="bold"))
     if report.comparisons:
         console.print(_rich_table(report))
     else:

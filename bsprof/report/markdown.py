@@ -9,8 +9,11 @@ from bsprof.atomic import write_text_atomic
 from bsprof.records import SweepResult
 from bsprof.report.sweep import (
     DATA_LOADING_NOTE,
+    ITERATION_NOTE,
     PARTIAL_NOTE,
     header_line,
+    prediction_lines,
+    setup_line,
     summary_lines,
     sweep_table,
 )
@@ -46,16 +49,20 @@ def sweep_markdown(result: SweepResult) -> str:
     notes = [f"warning: {warning}" for warning in result.warnings]
     if not result.complete:
         notes.insert(0, PARTIAL_NOTE)
+    setup = setup_line(result)
     lines = [
         f"## {_escape(header_line(result))}",
         "",
         _escape(environment_line(result)),
+        *(["", _escape(setup)] if setup else []),
         "",
         *table_lines(result),
         "",
         *(f"- {_escape(line)}" for line in summary_lines(result)),
+        *(f"- {_escape(line)}" for line in prediction_lines(result)),
         *(f"- {_escape(note)}" for note in notes),
         "",
+        ITERATION_NOTE,
         DATA_LOADING_NOTE,
     ]
     return "\n".join(lines) + "\n"

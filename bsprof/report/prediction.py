@@ -11,18 +11,28 @@ from rich.table import Table
 from rich.text import Text
 
 from bsprof.records import PredictionRecord, SweepResult, TrialRecord
-from bsprof.report.sweep import STATUS_STYLES, header_line, short_error
-from bsprof.summary import training_estimate
+from bsprof.report.sweep import (
+    ITERATION_NOTE,
+    STATUS_STYLES,
+    header_line,
+    prediction_lines,
+    setup_line,
+    short_error,
+)
+from bsprof.summary import summarize, training_estimate
 from bsprof.units import format_bytes, format_count, format_duration
 
 PREDICTION_NOTE = (
     "Predicted on fake tensors: no iteration ran. Peak = live tensor storage of the second "
-    "(steady-state) iteration; FLOPs from torch.utils.flop_counter."
+    "(steady-state) iteration; FLOPs count matrix multiplications, convolutions, attention and "
+    "RNN layers (torch.utils.flop_counter's convention), >= where an op has no formula."
 )
 
 
-def _gflops(flops: int) -> str:
-    return f"{flops / 1e9:,.2f}"
+def _gflops(prediction: PredictionRecord) -> str:
+    """A lower bound (>=) where some op's FLOPs are not counted."""
+    bound = ">=" if prediction.flops_incomplete else ""
+    return f"{bound}{prediction.flops_per_iter / 1e9:,.2f}"
 
 
 def _training_time(result: SweepResult, prediction: PredictionRecord, batch: int) -> str:
@@ -44,7 +54,7 @@ def _row(result: SweepResult, record: TrialRecord, has_target: bool, has_gpu: bo
     cells.append(format_bytes(p.predicted_peak_bytes))
     if has_target:
         cells.append(format_bytes(p.predicted_device_bytes))
-    cells += [format_bytes(p.activations), p.peak_phase, _gflops(p.flops_per_iter)]
+    cells += [format_bytes(p.activations), p.peak_phase, _gflops(p)]
     if has_gpu:
         cells.append(format_duration(p.estimated_time_per_iter_s))
         if _has_dataset(result):
@@ -117,26 +127,40 @@ def assumption_lines(target: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def fits_line(result: SweepResult, capacity: int) -> str:
+    """The largest batch that fits the target, said only when a size above it does not."""
+    summary = summarize(result)
+    where = f"the target's {format_bytes(capacity)}"
+    largest = summary.largest_fitting_batch
+    if largest is None:
+        return f"Nothing fits {where}, even at the smallest batch."
+    if summary.bounded:
+        return f"Largest batch that fits {where}: {largest}"
+    return (
+        f"Fits {where} up to batch {largest}, the largest size tried: the largest batch that "
+        "fits may be larger (raise --max-batch)"
+    )
+
+
 def render_prediction(result: SweepResult, console: Console) -> None:
     console.print(Text(header_line(result) + ", predicted", style="bold"))
+    setup = setup_line(result)
+    if setup is not None:
+        console.print(Text(setup))
     console.print(prediction_table(result))
     fits = result.largest_fitting_batch
     target = result.config.get("target")
     if target:
-        where = f"the target's {format_bytes(target['capacity_bytes'])}"
-        console.print(
-            Text(
-                f"Largest batch that fits {where}: {fits}"
-                if fits is not None
-                else f"Nothing fits {where}, even at the smallest batch."
-            )
-        )
+        console.print(Text(fits_line(result, int(target["capacity_bytes"]))))
         for line in assumption_lines(target):
             console.print(Text(line))
     shown = [r for r in result.results if r.prediction is not None]
     focus = [r for r in shown if r.batch_size == fits] or shown[-1:]
     for record in focus:
         console.print(Text(breakdown_line(record)))
+    for line in prediction_lines(result):
+        console.print(Text(line))
     for warning in result.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
     console.print(Text(PREDICTION_NOTE, style="dim"))
+    console.print(Text(ITERATION_NOTE, style="dim"))

@@ -18,11 +18,26 @@ from bsprof.estimate import TrainingEstimate
 from bsprof.records import NOISY_SPREAD, SweepResult, TimingStats, TrialRecord, TrialStatus
 from bsprof.report.chart import block_bar, format_rate, render_chart
 from bsprof.summary import SweepSummary, summarize, training_estimates
+from bsprof.training_setup import TrainingSetup
 from bsprof.units import format_bytes, format_count, format_duration
 
 DATA_LOADING_NOTE = (
     "Times exclude data loading: batches are built once and moved to the device before timing."
 )
+ITERATION_NOTE = (
+    "One iteration: forward and loss (the model's outputs released before backward, as in HF "
+    "Trainer and Lightning), backward, optimizer step, zero_grad."
+)
+PREDICTION_ERROR_NOTE = (
+    "pred. error = (predicted peak - measured peak) / measured peak. The prediction counts live "
+    "tensor storage; {measured}"
+)
+MEASURED_BY_DEVICE = {
+    "cpu": "the CPU measurement is the worker's resident memory, which adds the allocator's, "
+    "autograd's and the runtime's own memory, so small batches read below zero.",
+    "cuda": "the CUDA measurement is the caching allocator's peak (max_memory_allocated).",
+}
+PREDICTION_ERROR_FLAG = 0.10
 PARTIAL_NOTE = "Partial result: the sweep was interrupted."
 ERROR_NOTE_CHARS = 60
 MEMORY_BAR_CHARS = 10
@@ -141,10 +156,11 @@ def _prediction_cells(record: TrialRecord) -> dict[str, str]:
     """Predicted live-tensor peak next to the measured one, and the relative difference."""
     if record.prediction is None:
         return {"predicted": "-", "pred_error": "-"}
-    predicted = record.prediction.predicted_peak_bytes
-    measured = record.peak_memory_bytes
-    error = "-" if not measured else f"{(predicted - measured) / measured:+.0%}"
-    return {"predicted": format_bytes(predicted), "pred_error": error}
+    error = _prediction_error(record)
+    cell = "-" if error is None else f"{error:+.0%}"
+    if error is not None and abs(error) > PREDICTION_ERROR_FLAG:
+        cell += "!"
+    return {"predicted": format_bytes(record.prediction.predicted_peak_bytes), "pred_error": cell}
 
 
 def sweep_table(
@@ -166,12 +182,59 @@ def sweep_table(
 
 
 def _fits_line(summary: SweepSummary) -> str:
+    """ "Largest batch that fits" only when something above it is known not to fit."""
     oom = summary.first_oom_batch
-    if summary.largest_fitting_batch is None:
+    largest = summary.largest_fitting_batch
+    if largest is None:
         suffix = "" if oom is None else f" (out of memory from batch {oom})"
         return f"Nothing fits: no batch size ran successfully{suffix}."
-    suffix = "" if oom is None else f" (first out of memory: batch {oom})"
-    return f"Largest batch that fits: {summary.largest_fitting_batch}{suffix}"
+    if summary.bounded:
+        if oom is not None and oom > largest:
+            return f"Largest batch that fits: {largest} (first out of memory: batch {oom})"
+        predicted = summary.first_predicted_oom_batch
+        return (
+            f"Largest batch that fits: {largest} (batch {predicted} and above predicted not to "
+            "fit, not run)"
+        )
+    return (
+        f"Fits up to batch {largest}, no out-of-memory found: the largest batch that fits may be "
+        "larger (raise --max-batch)"
+    )
+
+
+def prediction_error_lines(result: SweepResult) -> list[str]:
+    """What the pred. error column means, and the batch sizes where it is above 10%."""
+    rows = [
+        (r.batch_size, _prediction_error(r))
+        for r in sorted(result.results, key=lambda r: r.batch_size)
+        if _prediction_error(r) is not None
+    ]
+    if not rows:
+        return []
+    device = str(result.environment.get("device") or "cpu").split(":")[0]
+    lines = [PREDICTION_ERROR_NOTE.format(measured=MEASURED_BY_DEVICE.get(device, ""))]
+    flagged = [(batch, error) for batch, error in rows if abs(error or 0) > PREDICTION_ERROR_FLAG]
+    if flagged:
+        listed = ", ".join(f"batch {batch} {error:+.1%}" for batch, error in flagged)
+        check = result.prediction_check
+        if check is not None and check.verified:
+            why = (
+                "the self-check found the live-tensor prediction right, so the difference is "
+                "memory outside tensors"
+            )
+        elif check is not None and check.verified is False:
+            why = "the prediction failed its self-check (see the warning)"
+        else:
+            why = "the prediction was not self-checked"
+        lines.append(f"Prediction error above {PREDICTION_ERROR_FLAG:.0%}: {listed}; {why}.")
+    return lines
+
+
+def _prediction_error(record: TrialRecord) -> float | None:
+    if record.prediction is None or not record.peak_memory_bytes:
+        return None
+    measured = record.peak_memory_bytes
+    return (record.prediction.predicted_peak_bytes - measured) / measured
 
 
 def _plateau_line(summary: SweepSummary, successes: int) -> str | None:
@@ -183,7 +246,8 @@ def _plateau_line(summary: SweepSummary, successes: int) -> str | None:
         # a single success there is no trend either.
         if successes < 2:
             return None
-        return f"Throughput is still rising at batch {plateau}, the largest that fits"
+        largest = "the largest that fits" if summary.bounded else "the largest tried"
+        return f"Throughput is still rising at batch {plateau}, {largest}"
     return (
         f"Throughput stops improving at batch {plateau} "
         f"(within {summary.plateau_tolerance:.0%} of the best)"
@@ -209,7 +273,33 @@ def summary_lines(result: SweepResult) -> list[str]:
             f"Noisy timing at batch {batches} "
             f"(IQR/median > {NOISY_SPREAD:.0%}: consider --iters or --min-time)"
         )
+    lines.extend(result.notes)
     return lines
+
+
+def prediction_lines(result: SweepResult) -> list[str]:
+    """The self-check's verdict and what the prediction error column means."""
+    check = result.prediction_check
+    # a failed self-check is among the warnings already
+    lines = [] if check is None or check.verified is False else [check.summary()]
+    return lines + prediction_error_lines(result)
+
+
+def setup_line(result: SweepResult) -> str | None:
+    """``Training: AdamW(lr=0.001, ...), loss cross_entropy (default); 669,706 parameters``."""
+    if not isinstance(result.config.get("optimizer"), dict):
+        return None  # a file from before bsprof recorded the setup
+    setup = TrainingSetup.from_dict(result.config)
+    parts = [f"Training: {setup.optimizer_text}, loss {setup.loss} ({setup.loss_source})"]
+    if setup.parameters is not None:
+        trainable = setup.trainable_parameters
+        share = (
+            "all trainable"
+            if trainable == setup.parameters
+            else f"{format_count(trainable or 0)} trainable"
+        )
+        parts.append(f"{format_count(setup.parameters)} parameters, {share}")
+    return "; ".join(parts)
 
 
 def header_line(result: SweepResult) -> str:
@@ -304,6 +394,9 @@ def render_sweep(result: SweepResult, console: Console) -> None:
         render_prediction(result, console)
         return
     console.print(Text(header_line(result), style="bold"))
+    setup = setup_line(result)
+    if setup is not None:
+        console.print(Text(setup))
     table, notes_in_table = _fitted_table(result, console)
     console.print(table)
     if not notes_in_table:
@@ -319,8 +412,11 @@ def render_sweep(result: SweepResult, console: Console) -> None:
     console.print()
     render_chart(result, console)
     console.print()
+    for line in prediction_lines(result):
+        console.print(Text(line))
     for warning in result.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
+    console.print(Text(ITERATION_NOTE, style="dim"))
     if any(r.timing is not None for r in result.results):  # a prediction-only sweep has no times
         console.print(Text(DATA_LOADING_NOTE, style="dim"))
     if not result.complete:

@@ -95,7 +95,7 @@ def test_bsprof_started_by_the_users_torchrun(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["config"]["world_size"] == 2
     assert [len(r["per_rank"]) for r in data["results"]] == [2, 2]
-    assert result.stdout.count("Largest batch that fits") == 1  # rank 0 alone reports
+    assert result.stdout.count("Fits up to batch") == 1  # rank 0 alone reports
 
 
 def test_a_rank_that_dies_ends_the_trial_as_a_crash(tmp_path: Path) -> None:

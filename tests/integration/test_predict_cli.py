@@ -92,3 +92,38 @@ def test_prediction_guided_exact_sweep_needs_fewer_real_trials(tmp_path: Path) -
     measured = [r for r in guided_data["results"] if r["prediction"] and r["peak_memory_bytes"]]
     assert measured, "no batch size has a prediction next to its measurement"
     assert "pred." in output  # the prediction error column
+
+
+def test_a_wrong_prediction_is_flagged_in_the_output_and_the_json(tmp_path: Path) -> None:
+    out = tmp_path / "mismatch.json"
+    code, output = sweep(
+        str(MODELS / "fake_mismatch.py"), "--predict", "--batch-sizes", "8,64",
+        "--json", str(out),
+    )  # fmt: skip
+    assert code == 0, output
+    data = json.loads(out.read_text())
+    assert data["prediction_check"]["verified"] is False
+    assert data["prediction_check"]["differences"][0]["op"] == "bsproftest.padded_copy"
+    for record in data["results"]:
+        assert record["prediction"]["verified"] is False
+        assert record["prediction"]["flops_incomplete"] == ["bsproftest.padded_copy"]
+    flat = " ".join(output.split())
+    assert "warning: Prediction NOT verified" in flat
+    assert "FLOPs are a lower bound: no FLOP formula for bsproftest.padded_copy" in flat
+
+
+def test_an_lstm_predicts_verified_with_flops(tmp_path: Path) -> None:
+    out = tmp_path / "lstm.json"
+    code, output = sweep(
+        str(MODELS / "zoo" / "lstm_classifier.py"), "--predict", "--device-memory", "1GiB",
+        "--max-batch", "64", "--json", str(out),
+    )  # fmt: skip
+    assert code == 0, output
+    data = json.loads(out.read_text())
+    assert data["prediction_check"]["verified"] is True
+    assert all(r["prediction"]["flops_per_iter"] > 0 for r in data["results"])
+    assert all(r["prediction"]["flops_incomplete"] == [] for r in data["results"])
+    flat = " ".join(output.split())
+    # batch 64 fits 1 GiB and nothing larger was tried: no "largest batch" claim
+    assert "Fits the target's 1.0 GiB up to batch 64, the largest size tried" in flat
+    assert "Largest batch that fits" not in flat

@@ -171,7 +171,7 @@ def test_a_threshold_is_validated_when_built() -> None:
 # ---- defaults and fingerprints --------------------------------------------------------------
 
 
-def test_defaults_gate_predictions_and_only_warn_on_measurements() -> None:
+def test_defaults_gate_predictions_and_measured_memory_and_warn_on_timings() -> None:
     gating = (
         Threshold("predicted_peak", relative=0.01),
         Threshold("device_memory", relative=0.01),
@@ -181,7 +181,7 @@ def test_defaults_gate_predictions_and_only_warn_on_measurements() -> None:
     assert default_thresholds(predicted_sweep({8: GIB})) == gating
     assert default_thresholds(measured_sweep(timed(8, STEADY))) == (
         *gating,
-        Threshold("peak_memory", relative=0.05, gating=False),
+        Threshold("peak_memory", relative=0.05),
         Threshold("time_per_iter", relative=0.10, gating=False),
         Threshold("throughput", relative=0.10, gating=False),
     )
@@ -267,17 +267,47 @@ def test_an_explicit_absolute_memory_limit() -> None:
     )
 
 
-def test_measured_memory_only_warns_by_default() -> None:
+def test_measured_memory_gates_at_5_percent_by_default() -> None:
     baseline = measured_sweep(timed(8, STEADY, peak=GIB))
-    current = measured_sweep(timed(8, STEADY, peak=2 * GIB))
+    current = measured_sweep(timed(8, STEADY, peak=int(1.06 * GIB)))
     report = compare(baseline, current, None)
-    assert report.exit_code == EXIT_OK
+    assert report.exit_code == EXIT_REGRESSION
     (memory,) = [c for c in report.comparisons if c.metric == "peak_memory"]
-    assert memory.verdict is Verdict.REGRESSION and not memory.gating
-    assert report.warnings == (
-        "regression (warning only): peak_memory +100.0% at batch 8 (limit +5%)",
+    assert memory.verdict is Verdict.REGRESSION and memory.gating
+    assert report.regressed_measured_batches() == (8,)  # measured once more before it fails
+    within = compare(baseline, measured_sweep(timed(8, STEADY, peak=int(1.04 * GIB))), None)
+    assert within.exit_code == EXIT_OK
+
+
+def test_measured_memory_within_its_noise_floor_passes() -> None:
+    """20% of 4 MiB is 0.8 MiB: less than a measured peak moves between identical runs."""
+    baseline = measured_sweep(timed(8, STEADY, peak=4 * MIB))
+    current = measured_sweep(timed(8, STEADY, peak=int(4.8 * MIB)))
+    assert compare(baseline, current, None).exit_code == EXIT_OK
+    larger = measured_sweep(timed(8, STEADY, peak=int(5.2 * MIB)))
+    assert compare(baseline, larger, None).exit_code == EXIT_REGRESSION
+
+
+def test_predictions_that_failed_their_self_check_do_not_gate() -> None:
+    baseline = predicted_sweep({8: GIB})
+    current = predicted_sweep({8: 2 * GIB})
+    unverified = replace(
+        current,
+        results=tuple(
+            replace(r, prediction=replace(r.prediction, verified=False))
+            for r in current.results
+            if r.prediction is not None
+        ),
     )
-    assert report.summary_line == "bsprof check: pass (4 comparisons, 0 regressions, 1 warnings)"
+    assert compare(baseline, current, None).exit_code == EXIT_REGRESSION
+    report = compare(baseline, unverified, None)
+    assert report.exit_code == EXIT_OK
+    (peak,) = [c for c in report.comparisons if c.metric == "predicted_peak"]
+    assert peak.verdict is Verdict.REGRESSION and not peak.gating
+    assert "failed its self-check in this run" in peak.note
+    assert report.warnings[0] == (
+        "predicted metrics do not gate: the prediction failed its self-check in this run"
+    )
 
 
 def test_a_drop_of_the_largest_fitting_batch_fails() -> None:
@@ -466,7 +496,7 @@ def test_a_clear_timing_regression() -> None:
     baseline = measured_sweep(timed(4, STEADY), timed(8, STEADY))
     current = measured_sweep(timed(4, scaled(STEADY, 1.3)), timed(8, STEADY))
     report = compare(baseline, current, [parse_threshold("throughput:-10%")])
-    assert report.regressed_timing_batches() == (4,)
+    assert report.regressed_measured_batches() == (4,)
 
 
 def test_a_clear_timing_pass() -> None:
@@ -494,7 +524,7 @@ def test_timings_only_warn_by_default() -> None:
     current = measured_sweep(timed(4, scaled(STEADY, 1.5)))
     report = compare(baseline, current, None)
     assert report.exit_code == EXIT_OK
-    assert report.regressed_timing_batches() == ()  # nothing gating to confirm
+    assert report.regressed_measured_batches() == ()  # nothing gating to confirm
     assert report.warnings == (
         "regression (warning only): time_per_iter +50.0% at batch 4 (limit +10%)",
         "regression (warning only): throughput -33.3% at batch 4 (limit -10%)",

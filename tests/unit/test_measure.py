@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -185,3 +186,65 @@ def test_cuda_oom_markers_outside_the_caching_allocator() -> None:
     assert backend.is_oom(RuntimeError("CUDA error: out of memory"))
     assert backend.is_oom(RuntimeError("CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate"))
     assert not backend.is_oom(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+
+
+def test_outputs_are_released_before_backward() -> None:
+    """As in HF Trainer and Lightning: only the loss survives into backward."""
+    outputs_alive_in_backward: list[bool] = []
+
+    def loss_fn(outputs: torch.Tensor, targets: Any) -> torch.Tensor:
+        output_ref = weakref.ref(outputs)
+        loss = outputs.sum()  # sum's backward keeps nothing of its input
+        loss.register_hook(  # type: ignore[no-untyped-call]
+            lambda grad: outputs_alive_in_backward.append(output_ref() is not None)
+        )
+        return loss
+
+    make_step(_workload(loss_fn=loss_fn), SweepConfig("m"), 4, CPU)()
+    assert outputs_alive_in_backward == [False]
+
+
+def test_training_step_replaces_forward_and_loss() -> None:
+    seen: list[tuple[int, int]] = []
+
+    def training_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> Any:
+        seen.append((inputs.shape[0], targets.shape[0]))
+        out: torch.Tensor = model(inputs)
+        return nn.functional.cross_entropy(out, targets) + 0.0 * out.pow(2).sum()
+
+    step = make_step(_workload(training_step=training_step), SweepConfig("m"), 4, CPU)
+    step()
+    assert seen == [(4, 4)]
+    with pytest.raises(ModelFileError, match="training_step must return a scalar loss tensor"):
+        make_step(_workload(training_step=lambda m, i, t: m(i)), SweepConfig("m"), 4, CPU)()
+
+
+def test_a_batch_of_the_wrong_size_names_make_batch() -> None:
+    def fixed(batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.randn(32, 4), torch.randint(0, 3, (32,))
+
+    with pytest.raises(
+        ModelFileError,
+        match=r"make_batch\(8\) returned inputs whose batch dimension \(dim 0\) is 32, not 8.*"
+        r"set BATCH_DIM",
+    ):
+        make_step(_workload(make_batch=fixed), SweepConfig("m"), 8, CPU)
+
+
+def test_a_declared_batch_dimension_is_honoured() -> None:
+    class SequenceFirst(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.RNN(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor = self.rnn(x)[0][-1]
+            return out
+
+    def sequence_first(batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.randn(7, batch_size, 4), torch.randint(0, 3, (batch_size,))
+
+    workload = _workload(build_model=SequenceFirst, make_batch=sequence_first)
+    with pytest.raises(ModelFileError, match=r"batch dimension \(dim 0\) is 7, not 2"):
+        make_step(workload, SweepConfig("m"), 2, CPU)
+    make_step(replace(workload, batch_dim=1), SweepConfig("m"), 2, CPU)()

@@ -1,35 +1,18 @@
-"""Predictions on fake tensors against torch's own MemTracker on a real CPU iteration."""
+"""Predictions on fake tensors: the bundled examples against torch's MemTracker on a plain
+training loop, the breakdown, FLOPs, and models fake tensors cannot run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-import torch
-from torch.distributed._tools.mem_tracker import MemTracker
 
 from bsprof.config import SweepConfig
-from bsprof.measure import make_step
 from bsprof.predict import PredictionUnsupported, predict_iteration
 from bsprof.workload import load_workload
+from tests.reference import memtracker_peak
 
 ROOT = Path(__file__).resolve().parents[2]
-CPU = torch.device("cpu")
-
-
-def real_live_tensor_peak(model_file: str, batch_size: int) -> int:
-    """An independent measurement: torch's MemTracker around a real steady-state iteration."""
-    torch.manual_seed(0)
-    workload = load_workload(model_file)
-    step = make_step(workload, SweepConfig(model_file), batch_size, CPU)
-    step()  # the optimizer's state exists from here on
-    assert step.optimizer is not None
-    tracker = MemTracker()
-    tracker.track_external(step.model, step.optimizer, step.inputs, step.targets)
-    with tracker:
-        step()
-    snapshot = tracker.get_tracker_snapshot("peak")
-    return int(snapshot[CPU]["Total"])
 
 
 CASES = [
@@ -52,7 +35,7 @@ def test_predicted_peak_is_within_2_percent_of_a_real_iteration(
     workload = load_workload(path)
     for batch_size in batch_sizes:
         predicted = predict_iteration(workload, SweepConfig(path), batch_size, False)
-        real = real_live_tensor_peak(path, batch_size)
+        real = memtracker_peak(path, batch_size)
         assert abs(predicted.predicted_peak_bytes - real) <= 0.02 * real, (batch_size, real)
 
 

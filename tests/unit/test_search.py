@@ -60,9 +60,10 @@ def test_exact_bisects_to_the_largest_fitting_batch() -> None:
     assert len(by_size) == len(outcome.records)  # re-checks are folded into one record each
     assert by_size[101].status is TrialStatus.OOM and by_size[101].rechecked is TrialStatus.OOM
     assert by_size[100].fits and by_size[100].rechecked is TrialStatus.OK
-    assert (
-        "--exact confirmed: batch 100 fit again and batch 101 ran out of memory again"
-        in (outcome.notes[-1])
+    assert outcome.notes == ()
+    assert outcome.confirmation == (
+        "--exact confirmed: batch 100 fit again and batch 101 ran out of memory again, each in "
+        "a fresh trial"
     )
 
 
@@ -192,7 +193,10 @@ def test_a_boundary_that_fails_its_recheck_steps_down_and_says_so() -> None:
     assert any(
         "batch 100 fit once but ran out of memory on its re-check" in n for n in outcome.notes
     )
-    assert "--exact confirmed: batch 99 fits and batch 100 ran out of memory" in outcome.notes[-1]
+    assert outcome.confirmation is not None
+    assert "--exact confirmed: batch 99 fits and batch 100 ran out of memory" in (
+        outcome.confirmation
+    )
 
 
 def test_a_size_above_the_boundary_that_fits_on_recheck_does_not_count() -> None:

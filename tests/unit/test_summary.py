@@ -36,6 +36,7 @@ def test_summary_of_a_flattening_curve() -> None:
     assert summarize(CURVE) == SweepSummary(
         largest_fitting_batch=64,
         first_oom_batch=128,
+        first_predicted_oom_batch=None,
         fastest_batch=64,
         fastest_throughput=64 / 0.96875,
         plateau_batch=32,  # 64 >= 0.95 x 66.06; 32 < 0.95 x 66.06
@@ -81,11 +82,11 @@ def test_nothing_fits_gives_none_everywhere() -> None:
             TrialRecord(1, TrialStatus.CRASH, error="worker died"),
         )
     )
-    assert summary == SweepSummary(None, 2, None, None, None, ())
+    assert summary == SweepSummary(None, 2, None, None, None, None, ())
 
 
 def test_an_empty_sweep_summarizes_to_none() -> None:
-    assert summarize(sweep()) == SweepSummary(None, None, None, None, None, ())
+    assert summarize(sweep()) == SweepSummary(None, None, None, None, None, None, ())
 
 
 def test_errors_and_crashes_are_not_out_of_memory() -> None:

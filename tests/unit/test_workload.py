@@ -86,3 +86,15 @@ def test_missing_file_and_module(tmp_path: Path) -> None:
         load_workload(str(tmp_path / "absent.py"))
     with pytest.raises(ModelFileError, match="no such module"):
         load_workload("definitely_not_a_module_xyz")
+
+
+def test_training_step_and_batch_dim_are_read(tmp_path: Path) -> None:
+    text = GOOD + "\nBATCH_DIM = 1\n\ndef training_step(model, inputs, targets):\n    return 0\n"
+    workload = load_workload(_write(tmp_path, text))
+    assert workload.training_step is not None and workload.batch_dim == 1
+
+
+@pytest.mark.parametrize("value", ["'1'", "-1", "True", "1.0"])
+def test_a_bad_batch_dim_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ModelFileError, match="BATCH_DIM must be a non-negative integer"):
+        load_workload(_write(tmp_path, GOOD + f"\nBATCH_DIM = {value}\n"))

@@ -1,0 +1,158 @@
+"""``bsprof check``: save a baseline, or rerun one and gate on regressions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from bsprof.cli import options as opt
+from bsprof.cli.app import app, check_model_path, error_console, handles_errors
+from bsprof.cli.running import SweepOutputs, run_sweep_command
+from bsprof.config import Mode, Precision
+from bsprof.errors import EXIT_INTERRUPTED, UsageError
+
+if TYPE_CHECKING:
+    from bsprof.check import Threshold
+
+DEFAULT_BASELINE_SIZES = (1, 2, 4, 8, 16, 32)
+# The options that say how to measure: with --baseline, the baseline's own values are rerun.
+_MEASUREMENT_OPTIONS = (
+    "device", "mode", "precision", "threads", "warmup", "iters", "min_time", "trial_timeout",
+    "memory_limit", "nproc", "predict", "device_memory", "gpu", "headroom", "context_reserve",
+    "mfu",
+)  # fmt: skip
+
+
+@app.command()
+@handles_errors
+def check(
+    ctx: typer.Context,
+    model: str = typer.Argument(..., help="The model file to check (as for `bsprof sweep`)."),
+    baseline: Path | None = typer.Option(
+        None,
+        "--baseline",
+        help="Compare against this baseline (a `check --save-baseline` or `sweep --json` file): "
+        "its configuration is rerun.",
+        show_default=False,
+    ),
+    save_baseline: Path | None = typer.Option(
+        None,
+        "--save-baseline",
+        help="Run the sweep the options below describe and save it as the baseline. It always "
+        "carries the deterministic predicted metrics too.",
+        show_default=False,
+    ),
+    fail_on: list[str] | None = typer.Option(
+        None,
+        "--fail-on",
+        help="A gate: METRIC:+N% / -N% / +SIZE / +TIME / largest_batch:-N, e.g. "
+        "peak_memory:+2%, throughput:-10%, time_per_iter:+15%. Repeatable. (default: "
+        "predicted memory and FLOPs +1%, measured peak memory +5% beyond 1 MiB of noise, any "
+        "drop of the largest batch; timings only warn)",
+        show_default=False,
+    ),
+    summary_md: Path | None = typer.Option(
+        None, "--summary-md", help="Write the comparison as Markdown here.", show_default=False
+    ),
+    batch_sizes: list[str] | None = typer.Option(
+        None,
+        "--batch-sizes",
+        help="The batch sizes. (default: with --baseline, the baseline's; with --save-baseline, "
+        "1,2,4,8,16,32)",
+        show_default=False,
+        rich_help_panel=opt.SEARCH,
+    ),
+    device: opt.Device = opt.DEFAULT_DEVICE,
+    mode: opt.ModeOption = Mode.TRAIN,
+    precision: opt.PrecisionOption = Precision.FP32,
+    threads: opt.Threads = None,
+    warmup: opt.Warmup = opt.DEFAULT_WARMUP,
+    iters: opt.Iters = opt.DEFAULT_ITERS,
+    min_time: opt.MinTime = None,
+    trial_timeout: opt.TrialTimeout = opt.DEFAULT_TRIAL_TIMEOUT,
+    memory_limit: opt.MemoryLimit = None,
+    nproc: opt.Nproc = 1,
+    predict: opt.Predict = False,
+    device_memory: opt.DeviceMemory = None,
+    gpu: opt.Gpu = None,
+    headroom: opt.Headroom = opt.DEFAULT_HEADROOM,
+    context_reserve: opt.ContextReserve = opt.DEFAULT_CONTEXT_RESERVE,
+    mfu: opt.Mfu = opt.DEFAULT_MFU,
+) -> None:
+    """CI gate: rerun a baseline's configuration and fail on regressions.
+
+    Deterministic numbers (predicted memory and FLOPs) and measured peak memory gate by
+    default; timings are compared noise-aware and only gate with --fail-on. A regressed
+    measurement is measured once more before it can fail. Predictions that failed their
+    self-check are reported but do not gate. Exit 0 pass, 1 regression, 2 usage or input
+    error, 3 inconclusive (too noisy to decide). The Markdown summary is appended to
+    $GITHUB_STEP_SUMMARY when it is set.
+    """
+    from bsprof.check import parse_threshold
+
+    if (baseline is None) == (save_baseline is None):
+        raise UsageError("give exactly one of --baseline PATH or --save-baseline PATH")
+    thresholds = tuple(parse_threshold(expr) for expr in fail_on or ()) or None
+    check_model_path(model)
+    sizes = opt.Measurement.parse_batch_sizes(batch_sizes)
+    if save_baseline is not None:
+        measurement = opt.Measurement(
+            device=device, mode=mode, precision=precision,
+            batch_sizes=sizes or DEFAULT_BASELINE_SIZES, warmup=warmup, iters=iters,
+            min_time=min_time, memory_limit=memory_limit, trial_timeout=trial_timeout,
+            threads=threads, nproc=nproc, predict=predict, device_memory=device_memory,
+            gpu=gpu, headroom=headroom, context_reserve=context_reserve, mfu=mfu,
+        )  # fmt: skip
+        outputs = SweepOutputs(json_path=save_baseline)
+        outputs.validate()
+        raise typer.Exit(run_sweep_command(measurement.config(model), outputs))
+    given = [name for name in _MEASUREMENT_OPTIONS if _given(ctx, name)]
+    if given:
+        listed = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UsageError(
+            f"{listed}: with --baseline the baseline's own configuration is rerun; these "
+            "options describe a new baseline (--save-baseline)"
+        )
+    assert baseline is not None
+    raise typer.Exit(_run_check(model, baseline, thresholds, summary_md, sizes))
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)  # click's enum (typer may vendor click): by name
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _run_check(
+    model: str,
+    baseline: Path,
+    thresholds: Sequence[Threshold] | None,
+    summary_md: Path | None,
+    batch_sizes: tuple[int, ...],
+) -> int:
+    import os
+
+    from bsprof.check_run import run_check
+    from bsprof.report import make_console
+    from bsprof.report.check import check_markdown, render_check, rerun_line
+    from bsprof.report.progress import SweepProgress
+    from bsprof.sweep import SweepInterrupted
+
+    try:
+        with SweepProgress(make_console(stderr=True), lambda snapshot: None) as progress:
+            outcome = run_check(model, baseline, thresholds, progress, batch_sizes)
+    except SweepInterrupted:
+        error_console().print("bsprof: interrupted; no verdict")
+        return EXIT_INTERRUPTED
+    render_check(outcome.report, make_console(), rerun_line(str(baseline), outcome.current))
+    markdown = check_markdown(outcome.report)
+    if summary_md is not None:
+        summary_md.write_text(markdown, encoding="utf-8")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as handle:
+            handle.write(markdown + "\n")
+    code: int = outcome.report.exit_code
+    return code

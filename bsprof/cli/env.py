@@ -1,0 +1,35 @@
+"""``bsprof env``: what bsprof sees, collected in a worker process as a sweep would."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from bsprof.cli.app import app, handles_errors
+from bsprof.errors import BsprofError
+
+
+@app.command()
+@handles_errors
+def env(
+    device: str = typer.Option("auto", help="Which device to describe: auto, cpu, cuda[:N]."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """What bsprof sees: Python, torch, CUDA/cuDNN, GPUs and their memory, NVML, CPU and RAM.
+
+    Collected in a worker process, as a sweep would (the CLI never initialises CUDA itself).
+    """
+    from bsprof.config import SweepConfig
+    from bsprof.report import make_console
+    from bsprof.report.env import render_env
+    from bsprof.worker import EnvJob, WorkerPool
+
+    SweepConfig(model="-", device=device)  # validates --device
+    outcome = WorkerPool().run(EnvJob(device), timeout_s=120)
+    if outcome.payload is None:
+        raise BsprofError(f"collecting the environment failed: {outcome.failure}")
+    if as_json:
+        typer.echo(json.dumps(outcome.payload, indent=2))
+        return
+    render_env(outcome.payload, make_console())

@@ -1,0 +1,213 @@
+"""Options that ``sweep`` and ``check`` share: each declared once here, with its help and panel.
+
+Every option that changes what is measured is here, so a ``check`` baseline can be saved with
+anything a sweep can run (``--mode``, ``--precision``, ``--memory-limit``, ``--nproc``, ...),
+and both commands build their SweepConfig with ``measurement_config``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+
+from bsprof.cli.app import parse_int_list
+from bsprof.config import (
+    DEFAULT_ITERS,
+    DEFAULT_WARMUP,
+    Mode,
+    Precision,
+    SweepConfig,
+)
+from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU, device_model
+from bsprof.units import parse_duration, parse_size
+
+DEVICE, TIMING, MEMORY, SEARCH, PREDICTION, PARALLEL = (
+    "Device",
+    "Timing",
+    "Memory",
+    "Search",
+    "Prediction",
+    "Data parallel",
+)
+
+Device = Annotated[
+    str,
+    typer.Option(help="auto, cpu, cuda or cuda:N (auto: CUDA if present).", rich_help_panel=DEVICE),
+]
+ModeOption = Annotated[
+    Mode,
+    typer.Option(
+        "--mode",
+        case_sensitive=False,
+        help="train: forward, loss, backward, optimizer step; eval: forward only.",
+        rich_help_panel=DEVICE,
+    ),
+]
+PrecisionOption = Annotated[
+    Precision,
+    typer.Option(
+        "--precision",
+        case_sensitive=False,
+        help="fp32, or bf16/fp16 autocast (with a GradScaler for fp16 on CUDA).",
+        rich_help_panel=DEVICE,
+    ),
+]
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="torch intra-op threads per trial. (default: torch's)",
+        show_default=False,
+        rich_help_panel=DEVICE,
+    ),
+]
+BatchSizes = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--batch-sizes",
+        help="Explicit batch sizes instead of doubling: 8,16,32 (repeatable).",
+        show_default=False,
+        rich_help_panel=SEARCH,
+    ),
+]
+Warmup = Annotated[
+    int, typer.Option(min=0, help="Untimed iterations before timing.", rich_help_panel=TIMING)
+]
+Iters = Annotated[
+    int, typer.Option(min=1, help="Timed iterations per batch size.", rich_help_panel=TIMING)
+]
+MinTime = Annotated[
+    str | None,
+    typer.Option(
+        help="Keep timing until this much time has passed too (2s, 500ms).",
+        show_default=False,
+        rich_help_panel=TIMING,
+    ),
+]
+TrialTimeout = Annotated[
+    str, typer.Option(help="A trial running longer is a crash.", rich_help_panel=TIMING)
+]
+MemoryLimit = Annotated[
+    str | None,
+    typer.Option(
+        help="Memory cap per trial (512MiB, 24GB). CUDA: a fraction of the GPU; CPU: address "
+        "space. (default: CUDA the whole GPU; CPU 80% of available RAM)",
+        show_default=False,
+        rich_help_panel=MEMORY,
+    ),
+]
+Nproc = Annotated[
+    int,
+    typer.Option(
+        "--nproc",
+        min=1,
+        help="Data-parallel processes per trial, through torchrun with DistributedDataParallel "
+        "(gloo on CPU, nccl on CUDA). Batch sizes are per device.",
+        rich_help_panel=PARALLEL,
+    ),
+]
+Predict = Annotated[
+    bool,
+    typer.Option(
+        "--predict",
+        help="Predict memory and FLOPs on fake tensors instead of running: seconds, any machine.",
+        rich_help_panel=PREDICTION,
+    ),
+]
+DeviceMemory = Annotated[
+    str | None,
+    typer.Option(
+        "--device-memory",
+        help="With --predict: the target GPU's memory (80GiB); the largest batch that fits it.",
+        show_default=False,
+        rich_help_panel=PREDICTION,
+    ),
+]
+Gpu = Annotated[
+    str | None,
+    typer.Option(
+        "--gpu",
+        help="With --predict: a known GPU (h100, h200, a100-80gb, a100-40gb, l40s, a10, l4, "
+        "rtx4090, v100-32gb, t4): its memory and peak FLOP/s.",
+        show_default=False,
+        rich_help_panel=PREDICTION,
+    ),
+]
+Headroom = Annotated[
+    float,
+    typer.Option(
+        help="With --predict: fragmentation headroom of the allocator model.",
+        rich_help_panel=PREDICTION,
+    ),
+]
+ContextReserve = Annotated[
+    str,
+    typer.Option(help="With --predict: memory the CUDA context takes.", rich_help_panel=PREDICTION),
+]
+Mfu = Annotated[
+    float,
+    typer.Option(
+        help="With --predict --gpu: assumed utilisation for the time estimate.",
+        rich_help_panel=PREDICTION,
+    ),
+]
+
+DEFAULT_DEVICE = "auto"
+DEFAULT_TRIAL_TIMEOUT = "300s"
+DEFAULT_CONTEXT_RESERVE = "500MiB"
+__all__ = ["DEFAULT_HEADROOM", "DEFAULT_ITERS", "DEFAULT_MFU", "DEFAULT_WARMUP"]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """The shared options' values, as given on the command line."""
+
+    device: str = DEFAULT_DEVICE
+    mode: Mode = Mode.TRAIN
+    precision: Precision = Precision.FP32
+    batch_sizes: tuple[int, ...] = ()
+    warmup: int = DEFAULT_WARMUP
+    iters: int = DEFAULT_ITERS
+    min_time: str | None = None
+    memory_limit: str | None = None
+    trial_timeout: str = DEFAULT_TRIAL_TIMEOUT
+    threads: int | None = None
+    nproc: int = 1
+    predict: bool = False
+    device_memory: str | None = None
+    gpu: str | None = None
+    headroom: float = DEFAULT_HEADROOM
+    context_reserve: str = DEFAULT_CONTEXT_RESERVE
+    mfu: float = DEFAULT_MFU
+
+    @staticmethod
+    def parse_batch_sizes(values: list[str] | None) -> tuple[int, ...]:
+        return parse_int_list(values, "--batch-sizes")
+
+    def config(self, model: str) -> SweepConfig:
+        """The SweepConfig these options describe; a command adds its own search settings."""
+        target = device_model(
+            None if self.device_memory is None else parse_size(self.device_memory),
+            self.gpu,
+            parse_size(self.context_reserve),
+            self.headroom,
+            self.mfu,
+        )
+        return SweepConfig(
+            model=model,
+            device=self.device,
+            mode=self.mode,
+            precision=self.precision,
+            batch_sizes=self.batch_sizes,
+            warmup=self.warmup,
+            iters=self.iters,
+            min_time_s=None if self.min_time is None else parse_duration(self.min_time),
+            memory_limit_bytes=None if self.memory_limit is None else parse_size(self.memory_limit),
+            trial_timeout_s=parse_duration(self.trial_timeout),
+            threads=self.threads,
+            world_size=self.nproc,
+            predict=self.predict,
+            target=target,
+        )

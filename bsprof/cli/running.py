@@ -1,0 +1,111 @@
+"""Running a sweep from the command line: live progress, output files, the report, exit codes.
+
+Shared by ``sweep`` and ``check --save-baseline``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bsprof.cli.app import error_console
+from bsprof.errors import EXIT_INTERRUPTED, EXIT_REGRESSION, UsageError
+
+if TYPE_CHECKING:
+    from bsprof.config import SweepConfig
+    from bsprof.records import SweepResult
+
+
+@dataclass(frozen=True)
+class SweepOutputs:
+    json_path: Path | None = None
+    csv_path: Path | None = None
+    markdown_path: Path | None = None
+    single_process: Path | None = None  # a one-process sweep to compute scaling against
+
+    def finish(self, result: SweepResult) -> SweepResult:
+        """Add what needs another file (scaling efficiency), then write every output."""
+        if self.single_process is not None:
+            from bsprof.records import read_sweep
+            from bsprof.summary import scaling_efficiency
+
+            efficiency = scaling_efficiency(result, read_sweep(self.single_process))
+            result = replace(result, extra={**result.extra, "scaling_efficiency": efficiency})
+        self.write_final(result)
+        return result
+
+    def validate(self) -> None:
+        """Refuse unusable output paths before a long sweep, not after its first trial."""
+        for option, path in (
+            ("--json", self.json_path),
+            ("--csv", self.csv_path),
+            ("--markdown", self.markdown_path),
+        ):
+            if path is not None and path.is_dir():
+                raise UsageError(f"{option} {path}: is a directory; give a file path")
+
+    def write(self, result: SweepResult) -> None:
+        from bsprof.records import write_json_atomic
+
+        if self.json_path is not None:
+            write_json_atomic(self.json_path, result.to_dict())
+
+    def write_final(self, result: SweepResult) -> None:
+        from bsprof.report.csv import write_csv
+        from bsprof.report.markdown import write_markdown
+
+        self.write(result)
+        if self.csv_path is not None:
+            write_csv(result, self.csv_path)
+        if self.markdown_path is not None:
+            write_markdown(result, self.markdown_path)
+
+
+def run_sweep_command(config: SweepConfig, outputs: SweepOutputs) -> int:
+    """Run, report and write; the exit code: 0 a batch fits, 1 nothing fits, 130 interrupted."""
+    from bsprof.ddp_launch import under_torchrun
+    from bsprof.report import make_console
+    from bsprof.report.progress import SweepProgress
+    from bsprof.report.sweep import render_sweep
+    from bsprof.sweep import SweepInterrupted, run_sweep
+
+    if under_torchrun():
+        return _run_as_a_rank(config, outputs)
+    console = make_console()
+    try:
+        with SweepProgress(make_console(stderr=True), outputs.write) as progress:
+            result = run_sweep(config, progress)
+    except SweepInterrupted as interrupted:
+        partial = outputs.finish(interrupted.partial)
+        render_sweep(partial, console)
+        error_console().print("bsprof: interrupted; partial results kept")
+        return EXIT_INTERRUPTED
+    result = outputs.finish(result)
+    render_sweep(result, console)
+    if result.largest_fitting_batch is None:
+        smallest = min(r.batch_size for r in result.results)
+        error_console().print(
+            f"bsprof: nothing fits: no batch size ran successfully (smallest tried: {smallest})"
+        )
+        return EXIT_REGRESSION
+    return 0
+
+
+def _run_as_a_rank(config: SweepConfig, outputs: SweepOutputs) -> int:
+    """Started by the user's torchrun: this process is one rank; rank 0 reports."""
+    from bsprof.ddp import run_ranked_sweep
+    from bsprof.report import make_console
+    from bsprof.report.sweep import render_sweep
+
+    device = config.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    result = run_ranked_sweep(config, "cuda" if device.startswith("cuda") else "cpu")
+    if result is None:
+        return 0
+    result = outputs.finish(result)
+    render_sweep(result, make_console())
+    return 0 if result.largest_fitting_batch is not None else EXIT_REGRESSION

@@ -1,0 +1,145 @@
+"""``bsprof sweep``: measure (or predict) training iterations per batch size."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+
+from bsprof.cli import options as opt
+from bsprof.cli.app import app, check_model_path, handles_errors
+from bsprof.cli.running import SweepOutputs, run_sweep_command
+from bsprof.config import DEFAULT_MAX_BATCH, PREDICT_MAX_BATCH, Mode, Precision
+
+OUTPUT, TRAINING_TIME = "Output", "Training time"
+
+
+@app.command()
+@handles_errors
+def sweep(
+    model: str = typer.Argument(
+        ..., help="Model file (model.py), module (pkg.module) or attribute (pkg.module:attr)."
+    ),
+    device: opt.Device = opt.DEFAULT_DEVICE,
+    mode: opt.ModeOption = Mode.TRAIN,
+    precision: opt.PrecisionOption = Precision.FP32,
+    threads: opt.Threads = None,
+    batch_sizes: opt.BatchSizes = None,
+    min_batch: int = typer.Option(
+        1, min=1, help="First batch size of the doubling.", rich_help_panel=opt.SEARCH
+    ),
+    max_batch: int | None = typer.Option(
+        None,
+        min=1,
+        help=f"Last batch size of the doubling. (default: {DEFAULT_MAX_BATCH}; with --predict "
+        f"and a target: {PREDICT_MAX_BATCH})",
+        show_default=False,
+        rich_help_panel=opt.SEARCH,
+    ),
+    exact: bool = typer.Option(
+        False,
+        "--exact",
+        help="Bisect between the last fit and the first OOM, then confirm both in fresh trials.",
+        rich_help_panel=opt.SEARCH,
+    ),
+    guide: bool = typer.Option(
+        True,
+        "--guide/--no-guide",
+        help="Measured sweeps: skip sizes predicted far beyond the memory limit and start "
+        "--exact at the predicted boundary (predictions are shown either way).",
+        rich_help_panel=opt.SEARCH,
+    ),
+    warmup: opt.Warmup = opt.DEFAULT_WARMUP,
+    iters: opt.Iters = opt.DEFAULT_ITERS,
+    min_time: opt.MinTime = None,
+    trial_timeout: opt.TrialTimeout = opt.DEFAULT_TRIAL_TIMEOUT,
+    memory_limit: opt.MemoryLimit = None,
+    dataset_size: int | None = typer.Option(
+        None,
+        "--dataset-size",
+        "-n",
+        help="With --epochs: add training time per batch size.",
+        show_default=False,
+        rich_help_panel=TRAINING_TIME,
+    ),
+    epochs: int | None = typer.Option(
+        None,
+        "--epochs",
+        "-e",
+        help="With --dataset-size: epochs.",
+        show_default=False,
+        rich_help_panel=TRAINING_TIME,
+    ),
+    drop_last: bool = typer.Option(
+        False, "--drop-last", help="Floor iterations per epoch.", rich_help_panel=TRAINING_TIME
+    ),
+    nproc: opt.Nproc = 1,
+    single_process: Path | None = typer.Option(
+        None,
+        "--single-process",
+        help="With --nproc: a one-process sweep JSON of the same model, for scaling efficiency.",
+        show_default=False,
+        rich_help_panel=opt.PARALLEL,
+    ),
+    predict: opt.Predict = False,
+    device_memory: opt.DeviceMemory = None,
+    gpu: opt.Gpu = None,
+    headroom: opt.Headroom = opt.DEFAULT_HEADROOM,
+    context_reserve: opt.ContextReserve = opt.DEFAULT_CONTEXT_RESERVE,
+    mfu: opt.Mfu = opt.DEFAULT_MFU,
+    json_path: Path | None = typer.Option(
+        None,
+        "--json",
+        help="Write results here, rewritten after every batch size.",
+        show_default=False,
+        rich_help_panel=OUTPUT,
+    ),
+    csv_path: Path | None = typer.Option(
+        None,
+        "--csv",
+        help="Write one CSV row per batch size.",
+        show_default=False,
+        rich_help_panel=OUTPUT,
+    ),
+    markdown_path: Path | None = typer.Option(
+        None,
+        "--markdown",
+        help="Write a Markdown report.",
+        show_default=False,
+        rich_help_panel=OUTPUT,
+    ),
+) -> None:
+    """Measure real training iterations at power-of-two batch sizes.
+
+    One iteration is what HF Trainer and Lightning run: forward and loss (the model's outputs
+    released before backward), backward, optimizer step, zero_grad. Each batch size runs in its
+    own worker process: warm-up, timed iterations, peak memory. Doubling stops at the first
+    out-of-memory; --exact bisects to the exact largest batch and confirms it.
+    Exit 0 when a batch fits, 1 when nothing fits, 2 for a broken model file, 130 on Ctrl-C.
+
+    Example: bsprof sweep examples/mnist_mlp.py --device cpu --memory-limit 2GiB --json out.json
+    """
+    measurement = opt.Measurement(
+        device=device, mode=mode, precision=precision,
+        batch_sizes=opt.Measurement.parse_batch_sizes(batch_sizes), warmup=warmup, iters=iters,
+        min_time=min_time, memory_limit=memory_limit, trial_timeout=trial_timeout,
+        threads=threads, nproc=nproc, predict=predict, device_memory=device_memory, gpu=gpu,
+        headroom=headroom, context_reserve=context_reserve, mfu=mfu,
+    )  # fmt: skip
+    config = measurement.config(model)
+    config = replace(
+        config,
+        min_batch=min_batch,
+        max_batch=max_batch
+        or (PREDICT_MAX_BATCH if predict and config.target else DEFAULT_MAX_BATCH),
+        exact=exact,
+        guide=guide,
+        dataset_size=dataset_size,
+        epochs=epochs,
+        drop_last=drop_last,
+    )
+    check_model_path(model)
+    outputs = SweepOutputs(json_path, csv_path, markdown_path, single_process)
+    outputs.validate()
+    raise typer.Exit(run_sweep_command(config, outputs))

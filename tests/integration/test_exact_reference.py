@@ -1,0 +1,63 @@
+"""``--exact`` against a plain fresh-process training loop, and against itself on a rerun.
+
+The reference (tests/fits_reference.py) trains the model file's GPT-2 in a new process under
+the same CPU cap, dropping the model's outputs before backward as HF Trainer and Lightning do.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_sweep_cli import MODELS, ROOT, bsprof
+
+pytestmark = pytest.mark.slow
+
+GPT2 = str(MODELS / "gpt2_logits.py")
+LIMIT = 256 * 2**20
+OUT_OF_MEMORY = 3
+
+
+def exact_answer(json_path: Path) -> tuple[int, dict[str, dict[str, object]], list[str]]:
+    """The answer, the records by batch size, and the sweep's notes."""
+    result = bsprof(
+        "sweep", GPT2, "--device", "cpu", "--memory-limit", str(LIMIT), "--exact",
+        "--warmup", "1", "--iters", "1", "--json", str(json_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(json_path.read_text())
+    by_batch = {str(r["batch_size"]): r for r in data["results"]}
+    return int(data["largest_fitting_batch"]), by_batch, data["notes"]
+
+
+def reference_fits(batch_size: int) -> bool:
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.fits_reference", GPT2, str(batch_size), str(LIMIT)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode in (0, OUT_OF_MEMORY), result.stderr
+    return result.returncode == 0
+
+
+def test_exact_matches_a_plain_loop_and_reproduces(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    first, records, notes = exact_answer(tmp_path / "first.json")
+    # the boundary was confirmed in fresh trials: B fit again, B+1 ran out of memory again
+    assert records[str(first)]["status"] == "ok" and records[str(first)]["rechecked"] == "ok"
+    above = records[str(first + 1)]
+    assert above["status"] == "oom" and above["rechecked"] == "oom"
+    assert any(f"--exact confirmed: batch {first} fit again" in note for note in notes)
+    # a plain training loop in a fresh process agrees: B fits, B+1 does not
+    assert reference_fits(first)
+    assert not reference_fits(first + 1)
+    # and a second run gives the same answer
+    second, _, _ = exact_answer(tmp_path / "second.json")
+    assert second == first
