@@ -127,3 +127,25 @@ def test_an_lstm_predicts_verified_with_flops(tmp_path: Path) -> None:
     # batch 64 fits 1 GiB and nothing larger was tried: no "largest batch" claim
     assert "Fits the target's 1.0 GiB up to batch 64, the largest size tried" in flat
     assert "Largest batch that fits" not in flat
+
+
+@pytest.mark.parametrize("family", ["bf16_llama", "lora_gpt2"])
+def test_pure_bf16_and_lora_models_predict(family: str, tmp_path: Path) -> None:
+    pytest.importorskip("peft")
+    out = tmp_path / f"{family}.json"
+    code, output = sweep(
+        str(MODELS / "zoo" / f"{family}.py"), "--predict", "--batch-sizes", "2,8",
+        "--json", str(out),
+    )  # fmt: skip
+    assert code == 0, output
+    data = json.loads(out.read_text())
+    assert data["prediction_check"]["verified"] is True
+    parameters = data["config"]["parameters"]
+    breakdown = data["results"][0]["prediction"]["breakdown"]
+    if family == "bf16_llama":
+        # bf16 weights, 2 bytes each, plus the rotary embedding's small float32 buffer
+        assert 0 <= breakdown["parameters"] - 2 * parameters["total"] < 1024
+    else:
+        assert parameters["trainable"] < parameters["total"] // 10  # adapters only
+        # AdamW's two moments (and a step count) for the adapters alone
+        assert breakdown["optimizer_state"] < 3 * 4 * parameters["trainable"] + 4096
