@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -42,6 +43,10 @@ class TensorMemTracker(MemTracker):  # type: ignore[no-untyped-call]
 
 
 def load_model_file(path: str | Path) -> ModuleType:
+    """Import a model file as bsprof does: its folder on sys.path, for its neighbours."""
+    folder = str(Path(path).resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     spec = importlib.util.spec_from_file_location(f"reference_{Path(path).stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

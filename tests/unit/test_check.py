@@ -25,8 +25,9 @@ from bsprof.check import (
     value_verdict,
 )
 from bsprof.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION, InputFileError, UsageError
-from bsprof.records import PredictionRecord, SweepResult, TimingStats, TrialRecord, TrialStatus
+from bsprof.records import SweepResult, TimingStats, TrialRecord, TrialStatus
 from bsprof.report.check import HEADERS, check_markdown, check_table, render_check
+from tests.builders import prediction
 
 MIB = 2**20
 GIB = 2**30
@@ -41,21 +42,6 @@ ENV = {
 CONFIG = {"model": "m.py", "mode": "train", "precision": "fp32", "world_size": 1}
 STEADY = (0.100, 0.099, 0.101, 0.100, 0.102)  # median 0.100, IQR 0.001: 1% noise
 SHIFT_NOISE = 0.01
-
-
-def prediction(peak: int, flops: int = 4 * 10**9, device: int | None = None) -> PredictionRecord:
-    return PredictionRecord(
-        predicted_peak_bytes=peak,
-        rounded_peak_bytes=peak,
-        parameters=peak // 4,
-        gradients=peak // 4,
-        optimizer_state=peak // 4,
-        inputs=0,
-        activations=peak - 3 * (peak // 4),
-        peak_phase="backward",
-        flops_per_iter=flops,
-        predicted_device_bytes=device,
-    )
 
 
 def predicted_sweep(peaks: dict[int, int], oom: tuple[int, ...] = ()) -> SweepResult:

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from rich.console import Console
 
 from bsprof.prediction_check import OpDifference, PredictionCheck
-from bsprof.records import PredictionRecord, SweepResult, TimingStats, TrialRecord, TrialStatus
+from bsprof.records import SweepResult, TimingStats, TrialRecord, TrialStatus
 from bsprof.report.sweep import render_sweep, summary_lines
 from bsprof.training_setup import TrainingSetup
+from tests.builders import prediction
 
 MIB = 2**20
 SETUP = TrainingSetup(
@@ -25,29 +26,13 @@ SETUP = TrainingSetup(
 )
 
 
-def prediction(peak: int, incomplete: tuple[str, ...] = ()) -> PredictionRecord:
-    return PredictionRecord(
-        predicted_peak_bytes=peak,
-        rounded_peak_bytes=peak,
-        parameters=peak // 4,
-        gradients=peak // 4,
-        optimizer_state=peak // 4,
-        inputs=0,
-        activations=peak - 3 * (peak // 4),
-        peak_phase="backward",
-        flops_per_iter=4 * 10**9,
-        flops_incomplete=incomplete,
-        verified=True,
-    )
-
-
 def measured(batch: int, peak: int, predicted: int) -> TrialRecord:
     return TrialRecord(
         batch,
         TrialStatus.OK,
         timing=TimingStats((0.010, 0.011, 0.012)),
         peak_memory_bytes=peak,
-        prediction=prediction(predicted),
+        prediction=prediction(predicted, verified=True),
     )
 
 
@@ -127,7 +112,11 @@ def test_an_unverified_prediction_is_a_warning_naming_the_ops(
         (OpDifference("aten.mkldnn_rnn_layer", 1 * MIB, 9 * MIB),),
     )  # fmt: skip
     result = cpu_result(
-        TrialRecord(8, TrialStatus.OK, prediction=prediction(4 * MIB, ("mylib.fused",))),
+        TrialRecord(
+            8,
+            TrialStatus.OK,
+            prediction=prediction(4 * MIB, incomplete=("mylib.fused",), verified=True),
+        ),
         prediction_check=check,
         warnings=(check.summary(),),
     )
