@@ -82,18 +82,14 @@ class _SweepState:
             prediction_check=self.prediction_check,
         )
 
-    def take_check(self, payload: dict[str, Any]) -> None:
+    def take_check(self, check: dict[str, Any], predicted: list[TrialRecord]) -> None:
         """The prediction's self-check, a warning when it failed, and one naming the ops whose
         FLOPs are not counted."""
-        self.prediction_check = PredictionCheck.from_dict(payload["check"])
+        self.prediction_check = PredictionCheck.from_dict(check)
         if self.prediction_check.verified is False:
             self.warnings.append(self.prediction_check.summary())
         uncounted = sorted(
-            {
-                op
-                for r in payload["records"]
-                for op in (r.get("prediction") or {}).get("flops_incomplete", ())
-            }
+            {op for r in predicted if r.prediction for op in r.prediction.flops_incomplete}
         )
         if uncounted:
             self.warnings.append(
@@ -151,7 +147,7 @@ def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserv
         raise ModelFileError(f"{config.model}: the prediction failed: {outcome.crash}")
     state.records = [TrialRecord.from_dict(r) for r in outcome.payload["records"]]
     state.warnings.extend(outcome.payload["notes"])
-    state.take_check(outcome.payload)
+    state.take_check(outcome.payload["check"], state.records)
     if config.target is not None:
         state.warnings.append(
             "predicted on fake CPU tensors: CPU kernels stand in for CUDA ones (e.g. attention), "
@@ -255,7 +251,7 @@ def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Gui
         return None
     predictions = [TrialRecord.from_dict(r) for r in outcome.payload["records"]]
     state.predictions = {r.batch_size: r.prediction for r in predictions if r.prediction}
-    state.take_check(outcome.payload)
+    state.take_check(outcome.payload["check"], predictions)
     # A DDP trial's memory includes buckets and communication buffers: it is not steered.
     if not state.predictions or limit is None or not config.guide or config.world_size > 1:
         return None

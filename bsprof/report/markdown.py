@@ -7,12 +7,12 @@ from pathlib import Path
 
 from bsprof.atomic import write_text_atomic
 from bsprof.records import SweepResult
+from bsprof.report.accuracy import prediction_lines
 from bsprof.report.sweep import (
     DATA_LOADING_NOTE,
     ITERATION_NOTE,
     PARTIAL_NOTE,
     header_line,
-    prediction_lines,
     setup_line,
     summary_lines,
     sweep_table,

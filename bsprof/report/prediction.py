@@ -11,11 +11,11 @@ from rich.table import Table
 from rich.text import Text
 
 from bsprof.records import PredictionRecord, SweepResult, TrialRecord
+from bsprof.report.accuracy import prediction_lines
 from bsprof.report.sweep import (
     ITERATION_NOTE,
     STATUS_STYLES,
     header_line,
-    prediction_lines,
     setup_line,
     short_error,
 )

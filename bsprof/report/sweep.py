@@ -16,6 +16,7 @@ from rich.text import Text
 
 from bsprof.estimate import TrainingEstimate
 from bsprof.records import NOISY_SPREAD, SweepResult, TimingStats, TrialRecord, TrialStatus
+from bsprof.report.accuracy import PREDICTION_ERROR_FLAG, prediction_error, prediction_lines
 from bsprof.report.chart import block_bar, format_rate, render_chart
 from bsprof.summary import SweepSummary, summarize, training_estimates
 from bsprof.training_setup import TrainingSetup
@@ -28,16 +29,6 @@ ITERATION_NOTE = (
     "One iteration: forward and loss (the model's outputs released before backward, as in HF "
     "Trainer and Lightning), backward, optimizer step, zero_grad."
 )
-PREDICTION_ERROR_NOTE = (
-    "pred. error = (predicted peak - measured peak) / measured peak. The prediction counts live "
-    "tensor storage; {measured}"
-)
-MEASURED_BY_DEVICE = {
-    "cpu": "the CPU measurement is the worker's resident memory, which adds the allocator's, "
-    "autograd's and the runtime's own memory, so small batches read below zero.",
-    "cuda": "the CUDA measurement is the caching allocator's peak (max_memory_allocated).",
-}
-PREDICTION_ERROR_FLAG = 0.10
 PARTIAL_NOTE = "Partial result: the sweep was interrupted."
 ERROR_NOTE_CHARS = 60
 MEMORY_BAR_CHARS = 10
@@ -156,7 +147,7 @@ def _prediction_cells(record: TrialRecord) -> dict[str, str]:
     """Predicted live-tensor peak next to the measured one, and the relative difference."""
     if record.prediction is None:
         return {"predicted": "-", "pred_error": "-"}
-    error = _prediction_error(record)
+    error = prediction_error(record)
     cell = "-" if error is None else f"{error:+.0%}"
     if error is not None and abs(error) > PREDICTION_ERROR_FLAG:
         cell += "!"
@@ -202,41 +193,6 @@ def _fits_line(summary: SweepSummary) -> str:
     )
 
 
-def prediction_error_lines(result: SweepResult) -> list[str]:
-    """What the pred. error column means, and the batch sizes where it is above 10%."""
-    rows = [
-        (r.batch_size, _prediction_error(r))
-        for r in sorted(result.results, key=lambda r: r.batch_size)
-        if _prediction_error(r) is not None
-    ]
-    if not rows:
-        return []
-    device = str(result.environment.get("device") or "cpu").split(":")[0]
-    lines = [PREDICTION_ERROR_NOTE.format(measured=MEASURED_BY_DEVICE.get(device, ""))]
-    flagged = [(batch, error) for batch, error in rows if abs(error or 0) > PREDICTION_ERROR_FLAG]
-    if flagged:
-        listed = ", ".join(f"batch {batch} {error:+.1%}" for batch, error in flagged)
-        check = result.prediction_check
-        if check is not None and check.verified:
-            why = (
-                "the self-check found the live-tensor prediction right, so the difference is "
-                "memory outside tensors"
-            )
-        elif check is not None and check.verified is False:
-            why = "the prediction failed its self-check (see the warning)"
-        else:
-            why = "the prediction was not self-checked"
-        lines.append(f"Prediction error above {PREDICTION_ERROR_FLAG:.0%}: {listed}; {why}.")
-    return lines
-
-
-def _prediction_error(record: TrialRecord) -> float | None:
-    if record.prediction is None or not record.peak_memory_bytes:
-        return None
-    measured = record.peak_memory_bytes
-    return (record.prediction.predicted_peak_bytes - measured) / measured
-
-
 def _plateau_line(summary: SweepSummary, successes: int) -> str | None:
     plateau = summary.plateau_batch
     if plateau is None:
@@ -275,14 +231,6 @@ def summary_lines(result: SweepResult) -> list[str]:
         )
     lines.extend(result.notes)
     return lines
-
-
-def prediction_lines(result: SweepResult) -> list[str]:
-    """The self-check's verdict and what the prediction error column means."""
-    check = result.prediction_check
-    # a failed self-check is among the warnings already
-    lines = [] if check is None or check.verified is False else [check.summary()]
-    return lines + prediction_error_lines(result)
 
 
 def setup_line(result: SweepResult) -> str | None:
