@@ -55,6 +55,7 @@ class SweepConfig:
     epochs: int | None = None
     drop_last: bool = False
     world_size: int = 1
+    oversubscribe: bool = False  # allow more ranks than CPU cores or GPUs
     predict: bool = False  # fake-tensor trials instead of real ones
     guide: bool = True  # a measured sweep predicts first to steer its search
     target: DeviceModel | None = None  # the device a prediction is for (--device-memory/--gpu)

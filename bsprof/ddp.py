@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from bsprof.backends import create_backend
 from bsprof.config import SweepConfig, config_from_dict
 from bsprof.errors import ModelFileError, UsageError
+from bsprof.lifetime import die_with_parent
 from bsprof.measure import run_trial
 from bsprof.records import SweepResult, TrialRecord, TrialStatus
 from bsprof.workload import load_workload
@@ -64,9 +65,10 @@ def run_rank(job: dict[str, Any]) -> TrialRecord:
         torch.set_num_threads(config.threads)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = rank_device(job["device"], local_rank)
-    workload = load_workload(config.model)
     backend = create_backend(device)
-    backend.prepare(job["memory_limit_bytes"])
+    backend.prepare(job["memory_limit_bytes"])  # the cap holds before the user's code runs
+    workload = load_workload(config.model)
+    backend.model_loaded()
     if device.startswith("cuda"):
         torch.cuda.empty_cache()  # under torchrun, trials share the process
     device_ids = [local_rank] if device.startswith("cuda") else None
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--job", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    die_with_parent()  # torchrun's ranks must not outlive it
     job = json.loads(args.job.read_text())
     backend_name = "nccl" if job["device"].startswith("cuda") else "gloo"
     timeout = timedelta(seconds=float(job["collective_timeout_s"]))

@@ -20,6 +20,7 @@ from typing import Any
 
 from bsprof.config import SweepConfig
 from bsprof.errors import ModelFileError
+from bsprof.lifetime import die_with_parent, run_directory
 from bsprof.records import TrialRecord, TrialStatus
 
 _LOG_TAIL_LINES = 8
@@ -39,7 +40,7 @@ def run_ddp_trial(
     config: SweepConfig, batch_size: int, device: str, memory_limit_bytes: int | None
 ) -> TrialRecord:
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bsprof-ddp-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="ddp-", dir=run_directory()) as scratch:
         folder = Path(scratch)
         job = {
             "config": config.to_dict(),
@@ -71,7 +72,12 @@ def _launch(config: SweepConfig, folder: Path, log: Path) -> str | None:
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     with log.open("w") as output:
         process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, env=env
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            preexec_fn=die_with_parent,  # torchrun dies with bsprof, its ranks with torchrun
         )
         try:
             code = process.wait(timeout=config.trial_timeout_s)

@@ -14,14 +14,15 @@ from typing import Any, Protocol
 
 from bsprof.config import DEFAULT_CPU_RAM_FRACTION, SweepConfig
 from bsprof.errors import BsprofError, ModelFileError, UsageError
+from bsprof.lifetime import run_directory
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import PredictionRecord, SweepResult, TrialRecord, TrialStatus
-from bsprof.search import FAR_BEYOND_FACTOR, Guide, SearchPlan, search
-from bsprof.sysinfo import available_ram_bytes
+from bsprof.search import FAR_BEYOND_FACTOR, Guide, Measure, SearchPlan, search
+from bsprof.sysinfo import available_ram_bytes, usable_cpu_count
 from bsprof.units import format_bytes
 from bsprof.worker import JobOutcome, PredictJob, ProbeJob, TrialJob, WorkerPool
 
-_PROBE_TIMEOUT_S = 300.0
+IMPORT_WARNING_BYTES = 64 * 2**20
 
 
 class PredictionUnsupportedError(BsprofError):
@@ -50,11 +51,13 @@ class QuietObserver:
 
 
 class SweepInterrupted(Exception):
-    """Ctrl-C during a sweep; carries what was measured so far."""
+    """Ctrl-C, SIGTERM or SIGHUP during a sweep; carries what was measured so far and the
+    interrupt itself (bsprof.lifetime.interrupt_exit_code gives the exit code)."""
 
-    def __init__(self, partial: SweepResult) -> None:
+    def __init__(self, partial: SweepResult, cause: BaseException | None = None) -> None:
         super().__init__("interrupted")
         self.partial = partial
+        self.cause = cause
 
 
 @dataclass
@@ -82,6 +85,26 @@ class _SweepState:
             prediction_check=self.prediction_check,
         )
 
+    def take_worker_facts(self, payload: dict[str, Any]) -> None:
+        """What a CPU trial's worker found: a hard ``ulimit -v`` below the cap asked for (the
+        effective cap becomes the capacity), and a model file whose import took much memory."""
+        effective = payload.get("capacity_bytes")
+        asked = self.config.memory_limit_bytes
+        if self.device == "cpu" and effective is not None and asked and effective < asked:
+            if self.capacity_bytes != effective:
+                self.warnings.append(
+                    f"the hard address-space limit (ulimit -v) leaves each trial "
+                    f"{format_bytes(effective)} of the {format_bytes(asked)} asked for: that is "
+                    "the cap in force"
+                )
+            self.capacity_bytes = effective
+        imported = int(payload.get("import_bytes") or 0)
+        if imported > IMPORT_WARNING_BYTES and not any("importing" in w for w in self.warnings):
+            self.warnings.append(
+                f"importing the model file took {format_bytes(imported)} (module-level "
+                "tensors?): it counts against the memory cap but not in the peaks"
+            )
+
     def take_check(self, check: dict[str, Any], predicted: list[TrialRecord]) -> None:
         """The prediction's self-check, a warning when it failed, and one naming the ops whose
         FLOPs are not counted."""
@@ -98,28 +121,23 @@ class _SweepState:
             )
 
 
-def run_sweep(
-    config: SweepConfig, observer: SweepObserver, pool: WorkerPool | None = None
-) -> SweepResult:
-    with tempfile.TemporaryDirectory(prefix="bsprof-") as logs:
-        pool = pool or WorkerPool(Path(logs))
-        probe = _probe(config, pool)
-        state = _initial_state(config, probe)
-        if config.predict:
-            return _predicted_sweep(state, pool, observer)
-
-        def measure(batch_size: int) -> TrialRecord:
-            record = _measure(state, pool, observer, batch_size)
-            # a re-check of a size replaces it here; the search merges both runs at the end
-            state.records = [r for r in state.records if r.batch_size != batch_size] + [record]
-            observer.trial_finished(record, state.snapshot(complete=False))
-            return record
-
-        guide = _guide(state, pool, observer)
-        try:
-            outcome = search(_plan(config), measure, guide)
-        except KeyboardInterrupt:
-            raise SweepInterrupted(state.snapshot(complete=False)) from None
+def run_sweep(config: SweepConfig, observer: SweepObserver) -> SweepResult:
+    """Probe, predict, then measure (or only predict); an interrupt anywhere raises
+    SweepInterrupted with what was finished."""
+    holder: list[_SweepState] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="sweep-", dir=run_directory()) as logs:
+            pool = WorkerPool(Path(logs))
+            state = _initial_state(config, _probe(config, pool))
+            holder.append(state)
+            if config.predict:
+                return _predicted_sweep(state, pool, observer)
+            outcome = search(
+                _plan(config), _measuring(state, pool, observer), _guide(state, pool, observer)
+            )
+    except KeyboardInterrupt as exc:
+        partial = holder[0].snapshot(complete=False) if holder else _nothing_yet(config)
+        raise SweepInterrupted(partial, exc) from None
     state.records = list(outcome.records)
     state.warnings.extend(outcome.notes)
     if outcome.confirmation is not None:
@@ -129,14 +147,41 @@ def run_sweep(
     return result
 
 
+def _measuring(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Measure:
+    def measure(batch_size: int) -> TrialRecord:
+        record = _measure(state, pool, observer, batch_size)
+        # a re-check of a size replaces it here; the search merges both runs at the end
+        state.records = [r for r in state.records if r.batch_size != batch_size] + [record]
+        observer.trial_finished(record, state.snapshot(complete=False))
+        return record
+
+    return measure
+
+
+def _nothing_yet(config: SweepConfig) -> SweepResult:
+    """Interrupted before the model file was even loaded."""
+    return SweepResult(environment={}, config=config.to_dict(), results=(), complete=False)
+
+
 def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> SweepResult:
     """Every trial on fake tensors, in one worker: seconds for a whole search."""
     config = state.config
     observer.trial_started(config.batch_sizes[0] if config.batch_sizes else config.min_batch)
+
+    def on_record(data: dict[str, Any]) -> None:
+        record = TrialRecord.from_dict(data)
+        state.records.append(record)
+        observer.trial_finished(record, state.snapshot(complete=False))
+
     outcome = pool.run(
-        PredictJob(config, cuda_kernels=config.target is not None),
+        PredictJob(
+            config,
+            cuda_kernels=config.target is not None,
+            host_limit_bytes=host_limit(config, state.device),
+        ),
         config.trial_timeout_s,
         lambda phase, batch, _: observer.trial_progress(batch, phase, 0, 0),
+        on_record,
     )
     if outcome.unsupported is not None:
         raise PredictionUnsupportedError(outcome.unsupported)
@@ -153,15 +198,14 @@ def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserv
             "predicted on fake CPU tensors: CPU kernels stand in for CUDA ones (e.g. attention), "
             "and optimizers use foreach as on CUDA"
         )
-    result = state.snapshot(complete=True)
-    for record in result.results:
-        observer.trial_finished(record, result)
+    result = state.snapshot(complete=True)  # the records as streamed, now with the self-check
     _raise_if_the_model_never_ran(result)
     return result
 
 
 def _probe(config: SweepConfig, pool: WorkerPool) -> dict[str, Any]:
-    outcome = pool.run(ProbeJob(config), _PROBE_TIMEOUT_S)
+    job = ProbeJob(config, host_limit_bytes=host_limit(config))
+    outcome = pool.run(job, config.trial_timeout_s)  # a hung import is a timeout
     if outcome.model_error is not None:
         raise ModelFileError(outcome.model_error)
     _raise_internal(outcome)
@@ -173,7 +217,31 @@ def _probe(config: SweepConfig, pool: WorkerPool) -> dict[str, Any]:
     gpus = payload["environment"].get("gpus") or []
     if ":" in config.device and int(config.device.split(":")[1]) >= len(gpus):
         raise UsageError(f"--device {config.device}: this machine has {len(gpus)} GPU(s)")
+    _check_world_size(config, str(payload["device"]), len(gpus))
     return payload
+
+
+def _check_world_size(config: SweepConfig, device: str, gpus: int) -> None:
+    """One rank per GPU, or per CPU core: more would measure contention, not the model."""
+    if config.world_size == 1 or config.oversubscribe:
+        return
+    on_cuda = device.startswith("cuda")
+    available = gpus if on_cuda else usable_cpu_count()
+    if config.world_size > available:
+        what = f"{available} GPU(s)" if on_cuda else f"{available} CPU core(s) to run on"
+        raise UsageError(
+            f"--nproc {config.world_size}: this machine has {what}, one per rank "
+            "(--oversubscribe runs more ranks anyway)"
+        )
+
+
+def host_limit(config: SweepConfig, device: str | None = None) -> int | None:
+    """The cap on host memory for workers that run the user's code outside a trial (the probe,
+    predictions and their self-check): --memory-limit on CPU, else the default share of RAM."""
+    if (device or config.device) == "cpu" and config.memory_limit_bytes is not None:
+        return config.memory_limit_bytes
+    available = available_ram_bytes()
+    return None if available is None else int(available * DEFAULT_CPU_RAM_FRACTION)
 
 
 def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> _SweepState:
@@ -183,11 +251,13 @@ def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> _SweepState:
     if device == "cpu" and limit is None and not config.predict:
         available = available_ram_bytes()
         if available is not None:
-            limit = int(available * DEFAULT_CPU_RAM_FRACTION)
-            warnings.append(
-                f"no --memory-limit: each CPU trial is capped at {format_bytes(limit)} "
-                f"({DEFAULT_CPU_RAM_FRACTION:.0%} of the RAM available at start)"
+            # the ranks of a data-parallel trial share the machine's RAM
+            limit = int(available * DEFAULT_CPU_RAM_FRACTION / config.world_size)
+            each = "each CPU trial is" if config.world_size == 1 else "each rank is"
+            share = f"{DEFAULT_CPU_RAM_FRACTION:.0%} of the RAM available at start" + (
+                f" over {config.world_size} ranks" if config.world_size > 1 else ""
             )
+            warnings.append(f"no --memory-limit: {each} capped at {format_bytes(limit)} ({share})")
     config = replace(config, memory_limit_bytes=limit)
     if probe["training"].get("compiled"):
         warnings.append(
@@ -239,6 +309,7 @@ def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Gui
         sizes=tuple(sizes),
         cuda_kernels=state.device.startswith("cuda"),
         stop_above_bytes=None if limit is None else int(FAR_BEYOND_FACTOR * limit),
+        host_limit_bytes=host_limit(config, state.device),
     )
     outcome = pool.run(
         job,
@@ -276,6 +347,8 @@ def _measure(
         state.config.trial_timeout_s,
         lambda phase, done, total: observer.trial_progress(batch_size, phase, done, total),
     )
+    if outcome.payload is not None:
+        state.take_worker_facts(outcome.payload)
     return _with_prediction(state, _record_from(outcome, batch_size))
 
 

@@ -3,6 +3,7 @@ exists (the default CPU memory cap is a fraction of the RAM available when a swe
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _MEMINFO = Path("/proc/meminfo")
@@ -32,3 +33,11 @@ def available_ram_bytes() -> int | None:
 def total_ram_bytes() -> int | None:
     """Physical RAM the kernel manages (MemTotal)."""
     return _meminfo_bytes("MemTotal")
+
+
+def usable_cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1

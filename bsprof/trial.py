@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch._dynamo
 
-from bsprof.backends import cpu as _cpu  # noqa: F401 - preloaded into the fork server
+from bsprof.backends import cpu as _cpu
 from bsprof.backends import create_backend
 from bsprof.errors import ModelFileError
 from bsprof.measure import run_trial
@@ -66,28 +66,42 @@ def probe(job: ProbeJob) -> dict[str, Any]:
     device = resolve_device(job.config.device)
     if job.config.threads is not None:
         torch.set_num_threads(job.config.threads)
+    environment = collect_environment(device, touch_cuda=device.startswith("cuda"))
+    if device == "cpu":  # an address-space cap would break a CUDA context
+        _cap_host(job.host_limit_bytes)
     workload = load_workload(job.config.model)
     from bsprof.describe import describe_training
 
     return {
         "device": device,
-        "environment": collect_environment(device, touch_cuda=device.startswith("cuda")),
+        "environment": environment,
         "training": describe_training(workload, job.config).to_dict(),
     }
+
+
+def _cap_host(limit_bytes: int | None) -> None:
+    """The user's code (the model file's import, a self-check iteration) runs under a cap."""
+    _cpu.tame_allocator()
+    _cpu.cap_address_space(limit_bytes)
 
 
 def measure(job: TrialJob, conn: Connection) -> dict[str, Any]:
     if job.config.threads is not None:
         torch.set_num_threads(job.config.threads)
-    workload = load_workload(job.config.model)  # imported before the cap: start-up cost
     backend = create_backend(job.device)
-    backend.prepare(job.memory_limit_bytes)
+    backend.prepare(job.memory_limit_bytes)  # the cap holds before the user's code runs
+    workload = load_workload(job.config.model)
+    import_bytes = backend.model_loaded()
 
     def progress(phase: str, done: int, total: int) -> None:
         conn.send(("progress", phase, done, total))
 
     record = run_trial(workload, job.config, job.batch_size, backend, progress)
-    return {"record": record.to_dict(), "capacity_bytes": backend.capacity_bytes()}
+    return {
+        "record": record.to_dict(),
+        "capacity_bytes": backend.capacity_bytes(),
+        "import_bytes": import_bytes,
+    }
 
 
 def predict(job: PredictJob, conn: Connection) -> dict[str, Any]:
@@ -95,11 +109,14 @@ def predict(job: PredictJob, conn: Connection) -> dict[str, Any]:
     self-check: the prediction against one real CPU iteration at the smallest batch size."""
     if job.config.threads is not None:
         torch.set_num_threads(job.config.threads)
+    _cap_host(job.host_limit_bytes)  # fake tensors never touch CUDA
     workload = load_workload(job.config.model)
 
     def predict_one(batch_size: int) -> TrialRecord:
         conn.send(("progress", "predicting", batch_size, 0))
-        return predicted_record(workload, job, batch_size)
+        record = predicted_record(workload, job, batch_size)
+        conn.send(("record", record.to_dict()))  # kept by the parent if the run is interrupted
+        return record
 
     if job.sizes:
         records = []

@@ -5,7 +5,8 @@ the ~2 s import. The parent and the fork server never import torch's CUDA side: 
 initialises CUDA itself. A child that dies, is killed or outlives its timeout is an outcome,
 not an exception: the sweep goes on.
 
-Protocol: the child sends ("progress", phase, done, total)* then exactly one of
+Protocol: the child sends ("progress", phase, done, total)* and ("record", record_dict)* (a
+predicted batch size, as soon as it is known) then exactly one of
 ("result", payload), ("model_error", message), ("unsupported", message) or
 ("internal_error", traceback) over a pipe.
 This module must not import torch.
@@ -27,13 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from bsprof.config import SweepConfig
+from bsprof.lifetime import FORKSERVER_PID_ENV, die_with_parent, parent_is, run_directory
 
-_PRELOAD = ["bsprof.trial"]  # imports torch, the backends and the measurement code
+# the guard first: the fork server dies with bsprof and removes its files; then torch, the
+# backends and the measurement code
+_PRELOAD = ["bsprof._forkserver_setup", "bsprof.trial"]
 _POLL_S = 0.1
 _EXIT_GRACE_S = 10.0
 _LOG_TAIL_LINES = 8
 
 ProgressCallback = Callable[[str, int, int], None]
+RecordCallback = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class ProbeJob:
     """Resolve the device, load the model file once, describe the environment."""
 
     config: SweepConfig
+    host_limit_bytes: int | None = None  # address-space cap before the user's code (CPU)
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class PredictJob:
     sizes: tuple[int, ...] = ()
     cuda_kernels: bool = False  # predict what a CUDA run allocates (e.g. foreach optimizers)
     stop_above_bytes: int | None = None  # with sizes: stop after the first prediction above
+    host_limit_bytes: int | None = None  # address-space cap before the user's code runs
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,10 @@ class JobOutcome:
 
 def child_entry(job: Job, conn: Connection, log_path: str | None, environ: dict[str, str]) -> None:
     """Runs in the child. Imported by reference, so it must live in this torch-free module."""
+    fork_server = os.environ.get(FORKSERVER_PID_ENV)
+    die_with_parent(signal.SIGKILL)  # the fork server dies with bsprof; this child with it
+    if not parent_is(None if fork_server is None else int(fork_server)):
+        os._exit(1)  # the fork server is already gone
     # The fork server's environment is the parent's at the time the server started.
     os.environ.clear()
     os.environ.update(environ)
@@ -110,13 +121,18 @@ class WorkerPool:
     """Starts one child per job from a shared, torch-preloaded fork server."""
 
     def __init__(self, log_dir: Path | None = None) -> None:
+        run_directory()  # named in the environment before the fork server starts
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(_PRELOAD)
         self._log_dir = log_dir
         self._jobs = 0
 
     def run(
-        self, job: Job, timeout_s: float, on_progress: ProgressCallback | None = None
+        self,
+        job: Job,
+        timeout_s: float,
+        on_progress: ProgressCallback | None = None,
+        on_record: RecordCallback | None = None,
     ) -> JobOutcome:
         started = time.perf_counter()
         log_path = self._next_log_path()
@@ -128,7 +144,7 @@ class WorkerPool:
             process.start()
         sender.close()  # the child holds the only writer: EOF means it is gone
         try:
-            message = _receive(receiver, started + timeout_s, on_progress)
+            message = _receive(receiver, started + timeout_s, on_progress, on_record)
         except BaseException:
             _stop(process)
             raise
@@ -181,7 +197,10 @@ def _main_module_hidden() -> Iterator[None]:
 
 
 def _receive(
-    conn: Connection, deadline: float, on_progress: ProgressCallback | None
+    conn: Connection,
+    deadline: float,
+    on_progress: ProgressCallback | None,
+    on_record: RecordCallback | None = None,
 ) -> tuple[str, Any] | None:
     """Read until a final message; None when the child died or the deadline passed."""
     while time.perf_counter() < deadline:
@@ -194,6 +213,10 @@ def _receive(
         if message[0] == "progress":
             if on_progress is not None:
                 on_progress(message[1], message[2], message[3])
+            continue
+        if message[0] == "record":
+            if on_record is not None:
+                on_record(message[1])
             continue
         return (message[0], message[1])
     return None

@@ -174,9 +174,20 @@ def _run_import(source: str, load: Callable[[], None]) -> None:
             f"{source}: importing it failed: {type(exc).__name__}: {exc}" + _at(exc.__traceback__)
         ) from None
     except (Exception, SystemExit) as exc:
+        if _is_out_of_memory(exc):
+            raise ModelFileError(
+                f"{source}: importing it ran out of memory under bsprof's memory cap: code at "
+                "module level allocates more than a trial may use; build tensors in "
+                "build_model() or make_batch()" + _at(exc.__traceback__)
+            ) from None
         raise ModelFileError(
             f"{source}: importing it failed: {type(exc).__name__}: {exc}" + _at(exc.__traceback__)
         ) from None
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "can't allocate memory" in text
 
 
 def _at(tb: TracebackType | None) -> str:

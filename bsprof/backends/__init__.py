@@ -40,8 +40,12 @@ class Backend(Protocol):
     def prepare(self, memory_limit_bytes: int | None) -> None:
         """Before the model exists: apply the memory cap and record the starting level."""
 
+    def model_loaded(self) -> int:
+        """Called once the model file is imported (after ``prepare``, so under the cap): peaks
+        are measured from here. Returns the host memory the import took (0 where unknown)."""
+
     def capacity_bytes(self) -> int | None:
-        """The memory a trial may use: the cap, or the device's total."""
+        """The memory a trial may use: the (effective) cap, or the device's total."""
 
     def reset_peak(self) -> None: ...
 

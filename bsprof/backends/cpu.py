@@ -6,7 +6,11 @@ a fixed mmap threshold (large tensors are mmapped and returned to the OS when fr
 memory follows live tensors), and the intra-op thread pool and its kernels warmed up (their
 stacks and code are mapped lazily on first use). The cap is then the worker's address space at
 that point plus the limit, so a step that needs more fails with PyTorch's real
-"DefaultCPUAllocator: can't allocate memory" error.
+"DefaultCPUAllocator: can't allocate memory" error. The cap never goes above the hard limit
+the process was started with (``ulimit -v``): the effective limit is reported instead.
+
+The cap is in force before the user's model file is imported, so memory allocated at module
+level counts against it; peaks are measured from after the import (``model_loaded``).
 """
 
 from __future__ import annotations
@@ -60,6 +64,20 @@ def warm_up_runtime() -> None:
     torch.autograd.backward(loss)
 
 
+def cap_address_space(limit_bytes: int | None) -> int | None:
+    """Cap this process's address space at its current size plus ``limit_bytes``, never above
+    the hard limit it was started with; returns the effective limit (None: no cap)."""
+    if limit_bytes is None:
+        return None
+    address_space = _proc_status_kib("VmSize") * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = address_space + limit_bytes
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))  # the hard limit stays as it was
+    return max(0, cap - address_space)
+
+
 class CpuTimer:
     def __init__(self) -> None:
         self._samples: list[float] = []
@@ -94,11 +112,12 @@ class CpuBackend:
         tame_allocator()
         warm_up_runtime()
         self._baseline_rss = self._anonymous_rss()
-        self._limit = memory_limit_bytes
-        if memory_limit_bytes is not None:
-            address_space = _proc_status_kib("VmSize") * 1024
-            cap = address_space + memory_limit_bytes
-            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        self._limit = cap_address_space(memory_limit_bytes)
+
+    def model_loaded(self) -> int:
+        """Peaks count from here; returns what the model file's import took."""
+        before, self._baseline_rss = self._baseline_rss, self._anonymous_rss()
+        return max(0, self._baseline_rss - before)
 
     def capacity_bytes(self) -> int | None:
         return self._limit

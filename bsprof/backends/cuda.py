@@ -54,6 +54,10 @@ class CudaBackend:
     def device(self) -> torch.device:
         return self._device
 
+    def model_loaded(self) -> int:
+        """Peaks come from the caching allocator, reset per trial: nothing to rebase."""
+        return 0
+
     def prepare(self, memory_limit_bytes: int | None) -> None:
         if memory_limit_bytes is not None:
             fraction = min(1.0, memory_limit_bytes / self._total)

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from bsprof import __version__
 from bsprof.errors import EXIT_INTERRUPTED, EXIT_USAGE, BsprofError, ModelFileError, UsageError
+from bsprof.lifetime import interrupt_exit_code, interrupt_name, signals_interrupt
 
 app = typer.Typer(
     name="bsprof",
@@ -49,15 +50,16 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return command(*args, **kwargs)
+            with signals_interrupt():  # SIGTERM and SIGHUP end a command as Ctrl-C does
+                return command(*args, **kwargs)
         except BsprofError as exc:
             if _state["debug"]:
                 raise
             error_console().print(Text.assemble(("bsprof: error: ", "bold red"), exc.message))
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            error_console().print("bsprof: interrupted")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt as exc:
+            error_console().print(f"bsprof: {interrupt_name(exc)}")
+            raise typer.Exit(interrupt_exit_code(exc)) from None
 
     return wrapper
 

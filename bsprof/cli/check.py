@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,18 +13,17 @@ from bsprof.cli import options as opt
 from bsprof.cli.app import app, check_model_path, error_console, handles_errors
 from bsprof.cli.running import SweepOutputs, run_sweep_command
 from bsprof.config import Mode, Precision
-from bsprof.errors import EXIT_INTERRUPTED, UsageError
+from bsprof.errors import UsageError
+from bsprof.lifetime import interrupt_exit_code, interrupt_name
 
 if TYPE_CHECKING:
     from bsprof.check import Threshold
 
 DEFAULT_BASELINE_SIZES = (1, 2, 4, 8, 16, 32)
 # The options that say how to measure: with --baseline, the baseline's own values are rerun.
-_MEASUREMENT_OPTIONS = (
-    "device", "mode", "precision", "threads", "warmup", "iters", "min_time", "trial_timeout",
-    "memory_limit", "nproc", "predict", "device_memory", "gpu", "headroom", "context_reserve",
-    "mfu",
-)  # fmt: skip
+_MEASUREMENT_OPTIONS = tuple(
+    f.name for f in fields(opt.Measurement) if f.name != "batch_sizes"
+)  # the batch sizes may narrow a baseline's
 
 
 @app.command()
@@ -75,6 +75,7 @@ def check(
     trial_timeout: opt.TrialTimeout = opt.DEFAULT_TRIAL_TIMEOUT,
     memory_limit: opt.MemoryLimit = None,
     nproc: opt.Nproc = 1,
+    oversubscribe: opt.Oversubscribe = False,
     predict: opt.Predict = False,
     device_memory: opt.DeviceMemory = None,
     gpu: opt.Gpu = None,
@@ -99,13 +100,9 @@ def check(
     check_model_path(model)
     sizes = opt.Measurement.parse_batch_sizes(batch_sizes)
     if save_baseline is not None:
-        measurement = opt.Measurement(
-            device=device, mode=mode, precision=precision,
-            batch_sizes=sizes or DEFAULT_BASELINE_SIZES, warmup=warmup, iters=iters,
-            min_time=min_time, memory_limit=memory_limit, trial_timeout=trial_timeout,
-            threads=threads, nproc=nproc, predict=predict, device_memory=device_memory,
-            gpu=gpu, headroom=headroom, context_reserve=context_reserve, mfu=mfu,
-        )  # fmt: skip
+        measurement = opt.Measurement.from_params(
+            ctx.params, batch_sizes=sizes or DEFAULT_BASELINE_SIZES
+        )
         outputs = SweepOutputs(json_path=save_baseline)
         outputs.validate()
         raise typer.Exit(run_sweep_command(measurement.config(model), outputs))
@@ -143,9 +140,9 @@ def _run_check(
     try:
         with SweepProgress(make_console(stderr=True), lambda snapshot: None) as progress:
             outcome = run_check(model, baseline, thresholds, progress, batch_sizes)
-    except SweepInterrupted:
-        error_console().print("bsprof: interrupted; no verdict")
-        return EXIT_INTERRUPTED
+    except SweepInterrupted as interrupted:
+        error_console().print(f"bsprof: {interrupt_name(interrupted.cause)}; no verdict")
+        return interrupt_exit_code(interrupted.cause)
     render_check(outcome.report, make_console(), rerun_line(str(baseline), outcome.current))
     markdown = check_markdown(outcome.report)
     if summary_md is not None:

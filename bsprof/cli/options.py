@@ -7,8 +7,9 @@ and both commands build their SweepConfig with ``measurement_config``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -108,6 +109,14 @@ Nproc = Annotated[
         rich_help_panel=PARALLEL,
     ),
 ]
+Oversubscribe = Annotated[
+    bool,
+    typer.Option(
+        "--oversubscribe",
+        help="With --nproc: allow more ranks than GPUs (CUDA) or CPU cores (CPU).",
+        rich_help_panel=PARALLEL,
+    ),
+]
 Predict = Annotated[
     bool,
     typer.Option(
@@ -154,6 +163,13 @@ Mfu = Annotated[
     ),
 ]
 
+E = TypeVar("E", Mode, Precision)
+
+
+def _choice(enum: type[E], value: object) -> E:
+    return value if isinstance(value, enum) else enum(str(value).lower())
+
+
 DEFAULT_DEVICE = "auto"
 DEFAULT_TRIAL_TIMEOUT = "300s"
 DEFAULT_CONTEXT_RESERVE = "500MiB"
@@ -175,6 +191,7 @@ class Measurement:
     trial_timeout: str = DEFAULT_TRIAL_TIMEOUT
     threads: int | None = None
     nproc: int = 1
+    oversubscribe: bool = False
     predict: bool = False
     device_memory: str | None = None
     gpu: str | None = None
@@ -185,6 +202,16 @@ class Measurement:
     @staticmethod
     def parse_batch_sizes(values: list[str] | None) -> tuple[int, ...]:
         return parse_int_list(values, "--batch-sizes")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], **overrides: Any) -> Measurement:
+        """The shared options' values from a command's parsed parameters (``ctx.params``)."""
+        values = {f.name: params[f.name] for f in fields(cls) if f.name in params}
+        values["batch_sizes"] = cls.parse_batch_sizes(params.get("batch_sizes"))
+        # click keeps a choice's text in ctx.params; typer converts only the arguments it passes
+        values["mode"] = _choice(Mode, values.get("mode", Mode.TRAIN))
+        values["precision"] = _choice(Precision, values.get("precision", Precision.FP32))
+        return cls(**{**values, **overrides})
 
     def config(self, model: str) -> SweepConfig:
         """The SweepConfig these options describe; a command adds its own search settings."""
@@ -208,6 +235,7 @@ class Measurement:
             trial_timeout_s=parse_duration(self.trial_timeout),
             threads=self.threads,
             world_size=self.nproc,
+            oversubscribe=self.oversubscribe,
             predict=self.predict,
             target=target,
         )

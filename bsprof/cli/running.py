@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bsprof.cli.app import error_console
-from bsprof.errors import EXIT_INTERRUPTED, EXIT_REGRESSION, UsageError
+from bsprof.errors import EXIT_REGRESSION, UsageError
+from bsprof.lifetime import interrupt_exit_code, interrupt_name
 
 if TYPE_CHECKING:
     from bsprof.config import SweepConfig
@@ -34,6 +35,11 @@ class SweepOutputs:
             result = replace(result, extra={**result.extra, "scaling_efficiency": efficiency})
         self.write_final(result)
         return result
+
+    def kept_text(self) -> str:
+        """Where the partial results went, for the interrupted line."""
+        paths = [str(p) for p in (self.json_path, self.csv_path, self.markdown_path) if p]
+        return f"partial results kept in {', '.join(paths)}" if paths else "partial results shown"
 
     def validate(self) -> None:
         """Refuse unusable output paths before a long sweep, not after its first trial."""
@@ -79,8 +85,9 @@ def run_sweep_command(config: SweepConfig, outputs: SweepOutputs) -> int:
     except SweepInterrupted as interrupted:
         partial = outputs.finish(interrupted.partial)
         render_sweep(partial, console)
-        error_console().print("bsprof: interrupted; partial results kept")
-        return EXIT_INTERRUPTED
+        kept = outputs.kept_text()
+        error_console().print(f"bsprof: {interrupt_name(interrupted.cause)}; {kept}")
+        return interrupt_exit_code(interrupted.cause)
     result = outputs.finish(result)
     render_sweep(result, console)
     if result.largest_fitting_batch is None:

@@ -18,6 +18,7 @@ OUTPUT, TRAINING_TIME = "Output", "Training time"
 @app.command()
 @handles_errors
 def sweep(
+    ctx: typer.Context,
     model: str = typer.Argument(
         ..., help="Model file (model.py), module (pkg.module) or attribute (pkg.module:attr)."
     ),
@@ -75,6 +76,7 @@ def sweep(
         False, "--drop-last", help="Floor iterations per epoch.", rich_help_panel=TRAINING_TIME
     ),
     nproc: opt.Nproc = 1,
+    oversubscribe: opt.Oversubscribe = False,
     single_process: Path | None = typer.Option(
         None,
         "--single-process",
@@ -120,13 +122,7 @@ def sweep(
 
     Example: bsprof sweep examples/mnist_mlp.py --device cpu --memory-limit 2GiB --json out.json
     """
-    measurement = opt.Measurement(
-        device=device, mode=mode, precision=precision,
-        batch_sizes=opt.Measurement.parse_batch_sizes(batch_sizes), warmup=warmup, iters=iters,
-        min_time=min_time, memory_limit=memory_limit, trial_timeout=trial_timeout,
-        threads=threads, nproc=nproc, predict=predict, device_memory=device_memory, gpu=gpu,
-        headroom=headroom, context_reserve=context_reserve, mfu=mfu,
-    )  # fmt: skip
+    measurement = opt.Measurement.from_params(ctx.params)
     config = measurement.config(model)
     config = replace(
         config,

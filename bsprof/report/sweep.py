@@ -335,7 +335,14 @@ def _print_ranks(result: SweepResult, console: Console) -> None:
     console.print()
 
 
+NOTHING_YET = "Nothing finished before the interrupt: no batch size to show."
+
+
 def render_sweep(result: SweepResult, console: Console) -> None:
+    if not result.results:
+        console.print(Text(header_line(result), style="bold"))
+        console.print(Text(NOTHING_YET))
+        return
     if result.config.get("predict"):
         from bsprof.report.prediction import render_prediction
 
