@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bsprof.check import METRICS, CheckReport, Threshold, compare
 from bsprof.config import SweepConfig, config_from_dict
-from bsprof.errors import InputFileError
+from bsprof.errors import InputFileError, UsageError
 from bsprof.records import SweepResult, TrialStatus, read_sweep
 from bsprof.sweep import SweepObserver, run_sweep
 
@@ -33,6 +33,8 @@ def rerun_config(
     unless others are asked for (the comparison then refuses what it cannot match)."""
     try:
         config = config_from_dict(dict(baseline.config))
+    except UsageError as exc:  # it names an option the user did not give: say whose it is
+        raise InputFileError(f"the baseline's configuration is invalid: {exc.message}") from None
     except (TypeError, ValueError, KeyError) as exc:
         raise InputFileError(f"the baseline's configuration cannot be reused: {exc}") from None
     sizes = tuple(

@@ -11,6 +11,7 @@ from bsprof.errors import UsageError
 from bsprof.gpus import DeviceModel, device_model_from_dict
 
 DEFAULT_MAX_BATCH = 8192
+MAX_BATCH_SIZE = 2**40  # far past any memory: larger batch sizes are typos or overflows
 PREDICT_MAX_BATCH = 2**24  # fake trials are cheap: search until the target is full
 DEFAULT_WARMUP = 3
 DEFAULT_ITERS = 10
@@ -73,6 +74,9 @@ class SweepConfig:
             raise UsageError(
                 f"--min-batch ({self.min_batch}) is larger than --max-batch ({self.max_batch})"
             )
+        for size in (*self.batch_sizes, self.max_batch):
+            if size > MAX_BATCH_SIZE:
+                raise UsageError(f"batch size {size} is beyond any memory (at most 2**40)")
         for size in self.batch_sizes:
             _positive("--batch-sizes", size)
         if self.batch_sizes and self.exact:

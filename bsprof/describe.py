@@ -1,5 +1,9 @@
 """Read the user's training setup (optimizer, loss, parameters) from the objects the model file
-builds. The model is built on fake tensors, so describing an 8B model costs no memory."""
+builds. The model is built on fake tensors, so describing an 8B model costs no memory.
+
+``describe_training`` runs no forward pass (the probe must stay cheap and never run the user's
+forward); which default loss applies depends on the model's output, so ``default_loss_name`` is
+asked where a fake forward runs anyway (the prediction worker)."""
 
 from __future__ import annotations
 
@@ -31,19 +35,18 @@ def describe_training(workload: Workload, config: SweepConfig) -> TrainingSetup:
     tensors (the measured trials then report any real error themselves)."""
     optimizer_source = "build_optimizer()" if workload.build_optimizer else "default"
     loss, loss_source = _loss_without_running(workload, config)
+    loss = loss or DEFAULT_LOSS_RULE
     try:
         with fake_tensors(workload):
             model = build_model(workload, CPU)
             optimizer = build_optimizer(workload, model)
-            if loss is None:
-                loss = _default_loss_name(workload, config, eager_module(model))
     except Exception as exc:
         return TrainingSetup(
             optimizer_class="build_optimizer()"
             if workload.build_optimizer
             else "torch.optim.AdamW",
             optimizer_source=optimizer_source,
-            loss=loss or DEFAULT_LOSS_RULE,
+            loss=loss,
             loss_source=loss_source,
             note=f"not inspected: building the model on fake tensors failed ({_first_line(exc)})",
         )
@@ -71,16 +74,21 @@ def _loss_without_running(workload: Workload, config: SweepConfig) -> tuple[str 
     return None, "default"
 
 
-def _default_loss_name(workload: Workload, config: SweepConfig, model: torch.nn.Module) -> str:
-    """Which default applies depends on the model's output: one forward at the smallest size."""
+def default_loss_name(workload: Workload, config: SweepConfig) -> str | None:
+    """Which default loss the model's output selects, from one fake forward at the smallest
+    batch size; None when the model file names its own loss or the forward fails here."""
+    if _loss_without_running(workload, config)[0] is not None:
+        return None
     batch_size = min(config.batch_sizes or config.doubling_sizes)
     try:
-        inputs, targets = checked_batch(workload, batch_size)
-        with torch.no_grad():
-            outputs = call_model(model, to_device(inputs, CPU))
-        return default_loss_choice(workload.source, outputs, targets)
+        with fake_tensors(workload):
+            model = eager_module(build_model(workload, CPU))
+            inputs, targets = checked_batch(workload, batch_size)
+            with torch.no_grad():
+                outputs = call_model(model, to_device(inputs, CPU))
+            return default_loss_choice(workload.source, outputs, targets)
     except Exception:
-        return DEFAULT_LOSS_RULE
+        return None
 
 
 def _callable_name(function: Any) -> str:

@@ -12,6 +12,9 @@ import math
 from dataclasses import asdict, dataclass
 
 from bsprof.errors import UsageError
+from bsprof.units import MAX_SECONDS
+
+MAX_COUNT = 10**15  # examples, epochs, batches: far past any real run, far inside a float
 
 
 @dataclass(frozen=True)
@@ -31,11 +34,15 @@ class EstimateSpec:
     def __post_init__(self) -> None:
         for name in ("dataset_size", "batch_size", "epochs", "grad_accum", "world_size"):
             value = getattr(self, name)
+            option = "--" + name.replace("_", "-")
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                option = "--" + name.replace("_", "-")
                 raise UsageError(f"{option} must be a positive integer, got {value!r}")
-        if self.time_per_iter_s is not None and not self.time_per_iter_s > 0:
-            raise UsageError(f"--time-per-iter must be positive, got {self.time_per_iter_s!r}")
+            if value > MAX_COUNT:
+                raise UsageError(f"{option} {value} is beyond any real run (at most 1e15)")
+        if self.time_per_iter_s is not None and not 0 < self.time_per_iter_s <= MAX_SECONDS:
+            raise UsageError(
+                f"--time-per-iter must be positive and at most a year, got {self.time_per_iter_s!r}"
+            )
         if (self.base_lr is None) != (self.base_batch is None):
             raise UsageError("the linear scaling rule needs both --base-lr and --base-batch")
         if self.base_lr is not None and not self.base_lr > 0:

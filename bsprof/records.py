@@ -24,8 +24,10 @@ from typing import Any
 
 from bsprof import __version__
 from bsprof.atomic import write_text_atomic
+from bsprof.config import MAX_BATCH_SIZE
 from bsprof.errors import InputFileError
 from bsprof.prediction_check import PredictionCheck
+from bsprof.units import MAX_BYTES, MAX_SECONDS
 
 SCHEMA_VERSION = 1
 NOISY_SPREAD = 0.10  # IQR / median above this earns a warning
@@ -50,6 +52,9 @@ class TimingStats:
     def __post_init__(self) -> None:
         if not self.samples:
             raise ValueError("TimingStats needs at least one sample")
+        for sample in self.samples:
+            if not 0 <= sample <= MAX_SECONDS:  # also false for NaN
+                raise ValueError(f"a time per iteration of {sample!r} s is impossible")
 
     @property
     def n(self) -> int:
@@ -181,6 +186,14 @@ class TrialRecord:
     per_rank: tuple[dict[str, Any], ...] | None = None  # each rank's outcome in a DDP trial
     rechecked: TrialStatus | None = None  # --exact's confirmation: the same size run again
 
+    def __post_init__(self) -> None:
+        if isinstance(self.batch_size, bool) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size {self.batch_size!r} is impossible")
+        for name in ("peak_memory_bytes", "reserved_bytes", "gpu_memory_used_bytes"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= MAX_BYTES:
+                raise ValueError(f"{name} {value!r} at batch {self.batch_size} is impossible")
+
     @property
     def fits(self) -> bool:
         return self.status is TrialStatus.OK
@@ -302,21 +315,12 @@ class SweepResult:
         )
 
 
+MAX_INPUT_BYTES = 64 * 2**20  # a sweep of thousands of batch sizes is a few MiB
+
+
 def read_sweep(path: Path) -> SweepResult:
     """Load a sweep JSON, turning every way it can be broken into one InputFileError line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputFileError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "was it truncated?"
-        ) from None
+    data = _read_json(path)
     if not isinstance(data, dict) or "results" not in data or "schema_version" not in data:
         raise InputFileError(f"{path}: not a bsprof sweep JSON (no 'schema_version'/'results')")
     if data["schema_version"] != SCHEMA_VERSION:
@@ -326,9 +330,43 @@ def read_sweep(path: Path) -> SweepResult:
         )
     try:
         return SweepResult.from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise InputFileError(f"{path}: malformed sweep JSON: {detail}") from None
+
+
+def _read_json(path: Path) -> Any:
+    """At most MAX_INPUT_BYTES of strict JSON (no NaN or Infinity), as one line on error."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_INPUT_BYTES + 1)
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{path}: is a directory, not a sweep JSON") from None
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_INPUT_BYTES:
+        raise InputFileError(f"{path}: larger than 64 MiB: not a bsprof sweep JSON")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputFileError(f"{path}: not a text file, so not a bsprof sweep JSON") from None
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "was it truncated?"
+        ) from None
+    except RecursionError:
+        raise InputFileError(f"{path}: JSON nested too deeply: not a bsprof sweep") from None
+    except ValueError as exc:
+        raise InputFileError(f"{path}: {exc}") from None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows (bsprof never writes it)")
 
 
 def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:

@@ -105,10 +105,14 @@ class _SweepState:
                 "tensors?): it counts against the memory cap but not in the peaks"
             )
 
-    def take_check(self, check: dict[str, Any], predicted: list[TrialRecord]) -> None:
-        """The prediction's self-check, a warning when it failed, and one naming the ops whose
-        FLOPs are not counted."""
-        self.prediction_check = PredictionCheck.from_dict(check)
+    def take_predictions(self, payload: dict[str, Any], predicted: list[TrialRecord]) -> None:
+        """From a prediction worker: the self-check (a warning when it failed), the ops whose
+        FLOPs are not counted, and which default loss the model's output selects."""
+        default_loss = payload.get("default_loss")
+        loss = self.config_dict.get("loss")
+        if default_loss and isinstance(loss, dict) and loss.get("source") == "default":
+            self.config_dict["loss"] = {**loss, "name": default_loss}
+        self.prediction_check = PredictionCheck.from_dict(payload["check"])
         if self.prediction_check.verified is False:
             self.warnings.append(self.prediction_check.summary())
         uncounted = sorted(
@@ -192,7 +196,7 @@ def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserv
         raise ModelFileError(f"{config.model}: the prediction failed: {outcome.crash}")
     state.records = [TrialRecord.from_dict(r) for r in outcome.payload["records"]]
     state.warnings.extend(outcome.payload["notes"])
-    state.take_check(outcome.payload["check"], state.records)
+    state.take_predictions(outcome.payload, state.records)
     if config.target is not None:
         state.warnings.append(
             "predicted on fake CPU tensors: CPU kernels stand in for CUDA ones (e.g. attention), "
@@ -322,7 +326,7 @@ def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Gui
         return None
     predictions = [TrialRecord.from_dict(r) for r in outcome.payload["records"]]
     state.predictions = {r.batch_size: r.prediction for r in predictions if r.prediction}
-    state.take_check(outcome.payload["check"], predictions)
+    state.take_predictions(outcome.payload, predictions)
     # A DDP trial's memory includes buckets and communication buffers: it is not steered.
     if not state.predictions or limit is None or not config.guide or config.world_size > 1:
         return None
@@ -383,7 +387,16 @@ def _raise_internal(outcome: JobOutcome) -> None:
 
 
 def _raise_if_the_model_never_ran(result: SweepResult) -> None:
-    """An error at every batch size is a broken model, not a batch-size finding."""
+    """An error or a crash at every batch size is a broken model (exit 2 with the cause), not a
+    batch-size finding (which "nothing fits", exit 1, would claim)."""
     tried = [r for r in result.results if r.status is not TrialStatus.SKIPPED]
-    if tried and all(r.status is TrialStatus.ERROR for r in tried):
+    failed = (TrialStatus.ERROR, TrialStatus.CRASH)
+    if not tried or not all(r.status in failed for r in tried):
+        return
+    if all(r.status is TrialStatus.ERROR for r in tried):
         raise ModelFileError(tried[0].error or "the model failed at every batch size")
+    first = tried[0]
+    raise ModelFileError(
+        f"{result.config.get('model')}: the model failed at every batch size, never ran out of "
+        f"memory; at batch {first.batch_size}: {first.status.value}: {first.error or 'no message'}"
+    )

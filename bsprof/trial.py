@@ -140,10 +140,13 @@ def predict(job: PredictJob, conn: Connection) -> dict[str, Any]:
     conn.send(("progress", "self-check", min(predicted, default=0), 0))
     check = self_check(workload, job.config, predicted, job.cuda_kernels)
     records = [_with_verdict(r, check.verified) for r in records]
+    from bsprof.describe import default_loss_name
+
     return {
         "records": [r.to_dict() for r in records],
         "notes": notes,
         "check": check.to_dict(),
+        "default_loss": default_loss_name(workload, job.config),
     }
 
 

@@ -37,6 +37,9 @@ _DURATION_UNITS: dict[str, float] = {
     "h": 3600.0,
 }
 
+MAX_BYTES = 2**60  # 1 EiB: more than any machine, and well inside int64 (setrlimit, CUDA)
+MAX_SECONDS = 365 * 24 * 3600.0  # a year: longer times per iteration are typos or overflow
+
 _NUMBER_WITH_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Zµ]*)\s*$")
 
 
@@ -55,7 +58,10 @@ def parse_size(text: str) -> int:
     if unit not in _SIZE_UNITS:
         known = ", ".join(u for u in _SIZE_UNITS if u)
         raise UsageError(f"unknown size unit {unit!r} in {text!r} (known: {known})")
-    size = int(number * _SIZE_UNITS[unit])
+    value = number * _SIZE_UNITS[unit]
+    if not math.isfinite(value) or value > MAX_BYTES:
+        raise UsageError(f"size {text!r} is beyond any machine (at most 1 EiB)")
+    size = int(value)
     if size <= 0:
         raise UsageError(f"size must be positive, got {text!r}")
     return size
@@ -70,6 +76,8 @@ def parse_duration(text: str) -> float:
     seconds = number * _DURATION_UNITS[unit]
     if seconds <= 0 or not math.isfinite(seconds):
         raise UsageError(f"duration must be positive, got {text!r}")
+    if seconds > MAX_SECONDS:
+        raise UsageError(f"duration {text!r} is longer than a year; give a realistic one")
     return seconds
 
 

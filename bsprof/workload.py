@@ -53,11 +53,19 @@ class UserCodeError(Exception):
         self.original = exc
         location = user_frame(exc.__traceback__)
         where = f" (at {location})" if location else ""
-        super().__init__(f"{source}: {function} raised {type(exc).__name__}: {exc}{where}")
+        text = first_line(exc)
+        super().__init__(f"{source}: {function} raised {type(exc).__name__}: {text}{where}")
 
     @property
     def in_setup(self) -> bool:
         return self.function in SETUP_FUNCTIONS
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message without what follows its first line: torch appends C++ stack
+    traces ("Exception raised from ... frame #0 ...") that no one-line error should carry."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0].strip() if lines else ""
 
 
 def user_frame(tb: TracebackType | None) -> str | None:
@@ -181,7 +189,8 @@ def _run_import(source: str, load: Callable[[], None]) -> None:
                 "build_model() or make_batch()" + _at(exc.__traceback__)
             ) from None
         raise ModelFileError(
-            f"{source}: importing it failed: {type(exc).__name__}: {exc}" + _at(exc.__traceback__)
+            f"{source}: importing it failed: {type(exc).__name__}: {first_line(exc)}"
+            + _at(exc.__traceback__)
         ) from None
 
 

@@ -83,6 +83,8 @@ def _root(
 def parse_int_list(values: Sequence[str] | None, option: str) -> tuple[int, ...]:
     """``["32", "64,128"]`` -> ``(32, 64, 128)``; repeated and comma-separated forms mix."""
     parsed: list[int] = []
+    if values and not any(part.strip() for value in values for part in value.split(",")):
+        raise UsageError(f"{option} is empty: give batch sizes such as 8,16,32")
     for value in values or ():
         for part in value.split(","):
             text = part.strip().replace("_", "")

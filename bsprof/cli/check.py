@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from bsprof.atomic import write_text_atomic
 from bsprof.cli import options as opt
 from bsprof.cli.app import app, check_model_path, error_console, handles_errors
+from bsprof.cli.paths import check_outputs
 from bsprof.cli.running import SweepOutputs, run_sweep_command
 from bsprof.config import Mode, Precision
 from bsprof.errors import UsageError
@@ -98,13 +100,13 @@ def check(
         raise UsageError("give exactly one of --baseline PATH or --save-baseline PATH")
     thresholds = tuple(parse_threshold(expr) for expr in fail_on or ()) or None
     check_model_path(model)
+    check_outputs({"--save-baseline": save_baseline, "--summary-md": summary_md}, model)
     sizes = opt.Measurement.parse_batch_sizes(batch_sizes)
     if save_baseline is not None:
         measurement = opt.Measurement.from_params(
             ctx.params, batch_sizes=sizes or DEFAULT_BASELINE_SIZES
         )
-        outputs = SweepOutputs(json_path=save_baseline)
-        outputs.validate()
+        outputs = SweepOutputs(json_path=save_baseline, json_option="--save-baseline")
         raise typer.Exit(run_sweep_command(measurement.config(model), outputs))
     given = [name for name in _MEASUREMENT_OPTIONS if _given(ctx, name)]
     if given:
@@ -146,10 +148,19 @@ def _run_check(
     render_check(outcome.report, make_console(), rerun_line(str(baseline), outcome.current))
     markdown = check_markdown(outcome.report)
     if summary_md is not None:
-        summary_md.write_text(markdown, encoding="utf-8")
+        try:
+            write_text_atomic(summary_md, markdown)  # replaces a planted symlink, never follows it
+        except OSError as exc:
+            raise UsageError(f"--summary-md {summary_md}: cannot write: {exc.strerror}") from None
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
-        with open(step_summary, "a", encoding="utf-8") as handle:
-            handle.write(markdown + "\n")
+        try:
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(markdown + "\n")
+        except OSError as exc:  # the gate's verdict stands: a summary is a convenience
+            error_console().print(
+                f"bsprof: warning: $GITHUB_STEP_SUMMARY {step_summary}: cannot append the "
+                f"summary: {exc.strerror or exc}"
+            )
     code: int = outcome.report.exit_code
     return code

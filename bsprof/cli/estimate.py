@@ -86,7 +86,7 @@ def estimate(
         _validate_positive(world_size=world_size)
     report = run_estimate(request)
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
         return
     from bsprof.report import make_console
     from bsprof.report.estimate import render_estimate

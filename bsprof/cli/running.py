@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bsprof.cli.app import error_console
-from bsprof.errors import EXIT_REGRESSION, UsageError
+from bsprof.cli.paths import OutputWriteError, check_outputs, write_failed
+from bsprof.errors import EXIT_REGRESSION
 from bsprof.lifetime import interrupt_exit_code, interrupt_name
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ class SweepOutputs:
     csv_path: Path | None = None
     markdown_path: Path | None = None
     single_process: Path | None = None  # a one-process sweep to compute scaling against
+    json_option: str = "--json"  # how the user named the JSON path (check: --save-baseline)
 
     def finish(self, result: SweepResult) -> SweepResult:
         """Add what needs another file (scaling efficiency), then write every output."""
@@ -41,31 +43,39 @@ class SweepOutputs:
         paths = [str(p) for p in (self.json_path, self.csv_path, self.markdown_path) if p]
         return f"partial results kept in {', '.join(paths)}" if paths else "partial results shown"
 
-    def validate(self) -> None:
-        """Refuse unusable output paths before a long sweep, not after its first trial."""
-        for option, path in (
-            ("--json", self.json_path),
-            ("--csv", self.csv_path),
-            ("--markdown", self.markdown_path),
-        ):
-            if path is not None and path.is_dir():
-                raise UsageError(f"{option} {path}: is a directory; give a file path")
+    def validate(self, model: str) -> None:
+        """Refuse unusable output paths before a long sweep, not after its first trial, and
+        read --single-process now rather than after the sweep."""
+        paths = {self.json_option: self.json_path, "--csv": self.csv_path}
+        check_outputs({**paths, "--markdown": self.markdown_path}, model)
+        if self.single_process is not None:
+            from bsprof.records import read_sweep
+
+            read_sweep(self.single_process)
 
     def write(self, result: SweepResult) -> None:
         from bsprof.records import write_json_atomic
 
         if self.json_path is not None:
-            write_json_atomic(self.json_path, result.to_dict())
+            try:
+                write_json_atomic(self.json_path, result.to_dict())
+            except OSError as exc:
+                raise write_failed(self.json_option, self.json_path, exc, result) from None
 
     def write_final(self, result: SweepResult) -> None:
         from bsprof.report.csv import write_csv
         from bsprof.report.markdown import write_markdown
 
         self.write(result)
-        if self.csv_path is not None:
-            write_csv(result, self.csv_path)
-        if self.markdown_path is not None:
-            write_markdown(result, self.markdown_path)
+        for option, path, writer in (
+            ("--csv", self.csv_path, write_csv),
+            ("--markdown", self.markdown_path, write_markdown),
+        ):
+            if path is not None:
+                try:
+                    writer(result, path)
+                except OSError as exc:
+                    raise write_failed(option, path, exc, result) from None
 
 
 def run_sweep_command(config: SweepConfig, outputs: SweepOutputs) -> int:
@@ -82,14 +92,20 @@ def run_sweep_command(config: SweepConfig, outputs: SweepOutputs) -> int:
     try:
         with SweepProgress(make_console(stderr=True), outputs.write) as progress:
             result = run_sweep(config, progress)
+    except OutputWriteError as failed:
+        if failed.partial is not None:
+            render_sweep(failed.partial, console)
+        raise
     except SweepInterrupted as interrupted:
         partial = outputs.finish(interrupted.partial)
         render_sweep(partial, console)
         kept = outputs.kept_text()
         error_console().print(f"bsprof: {interrupt_name(interrupted.cause)}; {kept}")
         return interrupt_exit_code(interrupted.cause)
-    result = outputs.finish(result)
-    render_sweep(result, console)
+    try:
+        result = outputs.finish(result)
+    finally:
+        render_sweep(result, console)  # shown even when an output cannot be written
     if result.largest_fitting_batch is None:
         smallest = min(r.batch_size for r in result.results)
         error_console().print(

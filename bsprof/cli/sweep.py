@@ -137,5 +137,5 @@ def sweep(
     )
     check_model_path(model)
     outputs = SweepOutputs(json_path, csv_path, markdown_path, single_process)
-    outputs.validate()
+    outputs.validate(model)
     raise typer.Exit(run_sweep_command(config, outputs))

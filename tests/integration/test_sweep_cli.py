@@ -139,12 +139,14 @@ def test_a_killed_worker_is_a_crash_and_the_sweep_goes_on(tmp_path: Path) -> Non
 
 def test_a_stuck_trial_times_out_as_a_crash(tmp_path: Path) -> None:
     out = tmp_path / "slow.json"
-    code, _ = sweep(
+    code, output = sweep(
         str(MODELS / "sleepy.py"), "--device", "cpu", "--batch-sizes", "2",
         "--iters", "1", "--warmup", "0", "--trial-timeout", "1s", "--json", str(out),
         env={"BSPROF_TEST_SLEEP": "30"},
     )  # fmt: skip
-    assert code == 1  # nothing ran successfully
+    # a model that hangs at every size is broken (exit 2, with the cause), not "nothing fits"
+    assert code == 2, output
+    assert "failed at every batch size, never ran out of memory" in " ".join(output.split())
     result = json.loads(out.read_text())["results"][0]
     assert result["status"] == "crash" and "timed out after 1 s" in result["error"]
 
