@@ -102,7 +102,11 @@ def op_cases(samples: int, dtype: torch.dtype) -> list[Case]:
     return cases
 
 
-def module_cases(samples: int, dtype: torch.dtype) -> list[Case]:
+def module_cases(
+    samples: int, dtype: torch.dtype, input_dtype: torch.dtype | None = None
+) -> list[Case]:
+    """Modules with ``dtype`` weights; ``input_dtype`` casts the floating inputs (mixed
+    precision: bf16 activations into fp32 norms, as autocast and "fp32 norms" recipes do)."""
     from torch.testing._internal.common_modules import module_db
 
     cases: list[Case] = []
@@ -125,8 +129,17 @@ def module_cases(samples: int, dtype: torch.dtype) -> list[Case]:
             except Exception:
                 continue
             forward = sample.forward_input
-            cases.append((info.name, module, tuple(forward.args), dict(forward.kwargs)))
+            args, kwargs = tuple(forward.args), dict(forward.kwargs)
+            if input_dtype is not None:
+                args, kwargs = tree_map(lambda v: _cast(v, input_dtype), (args, kwargs))
+            cases.append((info.name, module, args, kwargs))
     return cases
+
+
+def _cast(value: Any, dtype: torch.dtype) -> Any:
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.detach().to(dtype).requires_grad_(value.requires_grad)
+    return value
 
 
 def audit(cases: list[Case], only: str | None) -> list[str]:
@@ -161,11 +174,23 @@ def main() -> None:
     )
     started = time.perf_counter()
     total = 0
-    for dtype in (torch.float32, torch.bfloat16):
-        cases = op_cases(options.samples, dtype) + module_cases(options.samples, dtype)
+    passes: dict[str, Callable[[], list[Case]]] = {
+        "float32": lambda: (
+            op_cases(options.samples, torch.float32) + module_cases(options.samples, torch.float32)
+        ),
+        "bfloat16": lambda: (
+            op_cases(options.samples, torch.bfloat16)
+            + module_cases(options.samples, torch.bfloat16)
+        ),
+        "bfloat16 inputs, float32 modules": lambda: module_cases(
+            options.samples, torch.float32, torch.bfloat16
+        ),
+    }
+    for name, make_cases in passes.items():
+        cases = make_cases()
         lines = audit(cases, options.op)
         total += len(lines)
-        print(f"\n{dtype}: {len(cases)} cases")
+        print(f"\n{name}: {len(cases)} cases")
         print(f"{'OpInfo / ModuleInfo':<32} {'op that allocated':<42} {'bytes':>14}")
         for line in lines:
             print(line)

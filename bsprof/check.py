@@ -33,6 +33,7 @@ from typing import Any
 
 from bsprof.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION, InputFileError, UsageError
 from bsprof.records import SweepResult, TimingStats, TrialRecord, TrialStatus
+from bsprof.training_setup import setup_differences
 from bsprof.units import format_bytes, format_duration, parse_duration, parse_size
 
 REPORT_SCHEMA_VERSION = 1
@@ -517,7 +518,9 @@ class CheckReport:
         deciding = self.regressions or self.inconclusive
         if deciding:
             more = len(deciding) - 1
-            tail = f"; {more} more {self.verdict.label}" if more else ""
+            plural = more > 1 and self.verdict is Verdict.REGRESSION  # "inconclusive" stays
+            noun = self.verdict.label + ("s" if plural else "")
+            tail = f"; {more} more {noun}" if more else ""
             return f"bsprof check: {self.verdict.value.upper()}: {deciding[0].describe()}{tail}"
         count = len(self.comparisons)
         noun = "comparison" if count == 1 else "comparisons"
@@ -577,7 +580,15 @@ def compare(
     comparisons = _fits_comparisons(baseline, current, _fits_gating(limits))
     for threshold in limits:
         comparisons.extend(_threshold_comparisons(threshold, context))
-    return CheckReport(tuple(comparisons), tuple(_warnings(comparisons, context)))
+    warnings = _warnings(comparisons, context)
+    changed = setup_differences(baseline.config, current.config)
+    if changed:
+        warnings.insert(
+            0,
+            f"the training setup changed since the baseline ({'; '.join(changed)}): a change "
+            "below may be the setup's, not the code's",
+        )
+    return CheckReport(tuple(comparisons), tuple(warnings))
 
 
 def _check_batch_sizes(baseline: SweepResult, current: SweepResult) -> None:
@@ -691,8 +702,9 @@ def _record_comparison(
 
 
 def _unverified_side(metric: str, before: TrialRecord, after: TrialRecord) -> str | None:
-    """Which run's prediction is known to be wrong (self-check failed), for predicted metrics."""
-    if metric not in _PREDICTED:
+    """Which run's memory prediction is known to be wrong (its self-check failed): the check
+    compares memory, so FLOPs keep gating."""
+    if metric not in ("predicted_peak", "device_memory"):
         return None
     sides = [
         side

@@ -37,9 +37,7 @@ def describe_training(workload: Workload, config: SweepConfig) -> TrainingSetup:
     loss, loss_source = _loss_without_running(workload, config)
     loss = loss or DEFAULT_LOSS_RULE
     try:
-        with fake_tensors(workload):
-            model = build_model(workload, CPU)
-            optimizer = build_optimizer(workload, model)
+        model, optimizer = _built(workload)
     except Exception as exc:
         return TrainingSetup(
             optimizer_class="build_optimizer()"
@@ -48,20 +46,38 @@ def describe_training(workload: Workload, config: SweepConfig) -> TrainingSetup:
             optimizer_source=optimizer_source,
             loss=loss,
             loss_source=loss_source,
-            note=f"not inspected: building the model on fake tensors failed ({_first_line(exc)})",
+            note=f"not inspected: building the model without memory failed ({_first_line(exc)})",
         )
     parameters = list(model.parameters())
+    groups = [_hyperparameters(group) for group in optimizer.param_groups]
     return TrainingSetup(
         optimizer_class=_class_name(optimizer),
         optimizer_source=optimizer_source,
         loss=loss,
         loss_source=loss_source,
-        hyperparameters=_hyperparameters(optimizer.param_groups[0]),
-        param_groups=len(optimizer.param_groups),
+        hyperparameters=groups[0],
+        param_groups=len(groups),
+        group_overrides=tuple(
+            {key: value for key, value in group.items() if groups[0].get(key) != value}
+            for group in groups[1:]
+        ),
         parameters=sum(p.numel() for p in parameters),
         trainable_parameters=sum(p.numel() for p in parameters if p.requires_grad),
         compiled=eager_module(model) is not model,
     )
+
+
+def _built(workload: Workload) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """The model and optimizer on fake tensors, or else on the meta device (lazy modules
+    materialise there, not on fake tensors): neither holds any memory."""
+    try:
+        with fake_tensors(workload):
+            model = build_model(workload, CPU)
+            return model, build_optimizer(workload, model)
+    except Exception:
+        with torch.device("meta"):
+            model = build_model(workload, torch.device("meta"))
+            return model, build_optimizer(workload, model)
 
 
 def _loss_without_running(workload: Workload, config: SweepConfig) -> tuple[str | None, str]:

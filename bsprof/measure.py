@@ -125,10 +125,12 @@ def compute_loss(workload: Workload, outputs: Any, targets: Any) -> torch.Tensor
 
 def checked_loss(source: str, what: str, loss: Any) -> torch.Tensor:
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else ""
-        raise ModelFileError(
-            f"{source}: {what} must return a scalar loss tensor, got {type(loss).__name__}{shape}"
+        got = (
+            f"a tensor of shape {tuple(loss.shape)}"
+            if isinstance(loss, torch.Tensor)
+            else type(loss).__name__
         )
+        raise ModelFileError(f"{source}: {what} must return a scalar loss tensor, got {got}")
     return loss
 
 
@@ -143,6 +145,12 @@ def default_loss(source: str, outputs: Any, targets: Any) -> torch.Tensor:
     if choice == "cross_entropy":
         return torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1)
+        )
+    if logits.shape != targets.shape:  # MSE would broadcast (B, 1) and (B,) into (B, B)
+        raise ModelFileError(
+            f"{source}: the default MSE loss got outputs of shape {tuple(logits.shape)} and "
+            f"float targets of shape {tuple(targets.shape)}; they must match (reshape the "
+            "targets in make_batch, or define loss_fn)"
         )
     return torch.nn.functional.mse_loss(logits.float(), targets.float())
 
@@ -225,7 +233,8 @@ def _check_batch_dimension(workload: Workload, batch_size: int, inputs: Any) -> 
     sizes = [t.shape[dim] for t in tensors if t.dim() > dim]
     if batch_size in sizes:
         return
-    found = ", ".join(str(size) for size in dict.fromkeys(sizes)) or "no such dimension"
+    found = ", ".join(str(size) for size in dict.fromkeys(sizes))
+    what = f"is {found}" if found else "does not exist (no input tensor has that many dimensions)"
     hint = (
         "; if the batch is not the inputs' first dimension (sequence-first models), set "
         "BATCH_DIM in the model file"
@@ -234,8 +243,8 @@ def _check_batch_dimension(workload: Workload, batch_size: int, inputs: Any) -> 
     )
     raise ModelFileError(
         f"{workload.source}: make_batch({batch_size}) returned inputs whose batch dimension "
-        f"(dim {dim}) is {found}, not {batch_size}: make_batch must build a batch of the size "
-        f"it is given{hint}"
+        f"(dim {dim}) {what}, not {batch_size}: make_batch must build a batch of the size it "
+        f"is given{hint}"
     )
 
 

@@ -22,6 +22,7 @@ class TrainingSetup:
     loss_source: str  # "default", "loss_fn()", "training_step()" or "none (eval)"
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)  # the first param group's
     param_groups: int = 1
+    group_overrides: tuple[Mapping[str, Any], ...] = ()  # groups 2..n: what differs from the first
     parameters: int | None = None
     trainable_parameters: int | None = None
     compiled: bool = False  # build_model returned a torch.compile'd module
@@ -31,8 +32,22 @@ class TrainingSetup:
     def optimizer_text(self) -> str:
         """``AdamW(lr=0.001, weight_decay=0.01)``: the class and its main settings."""
         short = self.optimizer_class.rsplit(".", 1)[-1]
-        shown = [f"{k}={_short(v)}" for k, v in self.hyperparameters.items() if k in _HEADLINE]
-        return f"{short}({', '.join(shown)})"
+        shown = [
+            f"{key}={'|'.join(_short(v) for v in self._per_group(key))}"
+            for key in self.hyperparameters
+            if key in _HEADLINE
+        ]
+        groups = f", {self.param_groups} param groups" if self.param_groups > 1 else ""
+        return f"{short}({', '.join(shown)}{groups})"
+
+    def _per_group(self, key: str) -> list[Any]:
+        """A hyperparameter's distinct values over the param groups, first group first."""
+        values = [self.hyperparameters[key]]
+        for override in self.group_overrides:
+            value = override.get(key, self.hyperparameters[key])
+            if value not in values:
+                values.append(value)
+        return values
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +56,7 @@ class TrainingSetup:
                 "source": self.optimizer_source,
                 "hyperparameters": dict(self.hyperparameters),
                 "param_groups": self.param_groups,
+                "group_overrides": [dict(group) for group in self.group_overrides],
             },
             "loss": {"name": self.loss, "source": self.loss_source},
             "parameters": {"total": self.parameters, "trainable": self.trainable_parameters},
@@ -59,6 +75,7 @@ class TrainingSetup:
             loss_source=str(loss.get("source", "unknown")),
             hyperparameters=dict(optimizer.get("hyperparameters") or {}),
             param_groups=int(optimizer.get("param_groups", 1)),
+            group_overrides=tuple(dict(g) for g in optimizer.get("group_overrides") or ()),
             parameters=parameters.get("total"),
             trainable_parameters=parameters.get("trainable"),
             compiled=bool(data.get("compiled", False)),
@@ -73,3 +90,24 @@ def _short(value: Any) -> str:
     if isinstance(value, list):
         return "(" + ", ".join(_short(v) for v in value) + ")"
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def setup_differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """``optimizer AdamW(lr=0.001) -> SGD(lr=0.1)``, ``parameters 1,000 -> 2,000``: what
+    differs between two sweep configs' training setups (nothing where either lacks one)."""
+    if not isinstance(before.get("optimizer"), Mapping) or not isinstance(
+        after.get("optimizer"), Mapping
+    ):
+        return []
+    old, new = TrainingSetup.from_dict(before), TrainingSetup.from_dict(after)
+    pairs = (
+        ("optimizer", old.optimizer_text, new.optimizer_text),
+        ("loss", old.loss, new.loss),
+        ("parameters", _count(old.parameters), _count(new.parameters)),
+        ("trainable", _count(old.trainable_parameters), _count(new.trainable_parameters)),
+    )
+    return [f"{name} {a} -> {b}" for name, a, b in pairs if a != b]
+
+
+def _count(value: int | None) -> str:
+    return "unknown" if value is None else f"{value:,}"

@@ -136,9 +136,13 @@ def predict(job: PredictJob, conn: Connection) -> dict[str, Any]:
             )
         outcome = search(plan, predict_one)
         records, notes = list(outcome.records), list(outcome.notes)
-    predicted = [r.batch_size for r in records if r.prediction is not None]
-    conn.send(("progress", "self-check", min(predicted, default=0), 0))
-    check = self_check(workload, job.config, predicted, job.cuda_kernels)
+    predicted = [r for r in records if r.prediction is not None]
+    sizes = [r.batch_size for r in predicted]
+    conn.send(("progress", "self-check", min(sizes, default=0), 0))
+    try:
+        check = self_check(workload, job.config, sizes, job.cuda_kernels, _largest(predicted))
+    except UserCodeError as exc:  # the model fails on real tensors: nothing to predict
+        raise ModelFileError(f"{exc} (in the self-check: a real CPU iteration)") from None
     records = [_with_verdict(r, check.verified) for r in records]
     from bsprof.describe import default_loss_name
 
@@ -148,6 +152,17 @@ def predict(job: PredictJob, conn: Connection) -> dict[str, Any]:
         "check": check.to_dict(),
         "default_loss": default_loss_name(workload, job.config),
     }
+
+
+def _largest(predicted: list[TrialRecord]) -> tuple[int, int, str] | None:
+    """The largest batch that fits (or, if none does, the largest predicted), its peak and the
+    peak's phase."""
+    fitting = [r for r in predicted if r.fits] or predicted
+    if not fitting:
+        return None
+    record = max(fitting, key=lambda r: r.batch_size)
+    assert record.prediction is not None
+    return record.batch_size, record.prediction.predicted_peak_bytes, record.prediction.peak_phase
 
 
 def _with_verdict(record: TrialRecord, verified: bool | None) -> TrialRecord:

@@ -16,6 +16,9 @@ buffer of the inputs' broadcast shape and return the reduced scalar as a view of
 so the buffer lives as long as the loss does (through backward); the meta kernel returns a
 fresh scalar. An autoencoder's MSE loss thus holds one output-sized buffer the fake run misses.
 
+Mixed precision norms (see ``norm_statistics_dtype`` and ``group_norm_grad_dtype``): outputs
+whose dtype the meta kernels get wrong are re-made in the right dtype.
+
 The list comes from benchmarks/fake_kernel_audit.py, which runs every op and module in torch's
 OpInfo and ModuleInfo databases on real and fake tensors and prints where the bytes differ.
 """
@@ -28,7 +31,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import _disable_current_modes
 
-from bsprof.predict.tracker import SizeCorrection
+from bsprof.predict.tracker import Correction
 
 PROBE_BUDGET_BYTES = 256 * 2**20
 _WORKSPACE_INDEX = 3  # mkldnn_rnn_layer returns (output, hy, cy, workspace)
@@ -61,13 +64,13 @@ def _real_workspace_bytes(args: tuple[Any, ...], batch: int) -> int:
 
 
 def mkldnn_rnn_workspace(
-    func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> dict[int, int]:
+    func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
+) -> tuple[Any, dict[int, int]]:
     key = _signature(args)
     if key not in _workspace_cache:
         with _disable_current_modes():  # real tensors, unseen by the tracker and FLOP counter
             _workspace_cache[key] = _workspace_bytes(args)
-    return {_WORKSPACE_INDEX: _workspace_cache[key]}
+    return out, {_WORKSPACE_INDEX: _workspace_cache[key]}
 
 
 def _workspace_bytes(args: tuple[Any, ...]) -> int:
@@ -92,24 +95,76 @@ _REDUCED_LOSSES = ("mse_loss", "smooth_l1_loss", "soft_margin_loss", "binary_cro
 _NO_REDUCTION = 0
 
 
-def reduced_loss_buffer(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[int, int]:
+def reduced_loss_buffer(
+    func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
+) -> tuple[Any, dict[int, int]]:
     names = [argument.name for argument in func._schema.arguments]
     position = names.index("reduction")
     reduction = kwargs.get("reduction", args[position] if len(args) > position else 1)
     if reduction == _NO_REDUCTION:
-        return {}  # the output is the unreduced loss already, sized right
+        return out, {}  # the output is the unreduced loss already, sized right
     first, second = args[0], args[1]
     elements = torch.broadcast_shapes(first.shape, second.shape).numel()
-    return {0: elements * first.element_size()}
+    return out, {0: elements * first.element_size()}
 
 
-def size_corrections() -> Mapping[Any, SizeCorrection]:
+# Mixed precision (a bf16/fp16 input, fp32 weights: autocast on CPU, or fp32 norms in a bf16
+# model): the real CPU kernels keep the saved statistics in the weights' fp32 and return
+# GroupNorm's input gradient in the input's dtype; the meta kernels do the opposite. A wrong
+# dtype costs bytes and, for the gradient, an extra cast in the fake graph.
+_STATISTICS = (1, 2)  # mean and rstd / save_mean and save_invstd
+_WEIGHT_POSITION = {"native_group_norm": 1, "native_layer_norm": 2, "native_batch_norm": 1}
+
+
+def _mixed(inputs: Any, weight: Any) -> bool:
+    return (
+        isinstance(inputs, torch.Tensor)
+        and isinstance(weight, torch.Tensor)
+        and inputs.dtype in (torch.bfloat16, torch.float16)
+        and weight.dtype == torch.float32
+    )
+
+
+def _retyped(out: Any, positions: tuple[int, ...], dtype: torch.dtype) -> Any:
+    """The outputs with those at ``positions`` re-made (fake) in ``dtype``."""
+    return tuple(
+        torch.empty_like(value, dtype=dtype) if index in positions else value
+        for index, value in enumerate(out)
+    )
+
+
+def norm_statistics_dtype(
+    func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
+) -> tuple[Any, dict[int, int]]:
+    name = func.overloadpacket.__name__
+    weight = args[_WEIGHT_POSITION[name]]
+    if weight is None and name == "native_batch_norm":
+        weight = args[3]  # no affine weight: the running mean sets the statistics' dtype
+    if not _mixed(args[0], weight):
+        return out, {}
+    return _retyped(out, _STATISTICS, weight.dtype), {}
+
+
+def group_norm_grad_dtype(
+    func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
+) -> tuple[Any, dict[int, int]]:
+    inputs, weight = args[1], args[4]  # (grad_output, input, mean, rstd, weight, ...)
+    if not _mixed(inputs, weight) or out[0] is None or out[0].dtype == inputs.dtype:
+        return out, {}
+    return _retyped(out, (0,), inputs.dtype), {}
+
+
+def size_corrections() -> Mapping[Any, Correction]:
     """The corrections that exist in this torch build (mkldnn is not in every one)."""
-    corrections: dict[Any, SizeCorrection] = {
-        getattr(torch.ops.aten, name).default: reduced_loss_buffer
+    aten = torch.ops.aten
+    corrections: dict[Any, Correction] = {
+        getattr(aten, name).default: reduced_loss_buffer
         for name in _REDUCED_LOSSES
-        if hasattr(torch.ops.aten, name)
+        if hasattr(aten, name)
     }
+    for name in _WEIGHT_POSITION:
+        corrections[getattr(aten, name).default] = norm_statistics_dtype
+    corrections[aten.native_group_norm_backward.default] = group_norm_grad_dtype
     op = getattr(torch.ops.aten, "mkldnn_rnn_layer", None)
     if op is not None and torch.backends.mkldnn.is_available():
         corrections[op.default] = mkldnn_rnn_workspace

@@ -96,7 +96,10 @@ def _is_fake_limitation(exc: BaseException) -> bool:
         if hasattr(fake_tensor, name)
     )
     guard = "data-dependent" in str(exc).lower() or "GuardOnDataDependent" in type(exc).__name__
-    return isinstance(exc, limits) or guard
+    return isinstance(exc, limits) or guard or _LAZY in str(exc)
+
+
+_LAZY = "UninitializedParameter"  # what a lazy module's parameters are until materialised
 
 
 def _reason(exc: BaseException) -> str:
@@ -107,4 +110,9 @@ def _reason(exc: BaseException) -> str:
         )
     if "DynamicOutputShape" in name:
         return "an op's output shape depends on tensor values (e.g. nonzero, masked_select)"
+    if _LAZY in str(exc):
+        return (
+            "lazy modules (nn.LazyLinear, nn.LazyConv2d, ...) cannot materialise their "
+            "parameters on fake tensors; give them their input sizes to predict"
+        )
     return f"{name}: {str(exc).splitlines()[0] if str(exc) else 'no fake kernel for an op'}"

@@ -25,8 +25,10 @@ from torch.utils.flop_counter import (
 )
 
 aten = torch.ops.aten
+# Words in an op's name that mean matrix work (or other work that scales past the size of its
+# output): matmuls, convolutions, recurrences, attention, distances, factorisations, FFTs.
 _MATRIX_WORDS = frozenset(
-    [
+    {
         "mm",
         "bmm",
         "addmm",
@@ -40,14 +42,35 @@ _MATRIX_WORDS = frozenset(
         "gemm",
         "linear",
         "bilinear",
+        "trilinear",
         "einsum",
+        "tensordot",
+        "kron",
         "conv",
         "convolution",
         "rnn",
         "lstm",
         "gru",
         "attention",
-    ]
+        "cdist",
+        "pdist",
+        "dist",
+        "svd",
+        "qr",
+        "cholesky",
+        "eig",
+        "eigh",
+        "solve",
+        "lstsq",
+        "inv",
+        "det",
+        "slogdet",
+        "logdet",
+        "lu",
+        "fft",
+        "stft",
+        "istft",
+    }
 )
 _TORCH_NAMESPACES = frozenset({"aten", "prims"})
 

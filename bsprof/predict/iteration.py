@@ -27,7 +27,7 @@ from bsprof.measure import TrainingStep, make_step
 from bsprof.predict.corrections import size_corrections
 from bsprof.predict.fake import fake_tensors
 from bsprof.predict.flops import FlopTally, uncounted_ops
-from bsprof.predict.tracker import LiveStorageTracker, SizeCorrection, round_to_block
+from bsprof.predict.tracker import Correction, LiveStorageTracker, round_to_block
 from bsprof.records import PredictionRecord
 from bsprof.workload import Workload
 
@@ -124,20 +124,28 @@ def with_ddp_buckets(trace: IterationTrace, model: torch.nn.Module) -> Iteration
 
 
 def traced_iteration(
-    step: TrainingStep, corrections: Mapping[Any, SizeCorrection] | None = None
+    step: TrainingStep, corrections: Mapping[Any, Correction] | None = None
 ) -> IterationTrace:
-    """One iteration under the tracker and the FLOP counter."""
+    """One iteration under the tracker and the FLOP counter.
+
+    The tensors alive before the iteration (parameters, buffers, optimizer state, the batch)
+    are tracked and sized, then let go: a buffer or a state tensor that the step *replaces*
+    (``self.queue = torch.cat(...)``, ``state["m"] = beta * state["m"] + g``) must be freed
+    when its owner drops it, as in a real run, not kept alive by this function.
+    """
     tracker = LiveStorageTracker(corrections)
     parameters = list(step.model.parameters())
     buffers = list(step.model.buffers())
     state = list(_tensors(step.optimizer.state if step.optimizer else {}))
     inputs = list(_tensors((step.inputs, step.targets)))
     tracker.track_all([*parameters, *buffers, *state, *inputs])
+    sizes = (_bytes(parameters) + _bytes(buffers), _bytes(state), _bytes(inputs))
     hooks = [
         p.register_post_accumulate_grad_hook(lambda p: tracker.label_gradient(p.grad))
         for p in parameters
         if p.requires_grad
     ]
+    del parameters, buffers, state, inputs
     flops = FlopTally()
     try:
         with flops, tracker:
@@ -150,9 +158,9 @@ def traced_iteration(
         rounded_peak_bytes=tracker.peak_rounded,
         gradients_at_peak=tracker.peak_grads,
         peak_phase=tracker.peak_phase,
-        parameters=_bytes(parameters) + _bytes(buffers),
-        optimizer_state=_bytes(state),
-        inputs=_bytes(inputs),
+        parameters=sizes[0],
+        optimizer_state=sizes[1],
+        inputs=sizes[2],
         flops=flops.total,
         uncounted_ops=uncounted_ops(tracker.ops_seen, flops),
         allocated_by_op=dict(tracker.allocated_by_op),

@@ -1,10 +1,12 @@
-"""Cross-check a prediction against one real CPU iteration of the same step.
+"""Cross-check a prediction against real CPU iterations of the same step.
 
 Fake kernels can size an output wrongly (see bsprof.predict.corrections) and a model can take
 another branch on fake tensors than on real ones, so once per sweep the predicted iteration is
-compared with the real one at a small batch: the same step code, the same tracker, real tensors.
-The real iteration allocates what the model needs at that batch, so it is skipped (and said so)
-when the prediction says that is more than a quarter of the RAM available.
+compared with the real one at the two smallest batch sizes: the same step code, the same
+tracker, real tensors. The difference is then carried linearly to the largest batch predicted,
+so a per-sample error too small to see at batch 1 still shows. A real iteration allocates what
+the model needs at that batch, so it is skipped (and said so) when the prediction says that is
+more than a quarter of the RAM available.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 
 from bsprof.config import SweepConfig
 from bsprof.predict.iteration import prepared_step, trace_fake_iteration, traced_iteration
-from bsprof.prediction_check import PredictionCheck, op_differences
+from bsprof.prediction_check import PredictionCheck, op_differences, op_drift
 from bsprof.sysinfo import available_ram_bytes
 from bsprof.units import format_bytes
 from bsprof.workload import UserCodeError, Workload
@@ -30,18 +32,58 @@ def self_check(
     config: SweepConfig,
     batch_sizes: Sequence[int],
     target_is_cuda: bool,
+    largest: tuple[int, int, str] | None = None,
 ) -> PredictionCheck:
-    """Predicted against real, at the smallest of ``batch_sizes`` the model runs at."""
+    """Predicted against real at the two smallest of ``batch_sizes`` the model runs at, carried
+    to ``largest`` (a batch size, its predicted peak and the peak's phase). Raises
+    UserCodeError when the real iteration fails at every size tried: the model cannot train,
+    whatever fake tensors say."""
     config = replace(config, world_size=1)  # DDP buckets are added on top, not measured here
-    failures = []
-    for batch_size in sorted(set(batch_sizes))[:_TRIES]:
+    sizes = sorted(set(batch_sizes))
+    first, failure = None, None
+    for batch_size in sizes[:_TRIES]:
         try:
-            return _check_at(workload, config, batch_size, target_is_cuda)
+            first = _check_at(workload, config, batch_size, target_is_cuda)
+            break
         except UserCodeError as exc:
-            failures.append(f"batch {batch_size}: {exc}")
-    smallest = min(batch_sizes, default=None)
-    why = failures[-1] if failures else "no batch size to check at"
-    return PredictionCheck(smallest, skipped=f"the real iteration failed ({why})")
+            failure = exc
+    if first is None:
+        if failure is not None:
+            raise failure
+        return PredictionCheck(None, skipped="no batch size to check at")
+    later = [size for size in sizes if first.batch_size is not None and size > first.batch_size]
+    if first.real_peak_bytes is None or not later:
+        return first
+    try:
+        second = _check_at(workload, config, later[0], target_is_cuda)
+    except UserCodeError:
+        return first
+    checked = replace(first, second=second, drifting=op_drift(first, second))
+    return _extrapolated(checked, largest)
+
+
+def _extrapolated(check: PredictionCheck, largest: tuple[int, int, str] | None) -> PredictionCheck:
+    """The predicted-minus-real difference, linear in the batch through the two checked sizes,
+    at the largest batch predicted."""
+    second = check.second
+    if largest is None or second is None or second.real_peak_bytes is None:
+        return check
+    (b1, d1), (b2, d2) = (
+        (c.batch_size or 0, (c.predicted_peak_bytes or 0) - (c.real_peak_bytes or 0))
+        for c in (check, second)
+    )
+    batch, predicted, phase = largest
+    if batch <= b2 or b2 == b1:
+        return check
+    phases = {check.predicted_phase, second.predicted_phase, phase}
+    if len(phases) > 1:  # the peak is made of other tensors there: a line through it says nothing
+        why = f"the peak moves from the {check.predicted_phase} to the {phase}"
+        return replace(check, not_carried=why)
+    difference = d1 + (d2 - d1) * (batch - b1) / (b2 - b1)
+    real = predicted - difference
+    if real <= 0:
+        return check
+    return replace(check, extrapolated_batch_size=batch, extrapolated_error=difference / real)
 
 
 def _check_at(

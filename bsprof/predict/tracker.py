@@ -20,9 +20,10 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 CUDA_BLOCK_BYTES = 512  # the CUDA caching allocator rounds every allocation up to this
 
-# An op whose fake kernel sizes an output wrongly: given the call, the true byte size of each
-# flattened output that differs, by position.
-SizeCorrection = Callable[[Any, tuple[Any, ...], dict[str, Any]], Mapping[int, int]]
+# An op whose fake kernel gets an output wrong: given the call and the fake outputs, the outputs
+# to use instead (a right dtype) and the true byte size of each flattened output that still
+# differs (a workspace the meta kernel leaves empty), by position.
+Correction = Callable[[Any, tuple[Any, ...], dict[str, Any], Any], tuple[Any, Mapping[int, int]]]
 
 
 def round_to_block(size: int) -> int:
@@ -44,7 +45,7 @@ class LiveStorageTracker(TorchDispatchMode):
     last one is finalised.
     """
 
-    def __init__(self, corrections: Mapping[Any, SizeCorrection] | None = None) -> None:
+    def __init__(self, corrections: Mapping[Any, Correction] | None = None) -> None:
         super().__init__()
         self._corrections = dict(corrections or {})
         self._wrappers: WeakIdKeyDictionary = WeakIdKeyDictionary()
@@ -120,13 +121,15 @@ class LiveStorageTracker(TorchDispatchMode):
     ) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        correction = self._corrections.get(func)
+        corrected: Mapping[int, int] = {}
+        if correction is not None:
+            out, corrected = correction(func, args, kwargs, out)
         outputs = tree_flatten(out)[0]
         if any(isinstance(value, torch.Tensor) for value in outputs):
             self.ops_seen.add(getattr(func, "overloadpacket", func))
         if _aliases_an_input(func):
             return out  # views and in-place ops allocate nothing
-        correction = self._corrections.get(func)
-        corrected = correction(func, args, kwargs) if correction is not None else {}
         name = op_name(func)
         for index, value in enumerate(outputs):
             if isinstance(value, torch.Tensor):

@@ -3,6 +3,7 @@ of the prediction error column, shared by the terminal and Markdown reports."""
 
 from __future__ import annotations
 
+from bsprof.prediction_check import PredictionCheck
 from bsprof.records import SweepResult, TrialRecord
 
 PREDICTION_ERROR_NOTE = (
@@ -29,20 +30,53 @@ def prediction_error_lines(result: SweepResult) -> list[str]:
     device = str(result.environment.get("device") or "cpu").split(":")[0]
     lines = [PREDICTION_ERROR_NOTE.format(measured=MEASURED_BY_DEVICE.get(device, ""))]
     flagged = [(batch, error) for batch, error in rows if abs(error or 0) > PREDICTION_ERROR_FLAG]
-    if flagged:
-        listed = ", ".join(f"batch {batch} {error:+.1%}" for batch, error in flagged)
-        check = result.prediction_check
-        if check is not None and check.verified:
-            why = (
-                "the self-check found the live-tensor prediction right, so the difference is "
-                "memory outside tensors"
-            )
-        elif check is not None and check.verified is False:
-            why = "the prediction failed its self-check (see the warning)"
-        else:
-            why = "the prediction was not self-checked"
-        lines.append(f"Prediction error above {PREDICTION_ERROR_FLAG:.0%}: {listed}; {why}.")
+    below = [(batch, error) for batch, error in flagged if (error or 0) < 0]
+    above = [(batch, error) for batch, error in flagged if (error or 0) > 0]
+    check = result.prediction_check
+    if below:
+        lines.append(_flag_line(below, _why_below(check, device)))
+    if above:
+        lines.append(_flag_line(above, _why_above(check, device)))
     return lines
+
+
+def _flag_line(rows: list[tuple[int, float | None]], why: str) -> str:
+    listed = ", ".join(f"batch {batch} {error or 0:+.1%}" for batch, error in rows)
+    return f"Prediction error beyond {PREDICTION_ERROR_FLAG:.0%}: {listed}; {why}."
+
+
+def _why_below(check: PredictionCheck | None, device: str) -> str:
+    """More was measured than predicted."""
+    if check is not None and check.verified:
+        where = (
+            "allocator caches, autograd's bookkeeping, the runtime"
+            if device == "cpu"
+            else ("allocator blocks and workspaces")
+        )
+        return (
+            "the self-check found the live-tensor prediction right, so the difference is memory "
+            f"outside tensors ({where})"
+        )
+    return _why_unsure(check)
+
+
+def _why_above(check: PredictionCheck | None, device: str) -> str:
+    """Less was measured than predicted."""
+    if check is not None and check.verified and device == "cpu":
+        return (
+            "the self-check found the live-tensor prediction right, so some tensors were "
+            "allocated but not all written before the peak (pages never written are not "
+            "resident on a CPU)"
+        )
+    return _why_unsure(check)
+
+
+def _why_unsure(check: PredictionCheck | None) -> str:
+    if check is not None and check.verified is False:
+        return "the prediction failed its self-check (see the warning)"
+    if check is not None and check.verified:
+        return "the prediction passed its self-check, so the measurement is what to trust"
+    return "the prediction was not self-checked"
 
 
 def prediction_error(record: TrialRecord) -> float | None:

@@ -27,7 +27,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("seed", "signum"), CASES, ids=[f"{s}-{g.name}" for s, g in CASES])
-def test_a_sweep_killed_at_a_random_moment(tmp_path: Path, seed: int, signum: signal.Signals) -> None:
+def test_a_sweep_killed_at_a_random_moment(
+    tmp_path: Path, seed: int, signum: signal.Signals
+) -> None:
     delay = random.Random(seed * 100 + signum).uniform(0.5, 12.0)
     out = tmp_path / "out.json"
     run = BsprofRun(

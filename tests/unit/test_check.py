@@ -621,3 +621,49 @@ def test_render_check_prints_the_table_warnings_and_verdict() -> None:
     assert report.summary_line == (
         "bsprof check: REGRESSION: time_per_iter +30.0% at batch 4 (limit +10%)"
     )
+
+
+def test_flops_keep_gating_when_only_memory_is_unverified() -> None:
+    baseline = predicted_sweep({8: GIB})
+    grown = predicted_sweep({8: GIB})
+    grown = replace(
+        grown,
+        results=tuple(
+            replace(
+                r, prediction=replace(r.prediction, flops_per_iter=2 * 8 * 10**9, verified=False)
+            )
+            for r in grown.results
+            if r.prediction is not None
+        ),
+    )
+    report = compare(baseline, grown, None)
+    (flops,) = [c for c in report.comparisons if c.metric == "flops"]
+    assert flops.gating and flops.verdict is Verdict.REGRESSION
+    assert report.exit_code == EXIT_REGRESSION
+
+
+def test_a_changed_training_setup_is_said_first() -> None:
+    from bsprof.training_setup import TrainingSetup
+
+    def with_setup(result: SweepResult, lr: float, parameters: int) -> SweepResult:
+        setup = TrainingSetup(
+            "torch.optim.AdamW",
+            "default",
+            "cross_entropy",
+            "default",
+            {"lr": lr},
+            parameters=parameters,
+            trainable_parameters=parameters,
+        )
+        return replace(result, config={**result.config, **setup.to_dict()})
+
+    report = compare(
+        with_setup(predicted_sweep({8: GIB}), 0.001, 1000),
+        with_setup(predicted_sweep({8: GIB}), 0.01, 2000),
+        None,
+    )
+    assert report.warnings[0] == (
+        "the training setup changed since the baseline (optimizer AdamW(lr=0.001) -> "
+        "AdamW(lr=0.01); parameters 1,000 -> 2,000; trainable 1,000 -> 2,000): a change below "
+        "may be the setup's, not the code's"
+    )

@@ -248,3 +248,10 @@ def test_a_declared_batch_dimension_is_honoured() -> None:
     with pytest.raises(ModelFileError, match=r"batch dimension \(dim 0\) is 7, not 2"):
         make_step(workload, SweepConfig("m"), 2, CPU)
     make_step(replace(workload, batch_dim=1), SweepConfig("m"), 2, CPU)()
+
+
+def test_the_default_mse_refuses_shapes_that_would_broadcast() -> None:
+    with pytest.raises(
+        ModelFileError, match=r"outputs of shape \(8, 1\) and float targets of shape"
+    ):
+        default_loss("m.py", torch.randn(8, 1), torch.randn(8))

@@ -81,3 +81,46 @@ def test_cuda_targets_use_foreach_optimizers() -> None:
     loop = predict_iteration(workload, SweepConfig(path), 8, False)
     foreach = predict_iteration(workload, SweepConfig(path), 8, True)
     assert foreach.predicted_peak_bytes != loop.predicted_peak_bytes
+
+
+def test_ops_without_a_formula_are_named_whatever_their_name_says(tmp_path: Path) -> None:
+    model = tmp_path / "bilinear.py"
+    model.write_text(
+        "import torch\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.bil = torch.nn.Bilinear(16, 16, 32)\n"
+        "        self.proto = torch.nn.Parameter(torch.randn(5, 32))\n"
+        "    def forward(self, a, b):\n"
+        "        return -torch.cdist(self.bil(a, b), self.proto)\n"
+        "def build_model():\n    return Net()\n"
+        "def make_batch(n):\n"
+        "    return (torch.randn(n, 16), torch.randn(n, 16)), torch.randint(0, 5, (n,))\n"
+    )
+    path = str(model)
+    prediction = predict_iteration(load_workload(path), SweepConfig(path), 4, False)
+    assert prediction.flops_incomplete == (
+        "aten._cdist_backward",
+        "aten._cdist_forward",
+        "aten._trilinear",
+    )
+
+
+def test_lazy_modules_are_a_stated_fake_tensor_limit(tmp_path: Path) -> None:
+    model = tmp_path / "lazy.py"
+    model.write_text(
+        "import torch\n"
+        "def build_model():\n"
+        "    lazy = torch.nn.LazyLinear(8)\n"
+        "    m = torch.nn.Sequential(lazy, torch.nn.ReLU(), torch.nn.Linear(8, 2))\n"
+        "    m(torch.zeros(1, 4))\n"
+        "    return m\n"
+        "def make_batch(n):\n    return torch.randn(n, 4), torch.randint(0, 2, (n,))\n"
+    )
+    with pytest.raises(PredictionUnsupported, match=r"lazy modules .* cannot materialise"):
+        predict_iteration(load_workload(str(model)), SweepConfig(str(model)), 4, False)
+    from bsprof.describe import describe_training
+
+    setup = describe_training(load_workload(str(model)), SweepConfig(str(model)))
+    assert setup.note is None and setup.parameters == 4 * 8 + 8 + 8 * 2 + 2  # built on meta

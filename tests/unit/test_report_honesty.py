@@ -88,7 +88,7 @@ def test_the_prediction_error_is_explained_and_flagged_above_10_percent() -> Non
     assert "-17%!" in out and "-5%" in out and "-5%!" not in out
     assert "pred. error = (predicted peak - measured peak) / measured peak" in out
     assert "resident memory" in out
-    assert "Prediction error above 10%: batch 1 -16.7%; the self-check found" in out
+    assert "Prediction error beyond 10%: batch 1 -16.7%; the self-check found" in out
 
 
 def test_render_golden(golden: Callable[[str, str], None]) -> None:
@@ -139,3 +139,15 @@ def test_the_setup_line_names_optimizer_loss_and_parameters() -> None:
         "Training: AdamW(lr=0.001, betas=(0.9, 0.999), weight_decay=0.01), loss cross_entropy "
         "(default); 1,000,000 parameters, 250,000 trainable"
     ) in out
+
+
+def test_param_groups_show_every_value() -> None:
+    setup = TrainingSetup(
+        "torch.optim.Adam", "build_optimizer()", "cross_entropy", "default",
+        {"lr": 1e-5, "weight_decay": 0.1, "betas": [0.9, 0.999]}, param_groups=2,
+        group_overrides=({"lr": 3e-3, "weight_decay": 0.0},),
+    )  # fmt: skip
+    assert setup.optimizer_text == (
+        "Adam(lr=1e-05|0.003, weight_decay=0.1|0, betas=(0.9, 0.999), 2 param groups)"
+    )
+    assert TrainingSetup.from_dict(setup.to_dict()) == setup

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bsprof.config import SweepConfig
 from bsprof.predict import predict_iteration
-from bsprof.predict.selfcheck import self_check
+from bsprof.predict.selfcheck import _extrapolated, self_check
 from bsprof.prediction_check import OpDifference, PredictionCheck
 from bsprof.workload import load_workload
 
@@ -66,3 +67,41 @@ def test_the_record_round_trips() -> None:
     assert PredictionCheck.from_dict(check.to_dict()) == check
     data = check.to_dict()
     assert data["verified"] is False and data["error"] == pytest.approx(-1 / 6)
+
+
+def test_a_difference_that_grows_per_sample_is_named_and_not_carried_across_phases() -> None:
+    path = str(ROOT / "tests" / "models" / "per_sample_mismatch.py")
+    workload, config = load_workload(path), SweepConfig(path)
+    big = predict_iteration(workload, config, 4096, False)
+    largest = (4096, big.predicted_peak_bytes, big.peak_phase)
+    check = self_check(workload, config, [1, 2, 4], False, largest)
+    assert check.second is not None and check.second.batch_size == 2
+    assert check.drifting[0].op == "bsproftest.doubled_copy"
+    assert check.drifting[0].bytes_per_sample == 1024.0  # the real kernel's hidden half
+    assert check.not_carried == "the peak moves from the optimizer step to the backward"
+    summary = check.summary()
+    assert "bsproftest.doubled_copy (+1.0 KiB per sample)" in summary
+
+
+def test_a_difference_in_the_same_phase_is_carried_to_the_largest_batch() -> None:
+    first = PredictionCheck(2, 1010, 1000, "backward", "backward")
+    second = PredictionCheck(4, 1030, 1010, "backward", "backward")
+    carried = _extrapolated(replace(first, second=second), (100, 2000, "backward"))
+    # the difference grows 5 bytes per sample: 10 + 5 x 98 = 500 bytes at batch 100
+    assert carried.extrapolated_error == pytest.approx(500 / 1500)
+    assert carried.verified is False  # within 2% at 2 and 4, but not at 100
+
+
+def test_a_model_that_fails_on_real_tensors_raises_not_predicts(tmp_path: Path) -> None:
+    from bsprof.workload import UserCodeError
+
+    model = tmp_path / "out_of_range.py"
+    model.write_text(
+        "import torch\n"
+        "def build_model():\n    return torch.nn.Linear(4, 2)\n"
+        "def make_batch(n):\n    return torch.randn(n, 4), torch.full((n,), 7)\n"
+    )
+    workload = load_workload(str(model))
+    assert predict_iteration(workload, SweepConfig(str(model)), 4, False).predicted_peak_bytes
+    with pytest.raises(UserCodeError, match="out of bounds"):
+        self_check(workload, SweepConfig(str(model)), [4, 8], False)

@@ -36,6 +36,13 @@ CASES = [
     ("routing, gather/scatter (MoE)", "moe_routing.py", (2, 16), None),
     ("frozen backbone, SGD momentum", "frozen_backbone.py", (2, 16), None),
     ("own training_step", "custom_training_step.py", (4, 32), None),
+    ("buffer and optimizer state replaced", "replaced_state.py", (2, 16), None),
+    (
+        "Conv1d + GroupNorm audio, bf16 autocast",
+        "audio_conv1d_groupnorm.py",
+        (2, 32),
+        torch.bfloat16,
+    ),
 ]
 _PRECISION = {None: Precision.FP32, torch.bfloat16: Precision.BF16}
 
