@@ -102,7 +102,8 @@ class _SweepState:
         if imported > IMPORT_WARNING_BYTES and not any("importing" in w for w in self.warnings):
             self.warnings.append(
                 f"importing the model file took {format_bytes(imported)} (module-level "
-                "tensors?): it counts against the memory cap but not in the peaks"
+                "tensors?): the cap and the peaks start after the import, so a training "
+                "process needs that much more"
             )
 
     def take_predictions(self, payload: dict[str, Any], predicted: list[TrialRecord]) -> None:

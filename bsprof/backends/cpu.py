@@ -9,8 +9,11 @@ that point plus the limit, so a step that needs more fails with PyTorch's real
 "DefaultCPUAllocator: can't allocate memory" error. The cap never goes above the hard limit
 the process was started with (``ulimit -v``): the effective limit is reported instead.
 
-The cap is in force before the user's model file is imported, so memory allocated at module
-level counts against it; peaks are measured from after the import (``model_loaded``).
+The cap is in force before the user's model file is imported, so an allocation at module level
+larger than the limit fails cleanly instead of reaching the kernel's OOM killer. Once the file is
+imported (``model_loaded``), the cap is set again from there: the libraries the import maps
+(transformers alone maps hundreds of MiB of code) are start-up, not the trial's memory, exactly
+as for torch itself. Peaks are measured from that point too.
 """
 
 from __future__ import annotations
@@ -102,6 +105,7 @@ class CpuBackend:
 
     def __init__(self) -> None:
         self._baseline_rss = 0
+        self._requested: int | None = None
         self._limit: int | None = None
 
     @property
@@ -112,10 +116,12 @@ class CpuBackend:
         tame_allocator()
         warm_up_runtime()
         self._baseline_rss = self._anonymous_rss()
+        self._requested = memory_limit_bytes
         self._limit = cap_address_space(memory_limit_bytes)
 
     def model_loaded(self) -> int:
-        """Peaks count from here; returns what the model file's import took."""
+        """The trial's cap and peaks count from here; returns what the import took."""
+        self._limit = cap_address_space(self._requested)
         before, self._baseline_rss = self._baseline_rss, self._anonymous_rss()
         return max(0, self._baseline_rss - before)
 

@@ -53,11 +53,11 @@ def run(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> tupl
 def test_a_signal_ends_the_sweep_like_ctrl_c(tmp_path: Path, name: str, code: int) -> None:
     out = tmp_path / "out.json"
     run_ = BsprofRun(
-        "sweep", str(FAULTS / "hangs_at_4.py"), "--device", "cpu", "--batch-sizes", "2,4",
+        "sweep", str(FAULTS / "hangs_at_4.py"), "--device", "cpu", "--batch-sizes", "2,3,4",
         *QUICK, "--json", str(out), "--csv", str(tmp_path / "out.csv"),
         "--markdown", str(tmp_path / "out.md"),
     )  # fmt: skip
-    run_.wait_for(json_has(out, 2))
+    run_.wait_for(json_has(out, 3))
     time.sleep(1)  # batch 4 is hanging in its worker
     run_.signal(getattr(signal, name))
     returncode, _, err = run_.finish()
@@ -69,7 +69,7 @@ def test_a_signal_ends_the_sweep_like_ctrl_c(tmp_path: Path, name: str, code: in
     )
     data = json.loads(out.read_text())
     assert data["complete"] is False
-    assert [(r["batch_size"], r["status"]) for r in data["results"]] == [(2, "ok")]
+    assert [(r["batch_size"], r["status"]) for r in data["results"]] == [(2, "ok"), (3, "ok")]
     assert (tmp_path / "out.csv").exists() and (tmp_path / "out.md").exists()
     assert run_.survivors() == []
     assert run_directories(run_.process.pid) == []
@@ -78,15 +78,15 @@ def test_a_signal_ends_the_sweep_like_ctrl_c(tmp_path: Path, name: str, code: in
 def test_sigkill_of_bsprof_leaves_no_process_and_no_files(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     run_ = BsprofRun(
-        "sweep", str(FAULTS / "hangs_at_4.py"), "--device", "cpu", "--batch-sizes", "2,4",
+        "sweep", str(FAULTS / "hangs_at_4.py"), "--device", "cpu", "--batch-sizes", "2,3,4",
         *QUICK, "--json", str(out),
     )  # fmt: skip
-    run_.wait_for(json_has(out, 2))
+    run_.wait_for(json_has(out, 3))
     time.sleep(1)
     run_.signal(signal.SIGKILL)
     returncode, _, _ = run_.finish()
     assert returncode == -signal.SIGKILL
-    assert [r["batch_size"] for r in json.loads(out.read_text())["results"]] == [2]
+    assert [r["batch_size"] for r in json.loads(out.read_text())["results"]] == [2, 3]
     assert run_.survivors() == []  # the fork server and the hung worker die with bsprof
     assert run_directories(run_.process.pid) == []  # removed by the fork server on its way out
 
@@ -96,10 +96,10 @@ def test_sigkill_during_a_data_parallel_trial_takes_torchrun_and_its_ranks(
 ) -> None:
     out = tmp_path / "out.json"
     run_ = BsprofRun(
-        "sweep", str(FAULTS / "hangs_at_4.py"), "--device", "cpu", "--batch-sizes", "2,4",
+        "sweep", str(FAULTS / "hangs_at_4.py"), "--device", "cpu", "--batch-sizes", "2,3,4",
         "--nproc", "2", *QUICK, "--json", str(out),
     )  # fmt: skip
-    run_.wait_for(json_has(out, 2), timeout=180)
+    run_.wait_for(json_has(out, 3), timeout=240)
     time.sleep(8)  # torchrun and both ranks of batch 4 are up, hanging in make_batch
     assert len(run_.seen) >= 3  # torchrun and two ranks, at least
     run_.signal(signal.SIGKILL)
@@ -181,7 +181,8 @@ def test_a_write_failing_mid_sweep_keeps_the_results_elsewhere(tmp_path: Path) -
     folder = tmp_path / "results"
     folder.mkdir()
     code, _, err = run(
-        "sweep", str(FAULTS / "breaks_its_output.py"), "--device", "cpu", "--batch-sizes", "2,4,8",
+        "sweep", str(FAULTS / "breaks_its_output.py"), "--device", "cpu",
+        "--batch-sizes", "2,3,4,8",
         *QUICK, "--json", str(folder / "out.json"), env={"BSPROF_TEST_OUT_DIR": str(folder)},
     )  # fmt: skip
     assert code == 2
@@ -190,7 +191,7 @@ def test_a_write_failing_mid_sweep_keeps_the_results_elsewhere(tmp_path: Path) -
     rescued = Path(line.rpartition(" kept in ")[2])
     results = json.loads(rescued.read_text())["results"]
     rescued.unlink()
-    assert [(r["batch_size"], r["status"]) for r in results] == [(2, "ok"), (4, "ok")]
+    assert [(r["batch_size"], r["status"]) for r in results] == [(2, "ok"), (3, "ok"), (4, "ok")]
 
 
 def test_an_unwritable_step_summary_warns_but_does_not_fail_the_gate(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """A small model whose real batches hang from batch 4 on (fake batches, for predictions, do not):
-a sweep of 2,4 finishes batch 2 and then waits, to be signalled or killed mid-run."""
+a sweep of 2,3,4 finishes 2 and 3 (the self-check runs those two for real too) and then
+waits at 4, to be signalled or killed mid-run."""
 
 import os
 import time
