@@ -39,7 +39,7 @@ EXAMPLES = [
 
 def accuracy() -> float:
     print(
-        f"{'family':<36} {'batch':>5} {'predicted':>11} {'real':>11} {'error':>7} "
+        f"{'family':<42} {'batch':>5} {'predicted':>11} {'real':>11} {'error':>7} "
         f"{'GFLOP/iter':>10} {'predict':>8}"
     )
     worst = 0.0
@@ -57,7 +57,7 @@ def accuracy() -> float:
             worst = max(worst, abs(error))
             bound = ">=" if predicted.flops_incomplete else ""
             print(
-                f"{family:<36} {batch:>5} {format_bytes(predicted.predicted_peak_bytes):>11} "
+                f"{family:<42} {batch:>5} {format_bytes(predicted.predicted_peak_bytes):>11} "
                 f"{format_bytes(real):>11} {error:>+7.2%} "
                 f"{bound + f'{predicted.flops_per_iter / 1e9:.3f}':>10} {predict_s:>7.2f}s"
             )

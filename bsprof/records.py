@@ -5,11 +5,13 @@ The sweep JSON contract (CI and ``estimate --from`` read it; names are stable)::
 
     {"schema_version": 1, "bsprof_version": "...", "environment": {...}, "config": {...},
      "capacity_bytes": int | null, "largest_fitting_batch": int | null,
+     "largest_fitting_batch_bounded": bool (a larger size ran out of memory, or was predicted to),
      "results": [{"batch_size": int, "status": "ok|oom|error|crash|skipped", "error": str | null,
                   "time_per_iter_s": {"median", "iqr", "min", "max", "n", "samples"} | null,
                   "throughput_samples_per_s": float | null, "peak_memory_bytes": int | null,
                   "reserved_bytes": int | null, ...}, ...],
-     "warnings": [str, ...], "complete": bool}
+     "warnings": [str, ...], "notes": [str, ...], "complete": bool,
+     "prediction_check": {...} | null (the self-check, see bsprof.prediction_check)}
 """
 
 from __future__ import annotations
@@ -268,6 +270,20 @@ class SweepResult:
         fitting = [r.batch_size for r in self.results if r.fits]
         return max(fitting) if fitting else None
 
+    @property
+    def largest_fitting_batch_bounded(self) -> bool:
+        """Whether a larger size ran out of memory (or was predicted not to fit, and skipped):
+        only then is ``largest_fitting_batch`` the largest that fits, not the largest tried."""
+        largest = self.largest_fitting_batch
+        return largest is not None and any(
+            r.batch_size > largest
+            and (
+                r.status is TrialStatus.OOM
+                or (r.status is TrialStatus.SKIPPED and (r.error or "").startswith("predicted"))
+            )
+            for r in self.results
+        )
+
     def by_batch_size(self) -> dict[int, TrialRecord]:
         return {r.batch_size: r for r in self.results}
 
@@ -279,6 +295,7 @@ class SweepResult:
             "config": dict(self.config),
             "capacity_bytes": self.capacity_bytes,
             "largest_fitting_batch": self.largest_fitting_batch,
+            "largest_fitting_batch_bounded": self.largest_fitting_batch_bounded,
             "results": [r.to_dict() for r in sorted(self.results, key=lambda r: r.batch_size)],
             "warnings": list(self.warnings),
             "notes": list(self.notes),
@@ -293,8 +310,8 @@ class SweepResult:
     def from_dict(cls, data: Mapping[str, Any]) -> SweepResult:
         known = {
             "schema_version", "bsprof_version", "environment", "config", "capacity_bytes",
-            "largest_fitting_batch", "results", "warnings", "notes", "complete",
-            "prediction_check",
+            "largest_fitting_batch", "largest_fitting_batch_bounded", "results", "warnings",
+            "notes", "complete", "prediction_check",
         }  # fmt: skip
         check = data.get("prediction_check")
         results = data["results"]

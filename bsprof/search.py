@@ -87,12 +87,8 @@ def search(plan: SearchPlan, measure: Measure, guide: Guide | None = None) -> Se
         _run_explicit(sorted(set(plan.sizes)), measure, records, guide)
     else:
         _run_doubling(plan.sizes, measure, records, guide)
-        if _upper_bound(records) is None and records and records[-1].fits:
-            notes.append(
-                f"no out-of-memory up to batch {plan.sizes[-1]}: the largest batch that fits "
-                "may be larger (raise --max-batch)"
-            )
-        elif _upper_bound(records) is None and _fits(records):
+        # (no OOM up to the last size: the summary says "fits up to", not "largest")
+        if _upper_bound(records) is None and _fits(records) and not records[-1].fits:
             last = records[-1]
             notes.append(
                 f"the largest sizes did not run ({last.status.value} at batch "

@@ -30,14 +30,7 @@ class SweepSummary:
     plateau_batch: int | None  # smallest batch within the tolerance of the best throughput
     noisy_batches: tuple[int, ...]  # successful batch sizes whose timing is noisy
     plateau_tolerance: float = DEFAULT_PLATEAU_TOLERANCE
-
-    @property
-    def bounded(self) -> bool:
-        """Whether something above the largest fit is known not to fit: only then is it *the*
-        largest batch that fits."""
-        largest = self.largest_fitting_batch
-        bounds = (self.first_oom_batch, self.first_predicted_oom_batch)
-        return largest is not None and any(b is not None and b > largest for b in bounds)
+    bounded: bool = False  # a larger size is known not to fit (SweepResult's definition)
 
 
 def _timed(result: SweepResult) -> list[tuple[int, float]]:
@@ -87,6 +80,7 @@ def summarize(
         plateau_batch=plateau,
         noisy_batches=tuple(noisy),
         plateau_tolerance=plateau_tolerance,
+        bounded=result.largest_fitting_batch_bounded,
     )
 
 

@@ -72,6 +72,7 @@ class _SweepState:
     predictions: dict[int, PredictionRecord] = field(default_factory=dict)
     prediction_check: PredictionCheck | None = None
     notes: list[str] = field(default_factory=list)
+    import_bytes: int = 0  # what the model file's import took in a trial worker (once said)
 
     def snapshot(self, complete: bool) -> SweepResult:
         return SweepResult(
@@ -99,7 +100,8 @@ class _SweepState:
                 )
             self.capacity_bytes = effective
         imported = int(payload.get("import_bytes") or 0)
-        if imported > IMPORT_WARNING_BYTES and not any("importing" in w for w in self.warnings):
+        if imported > IMPORT_WARNING_BYTES and not self.import_bytes:
+            self.import_bytes = imported
             self.warnings.append(
                 f"importing the model file took {format_bytes(imported)} (module-level "
                 "tensors?): the cap and the peaks start after the import, so a training "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bsprof.records import TimingStats, TrialRecord, TrialStatus
+from bsprof.records import SweepResult, TimingStats, TrialRecord, TrialStatus
 from bsprof.search import Guide, SearchPlan, search
 
 
@@ -83,7 +83,9 @@ def test_errors_and_crashes_do_not_stop_the_doubling() -> None:
 def test_no_oom_up_to_the_maximum_is_noted() -> None:
     outcome = search(SearchPlan((1, 2, 4), exact=True), FakeDevice(capacity=10_000))
     assert len(outcome.records) == 3
-    assert "no out-of-memory up to batch 4" in outcome.notes[0]
+    assert outcome.notes == ()  # the summary says "fits up to", never "largest"
+    result = SweepResult({}, {}, outcome.records)
+    assert result.largest_fitting_batch == 4 and not result.largest_fitting_batch_bounded
 
 
 def test_nothing_fits() -> None:
