@@ -29,7 +29,7 @@ from bsprof.errors import ModelFileError, UsageError
 from bsprof.lifetime import die_with_parent
 from bsprof.measure import run_trial
 from bsprof.records import SweepResult, TrialRecord, TrialStatus
-from bsprof.workload import load_workload
+from bsprof.workload import check_import, load_workload
 
 # Worst outcome wins the agreement: any OOM makes the batch size not fit.
 _SEVERITY = {TrialStatus.OK: 0, TrialStatus.ERROR: 1, TrialStatus.OOM: 2}
@@ -66,9 +66,11 @@ def run_rank(job: dict[str, Any]) -> TrialRecord:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = rank_device(job["device"], local_rank)
     backend = create_backend(device)
-    backend.prepare(job["memory_limit_bytes"])  # the cap holds before the user's code runs
+    backend.prepare(job["memory_limit_bytes"], job.get("host_limit_bytes"))  # before user code
     workload = load_workload(config.model)
-    backend.model_loaded()
+    imported = backend.model_loaded()
+    if device == "cpu":
+        check_import(config.model, imported, job["memory_limit_bytes"])
     if device.startswith("cuda"):
         torch.cuda.empty_cache()  # under torchrun, trials share the process
     device_ids = [local_rank] if device.startswith("cuda") else None

@@ -18,10 +18,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bsprof.config import SweepConfig
+from bsprof.config import DEFAULT_CPU_RAM_FRACTION, SweepConfig
 from bsprof.errors import ModelFileError
 from bsprof.lifetime import die_with_parent, run_directory
 from bsprof.records import TrialRecord, TrialStatus
+from bsprof.sysinfo import ram_share_bytes
 
 _LOG_TAIL_LINES = 8
 
@@ -47,6 +48,7 @@ def run_ddp_trial(
             "batch_size": batch_size,
             "device": device,
             "memory_limit_bytes": memory_limit_bytes,
+            "host_limit_bytes": ram_share_bytes(DEFAULT_CPU_RAM_FRACTION, config.world_size),
             "collective_timeout_s": collective_timeout_s(config.trial_timeout_s),
         }
         (folder / "job.json").write_text(json.dumps(job))

@@ -18,7 +18,7 @@ from bsprof.lifetime import run_directory
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import PredictionRecord, SweepResult, TrialRecord, TrialStatus
 from bsprof.search import FAR_BEYOND_FACTOR, Guide, Measure, SearchPlan, search
-from bsprof.sysinfo import available_ram_bytes, usable_cpu_count
+from bsprof.sysinfo import ram_share_bytes, usable_cpu_count
 from bsprof.units import format_bytes
 from bsprof.worker import JobOutcome, PredictJob, ProbeJob, TrialJob, WorkerPool
 
@@ -184,7 +184,7 @@ def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserv
         PredictJob(
             config,
             cuda_kernels=config.target is not None,
-            host_limit_bytes=host_limit(config, state.device),
+            host_limit_bytes=host_limit(),
         ),
         config.trial_timeout_s,
         lambda phase, batch, _: observer.trial_progress(batch, phase, 0, 0),
@@ -211,7 +211,7 @@ def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserv
 
 
 def _probe(config: SweepConfig, pool: WorkerPool) -> dict[str, Any]:
-    job = ProbeJob(config, host_limit_bytes=host_limit(config))
+    job = ProbeJob(config, host_limit_bytes=host_limit())
     outcome = pool.run(job, config.trial_timeout_s)  # a hung import is a timeout
     if outcome.model_error is not None:
         raise ModelFileError(outcome.model_error)
@@ -242,13 +242,11 @@ def _check_world_size(config: SweepConfig, device: str, gpus: int) -> None:
         )
 
 
-def host_limit(config: SweepConfig, device: str | None = None) -> int | None:
-    """The cap on host memory for workers that run the user's code outside a trial (the probe,
-    predictions and their self-check): --memory-limit on CPU, else the default share of RAM."""
-    if (device or config.device) == "cpu" and config.memory_limit_bytes is not None:
-        return config.memory_limit_bytes
-    available = available_ram_bytes()
-    return None if available is None else int(available * DEFAULT_CPU_RAM_FRACTION)
+def host_limit() -> int | None:
+    """The guard on host memory around the user's code in any worker (the model file's import,
+    predictions and their self-check): the default share of the RAM available, so a runaway
+    allocation fails cleanly instead of meeting the kernel's OOM killer."""
+    return ram_share_bytes(DEFAULT_CPU_RAM_FRACTION)
 
 
 def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> _SweepState:
@@ -256,10 +254,9 @@ def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> _SweepState:
     limit = config.memory_limit_bytes
     warnings: list[str] = []
     if device == "cpu" and limit is None and not config.predict:
-        available = available_ram_bytes()
-        if available is not None:
-            # the ranks of a data-parallel trial share the machine's RAM
-            limit = int(available * DEFAULT_CPU_RAM_FRACTION / config.world_size)
+        # the ranks of a data-parallel trial share the machine's RAM
+        limit = ram_share_bytes(DEFAULT_CPU_RAM_FRACTION, config.world_size)
+        if limit is not None:
             each = "each CPU trial is" if config.world_size == 1 else "each rank is"
             share = f"{DEFAULT_CPU_RAM_FRACTION:.0%} of the RAM available at start" + (
                 f" over {config.world_size} ranks" if config.world_size > 1 else ""
@@ -316,7 +313,7 @@ def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Gui
         sizes=tuple(sizes),
         cuda_kernels=state.device.startswith("cuda"),
         stop_above_bytes=None if limit is None else int(FAR_BEYOND_FACTOR * limit),
-        host_limit_bytes=host_limit(config, state.device),
+        host_limit_bytes=host_limit(),
     )
     outcome = pool.run(
         job,
@@ -348,7 +345,7 @@ def _measure(
         observer.trial_progress(batch_size, f"{state.config.world_size} ranks (torchrun)", 0, 0)
         record = run_ddp_trial(state.config, batch_size, device, state.config.memory_limit_bytes)
         return _with_prediction(state, record)
-    job = TrialJob(state.config, batch_size, device, state.config.memory_limit_bytes)
+    job = TrialJob(state.config, batch_size, device, state.config.memory_limit_bytes, host_limit())
     outcome = pool.run(
         job,
         state.config.trial_timeout_s,

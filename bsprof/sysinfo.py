@@ -41,3 +41,9 @@ def usable_cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def ram_share_bytes(fraction: float, ways: int = 1) -> int | None:
+    """``fraction`` of the RAM available now, split ``ways`` (data-parallel ranks share it)."""
+    available = available_ram_bytes()
+    return None if available is None else int(available * fraction / ways)

@@ -22,7 +22,7 @@ from bsprof.records import TrialRecord, TrialStatus
 from bsprof.search import SearchPlan, search
 from bsprof.units import format_bytes
 from bsprof.worker import EnvJob, Job, PredictJob, ProbeJob, TrialJob
-from bsprof.workload import UserCodeError, load_workload
+from bsprof.workload import UserCodeError, check_import, load_workload
 
 
 def serve(job: Job, conn: Connection) -> None:
@@ -69,7 +69,10 @@ def probe(job: ProbeJob) -> dict[str, Any]:
     environment = collect_environment(device, touch_cuda=device.startswith("cuda"))
     if device == "cpu":  # an address-space cap would break a CUDA context
         _cap_host(job.host_limit_bytes)
+    before = _cpu.anonymous_rss()
     workload = load_workload(job.config.model)
+    if device == "cpu":
+        check_import(job.config.model, _cpu.anonymous_rss() - before, job.config.memory_limit_bytes)
     from bsprof.describe import describe_training
 
     return {
@@ -89,9 +92,11 @@ def measure(job: TrialJob, conn: Connection) -> dict[str, Any]:
     if job.config.threads is not None:
         torch.set_num_threads(job.config.threads)
     backend = create_backend(job.device)
-    backend.prepare(job.memory_limit_bytes)  # the cap holds before the user's code runs
+    backend.prepare(job.memory_limit_bytes, job.host_limit_bytes)  # before the user's code
     workload = load_workload(job.config.model)
     import_bytes = backend.model_loaded()
+    if job.device == "cpu":
+        check_import(job.config.model, import_bytes, job.memory_limit_bytes)
 
     def progress(phase: str, done: int, total: int) -> None:
         conn.send(("progress", phase, done, total))

@@ -55,6 +55,7 @@ class TrialJob:
     batch_size: int
     device: str
     memory_limit_bytes: int | None
+    host_limit_bytes: int | None = None  # the guard while the model file is imported (CPU)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class JobOutcome:
 def child_entry(job: Job, conn: Connection, log_path: str | None, environ: dict[str, str]) -> None:
     """Runs in the child. Imported by reference, so it must live in this torch-free module."""
     fork_server = os.environ.get(FORKSERVER_PID_ENV)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the fork server's cleanup handler is its own
     die_with_parent(signal.SIGKILL)  # the fork server dies with bsprof; this child with it
     if not parent_is(None if fork_server is None else int(fork_server)):
         os._exit(1)  # the fork server is already gone

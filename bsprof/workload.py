@@ -22,6 +22,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from bsprof.errors import ModelFileError
+from bsprof.units import format_bytes
 
 _BSPROF_DIR = str(Path(__file__).resolve().parent)
 
@@ -202,3 +203,13 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 def _at(tb: TracebackType | None) -> str:
     location = user_frame(tb)
     return f" (at {location})" if location else ""
+
+
+def check_import(model: str, import_bytes: int, limit_bytes: int | None) -> None:
+    """Memory the import itself kept (module-level tensors) must fit the trial's limit too."""
+    if limit_bytes is not None and import_bytes > limit_bytes:
+        raise ModelFileError(
+            f"{model}: importing it took {format_bytes(import_bytes)} of memory (module-level "
+            f"tensors?), more than the {format_bytes(limit_bytes)} memory limit allows a whole "
+            "trial; build tensors in build_model() or make_batch()"
+        )

@@ -37,8 +37,9 @@ class Backend(Protocol):
     @property
     def device(self) -> torch.device: ...
 
-    def prepare(self, memory_limit_bytes: int | None) -> None:
-        """Before the model exists: apply the memory cap and record the starting level."""
+    def prepare(self, memory_limit_bytes: int | None, guard_bytes: int | None = None) -> None:
+        """Before the model file is imported: apply a cap (at least ``guard_bytes``, a host
+        safety margin for the import) and record the starting level."""
 
     def model_loaded(self) -> int:
         """Called once the model file is imported (after ``prepare``, so under the cap): peaks

@@ -9,11 +9,12 @@ that point plus the limit, so a step that needs more fails with PyTorch's real
 "DefaultCPUAllocator: can't allocate memory" error. The cap never goes above the hard limit
 the process was started with (``ulimit -v``): the effective limit is reported instead.
 
-The cap is in force before the user's model file is imported, so an allocation at module level
-larger than the limit fails cleanly instead of reaching the kernel's OOM killer. Once the file is
-imported (``model_loaded``), the cap is set again from there: the libraries the import maps
-(transformers alone maps hundreds of MiB of code) are start-up, not the trial's memory, exactly
-as for torch itself. Peaks are measured from that point too.
+While the user's model file is imported, a guard cap (the share of RAM a worker may use) is in
+force, so a runaway module-level allocation fails cleanly instead of reaching the kernel's OOM
+killer; the memory the import keeps is then checked against the limit by the caller. Once the
+file is imported (``model_loaded``), the trial's cap is set from there: the libraries the import
+maps (transformers alone maps hundreds of MiB of code, which an address-space cap counts) are
+start-up, exactly as torch itself is. Peaks are measured from that point too.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ def warm_up_runtime() -> None:
     torch.autograd.backward(loss)
 
 
+def anonymous_rss() -> int:
+    """Resident memory not backed by files: what tensors and the heap use."""
+    return _proc_status_kib("RssAnon") * 1024
+
+
 def cap_address_space(limit_bytes: int | None) -> int | None:
     """Cap this process's address space at its current size plus ``limit_bytes``, never above
     the hard limit it was started with; returns the effective limit (None: no cap)."""
@@ -112,12 +118,13 @@ class CpuBackend:
     def device(self) -> torch.device:
         return torch.device("cpu")
 
-    def prepare(self, memory_limit_bytes: int | None) -> None:
+    def prepare(self, memory_limit_bytes: int | None, guard_bytes: int | None = None) -> None:
         tame_allocator()
         warm_up_runtime()
         self._baseline_rss = self._anonymous_rss()
         self._requested = memory_limit_bytes
-        self._limit = cap_address_space(memory_limit_bytes)
+        guards = [b for b in (memory_limit_bytes, guard_bytes) if b is not None]
+        self._limit = cap_address_space(max(guards) if guards else None)
 
     def model_loaded(self) -> int:
         """The trial's cap and peaks count from here; returns what the import took."""
@@ -129,7 +136,7 @@ class CpuBackend:
         return self._limit
 
     def _anonymous_rss(self) -> int:
-        return _proc_status_kib("RssAnon") * 1024
+        return anonymous_rss()
 
     def reset_peak(self) -> None:
         # Writing 5 to clear_refs resets the peak resident set (VmHWM) to the current RSS.

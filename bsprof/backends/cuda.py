@@ -58,7 +58,7 @@ class CudaBackend:
         """Peaks come from the caching allocator, reset per trial: nothing to rebase."""
         return 0
 
-    def prepare(self, memory_limit_bytes: int | None) -> None:
+    def prepare(self, memory_limit_bytes: int | None, guard_bytes: int | None = None) -> None:
         if memory_limit_bytes is not None:
             fraction = min(1.0, memory_limit_bytes / self._total)
             torch.cuda.set_per_process_memory_fraction(fraction, self._device)

@@ -46,6 +46,9 @@ def self_check(
             first = _check_at(workload, config, batch_size, target_is_cuda)
             break
         except UserCodeError as exc:
+            if _out_of_memory(exc.original):  # the host cap, not the model: nothing to judge
+                skipped = f"a real iteration at batch {batch_size} ran out of memory"
+                return PredictionCheck(batch_size, skipped=skipped)
             failure = exc
     if first is None:
         if failure is not None:
@@ -56,10 +59,14 @@ def self_check(
         return first
     try:
         second = _check_at(workload, config, later[0], target_is_cuda)
-    except UserCodeError:
+    except UserCodeError:  # out of memory, or the model fails at this size only: one point
         return first
     checked = replace(first, second=second, drifting=op_drift(first, second))
     return _extrapolated(checked, largest)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or "can't allocate memory" in str(exc)
 
 
 def _extrapolated(check: PredictionCheck, largest: tuple[int, int, str] | None) -> PredictionCheck:

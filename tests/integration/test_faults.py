@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bsprof.sysinfo import total_ram_bytes
 from tests.processes import ROOT, BsprofRun, json_has, run_directories
 
 pytestmark = pytest.mark.slow
@@ -141,10 +142,26 @@ def test_more_ranks_than_cores_is_refused() -> None:
 # ---- 4. memory allocated at import --------------------------------------------------------
 
 
-def test_an_import_larger_than_the_cap_is_a_clear_error_not_a_machine_out_of_memory() -> None:
+def test_an_import_that_keeps_more_than_the_limit_is_a_clear_error() -> None:
     code, _, err = run(
         "sweep", str(FAULTS / "big_at_import.py"), "--device", "cpu", "--memory-limit", "1GiB",
         "--batch-sizes", "2", *QUICK, env={"BSPROF_TEST_IMPORT_MIB": "3072"},
+    )  # fmt: skip
+    assert code == 2
+    line = one_error_line(err)
+    assert "importing it took 3.0 GiB of memory (module-level tensors?), more than the 1.0 GiB" in (
+        line
+    )
+
+
+def test_an_import_beyond_the_machine_fails_cleanly_not_in_the_kernels_oom_killer() -> None:
+    """Twice the machine's RAM: the guard cap (80% of the RAM available) refuses the
+    allocation before a page of it is touched."""
+    total = total_ram_bytes()
+    assert total is not None
+    code, _, err = run(
+        "sweep", str(FAULTS / "big_at_import.py"), "--device", "cpu", "--batch-sizes", "2",
+        *QUICK, env={"BSPROF_TEST_IMPORT_MIB": str(2 * total // 2**20)},
     )  # fmt: skip
     assert code == 2
     assert "importing it ran out of memory under bsprof's memory cap" in one_error_line(err)
