@@ -4,7 +4,7 @@ For every op in torch's own OpInfo database and every module in its ModuleInfo d
 (float32 and bfloat16, CPU, modules in training mode), a few sample inputs run twice under
 bsprof's live-storage tracker: once on real tensors, once on fake tensors (with bsprof's size
 corrections), forward and, where gradients exist, backward. Every op whose bytes differ is
-printed with both sizes. This is how bsprof.predict.corrections was found, and how to
+printed with both sizes. This is how bsprof.prediction.corrections was found, and how to
 re-check it against a new torch release:
 
     pip install expecttest   # torch's OpInfo database imports it
@@ -25,8 +25,8 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from bsprof.predict.corrections import size_corrections
-from bsprof.predict.tracker import LiveStorageTracker
+from bsprof.prediction.corrections import size_corrections
+from bsprof.prediction.tracker import LiveStorageTracker
 
 
 def _run(

@@ -18,7 +18,7 @@ import time
 
 from bsprof.config import SweepConfig
 from bsprof.records import TrialRecord
-from bsprof.sweep import QuietObserver, run_sweep
+from bsprof.sweeper import QuietObserver, run_sweep
 
 
 def iteration_seconds(record: TrialRecord) -> float:

@@ -1,6 +1,6 @@
 """``bsprof check``: rerun a baseline's configuration, compare, confirm timing regressions.
 
-The comparison itself is pure (bsprof.check); this module runs the sweeps. A timing that looks
+The comparison itself is pure (bsprof.regression); this module runs the sweeps. A timing that looks
 regressed is measured once more before it can fail the gate: shared CI runners have bad
 minutes, and one noisy trial must not block a merge.
 """
@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bsprof.check import METRICS, CheckReport, Threshold, compare
 from bsprof.config import SweepConfig, config_from_dict
 from bsprof.errors import InputFileError, UsageError
 from bsprof.records import SweepResult, TrialStatus, read_sweep
-from bsprof.sweep import SweepObserver, run_sweep
+from bsprof.regression import METRICS, CheckReport, Threshold, compare
+from bsprof.sweeper import SweepObserver, run_sweep
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from bsprof.measure import (
     default_loss_choice,
     to_device,
 )
-from bsprof.predict.fake import fake_tensors
-from bsprof.predict.iteration import eager_module
+from bsprof.prediction.fake import fake_tensors
+from bsprof.prediction.iteration import eager_module
 from bsprof.training_setup import TrainingSetup
 from bsprof.workload import Workload
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bsprof.errors import UsageError
-from bsprof.estimate import EstimateSpec, TrainingEstimate, estimate
 from bsprof.records import SweepResult, TrialStatus
+from bsprof.training_time import EstimateSpec, TrainingEstimate, estimate
 
 DEFAULT_PLATEAU_TOLERANCE = 0.05
 

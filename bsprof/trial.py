@@ -16,8 +16,8 @@ from bsprof.backends import cpu as _cpu
 from bsprof.backends import create_backend
 from bsprof.errors import ModelFileError
 from bsprof.measure import run_trial
-from bsprof.predict import PredictionUnsupported, predict_iteration
-from bsprof.predict.selfcheck import self_check
+from bsprof.prediction import PredictionUnsupported, predict_iteration
+from bsprof.prediction.selfcheck import self_check
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.search import SearchPlan, search
 from bsprof.units import format_bytes

@@ -19,7 +19,7 @@ from bsprof.errors import UsageError
 from bsprof.lifetime import interrupt_exit_code, interrupt_name
 
 if TYPE_CHECKING:
-    from bsprof.check import Threshold
+    from bsprof.regression import Threshold
 
 DEFAULT_BASELINE_SIZES = (1, 2, 4, 8, 16, 32)
 # The options that say how to measure: with --baseline, the baseline's own values are rerun.
@@ -94,7 +94,7 @@ def check(
     error, 3 inconclusive (too noisy to decide). The Markdown summary is appended to
     $GITHUB_STEP_SUMMARY when it is set.
     """
-    from bsprof.check import parse_threshold
+    from bsprof.regression import parse_threshold
 
     if (baseline is None) == (save_baseline is None):
         raise UsageError("give exactly one of --baseline PATH or --save-baseline PATH")
@@ -137,7 +137,7 @@ def _run_check(
     from bsprof.report import make_console
     from bsprof.report.check import check_markdown, render_check, rerun_line
     from bsprof.report.progress import SweepProgress
-    from bsprof.sweep import SweepInterrupted
+    from bsprof.sweeper import SweepInterrupted
 
     try:
         with SweepProgress(make_console(stderr=True), lambda snapshot: None) as progress:

@@ -66,7 +66,7 @@ def estimate(
 
     Example: bsprof estimate -n 60000 -b 128 -e 10 -t 12ms
     """
-    from bsprof.estimate import EstimateRequest, run_estimate
+    from bsprof.training_time import EstimateRequest, run_estimate
     from bsprof.units import parse_duration
 
     request = EstimateRequest(

@@ -84,7 +84,7 @@ def run_sweep_command(config: SweepConfig, outputs: SweepOutputs) -> int:
     from bsprof.report import make_console
     from bsprof.report.progress import SweepProgress
     from bsprof.report.sweep import render_sweep
-    from bsprof.sweep import SweepInterrupted, run_sweep
+    from bsprof.sweeper import SweepInterrupted, run_sweep
 
     if under_torchrun():
         return _run_as_a_rank(config, outputs)

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bsprof.check import CheckReport, Comparison, Kind, Verdict
 from bsprof.records import SweepResult
+from bsprof.regression import CheckReport, Comparison, Kind, Verdict
 from bsprof.report.chart import format_rate
 from bsprof.units import format_bytes, format_duration
 

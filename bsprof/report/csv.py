@@ -7,9 +7,9 @@ import io
 from pathlib import Path
 
 from bsprof.atomic import write_text_atomic
-from bsprof.estimate import TrainingEstimate
 from bsprof.records import SweepResult, TrialRecord
 from bsprof.summary import training_estimates
+from bsprof.training_time import TrainingEstimate
 
 BASE_FIELDS = (
     "batch_size",

@@ -6,7 +6,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from bsprof.estimate import EstimateReport, TrainingEstimate
+from bsprof.training_time import EstimateReport, TrainingEstimate
 from bsprof.units import format_count, format_duration
 
 

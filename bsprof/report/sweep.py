@@ -14,12 +14,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bsprof.estimate import TrainingEstimate
 from bsprof.records import NOISY_SPREAD, SweepResult, TimingStats, TrialRecord, TrialStatus
 from bsprof.report.accuracy import PREDICTION_ERROR_FLAG, prediction_error, prediction_lines
 from bsprof.report.chart import block_bar, format_rate, render_chart
 from bsprof.summary import SweepSummary, summarize, training_estimates
 from bsprof.training_setup import TrainingSetup
+from bsprof.training_time import TrainingEstimate
 from bsprof.units import format_bytes, format_count, format_duration
 
 DATA_LOADING_NOTE = (

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bsprof.estimate import iterations_per_epoch
 from bsprof.records import read_sweep
 from bsprof.summary import training_estimates
+from bsprof.training_time import iterations_per_epoch
 from tests.integration.test_sweep_cli import MODELS, ROOT, sweep
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,9 @@ from dataclasses import replace
 import pytest
 from rich.console import Console
 
-from bsprof.check import (
+from bsprof.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION, InputFileError, UsageError
+from bsprof.records import SweepResult, TimingStats, TrialRecord, TrialStatus
+from bsprof.regression import (
     ACCEPTED_FORMS,
     FITS,
     Comparison,
@@ -24,8 +26,6 @@ from bsprof.check import (
     timing_verdict,
     value_verdict,
 )
-from bsprof.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION, InputFileError, UsageError
-from bsprof.records import SweepResult, TimingStats, TrialRecord, TrialStatus
 from bsprof.report.check import HEADERS, check_markdown, check_table, render_check
 from tests.builders import prediction
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bsprof.errors import UsageError
-from bsprof.estimate import (
+from bsprof.training_time import (
     EstimateRequest,
     EstimateSpec,
     estimate,

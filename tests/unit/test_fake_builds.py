@@ -13,8 +13,8 @@ from torch import nn
 
 from bsprof.config import SweepConfig
 from bsprof.measure import make_step
-from bsprof.predict import predict_iteration
-from bsprof.predict.iteration import traced_iteration
+from bsprof.prediction import predict_iteration
+from bsprof.prediction.iteration import traced_iteration
 from bsprof.workload import Workload
 
 IN, HIDDEN, OUT = 64, 128, 10

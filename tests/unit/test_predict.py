@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bsprof.config import SweepConfig
-from bsprof.predict import PredictionUnsupported, predict_iteration
+from bsprof.prediction import PredictionUnsupported, predict_iteration
 from bsprof.workload import load_workload
 from tests.reference import memtracker_peak
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bsprof.config import SweepConfig
-from bsprof.predict import predict_iteration
-from bsprof.predict.selfcheck import _extrapolated, self_check
+from bsprof.prediction import predict_iteration
+from bsprof.prediction.selfcheck import _extrapolated, self_check
 from bsprof.prediction_check import OpDifference, PredictionCheck
 from bsprof.workload import load_workload
 
@@ -52,7 +52,7 @@ def test_batchnorm_at_batch_1_checks_at_the_next_size() -> None:
 def test_a_real_iteration_too_large_for_this_machine_is_skipped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("bsprof.predict.selfcheck.available_ram_bytes", lambda: 1024)
+    monkeypatch.setattr("bsprof.prediction.selfcheck.available_ram_bytes", lambda: 1024)
     path = str(ROOT / "examples" / "mnist_mlp.py")
     check = self_check(load_workload(path), SweepConfig(path), [8], False)
     assert check.verified is None and check.real_peak_bytes is None

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bsprof.config import Precision, SweepConfig
-from bsprof.predict import predict_iteration
+from bsprof.prediction import predict_iteration
 from bsprof.workload import load_workload
 from tests.reference import memtracker_peak
 

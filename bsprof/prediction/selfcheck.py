@@ -1,6 +1,6 @@
 """Cross-check a prediction against real CPU iterations of the same step.
 
-Fake kernels can size an output wrongly (see bsprof.predict.corrections) and a model can take
+Fake kernels can size an output wrongly (see bsprof.prediction.corrections) and a model can take
 another branch on fake tensors than on real ones, so once per sweep the predicted iteration is
 compared with the real one at the two smallest batch sizes: the same step code, the same
 tracker, real tensors. The difference is then carried linearly to the largest batch predicted,
@@ -17,7 +17,7 @@ from dataclasses import replace
 import torch
 
 from bsprof.config import SweepConfig
-from bsprof.predict.iteration import prepared_step, trace_fake_iteration, traced_iteration
+from bsprof.prediction.iteration import prepared_step, trace_fake_iteration, traced_iteration
 from bsprof.prediction_check import PredictionCheck, op_differences, op_drift
 from bsprof.sysinfo import available_ram_bytes
 from bsprof.units import format_bytes

@@ -2,7 +2,7 @@
 
 The iteration runs on fake CPU tensors (``FakeTensorMode``): every op computes shapes, dtypes
 and strides but allocates nothing, so a whole step takes a fraction of a second on any laptop.
-The live-storage tracker (bsprof.predict.tracker) follows every storage from the op that makes
+The live-storage tracker (bsprof.prediction.tracker) follows every storage from the op that makes
 it to its last reference; the peak of that live sum during the steady-state iteration (the
 second: the optimizer's state exists) is ``predicted_peak_bytes``.
 
@@ -24,10 +24,10 @@ from torch.utils._pytree import tree_flatten
 
 from bsprof.config import Mode, SweepConfig
 from bsprof.measure import TrainingStep, make_step
-from bsprof.predict.corrections import size_corrections
-from bsprof.predict.fake import fake_tensors
-from bsprof.predict.flops import FlopTally, uncounted_ops
-from bsprof.predict.tracker import Correction, LiveStorageTracker, round_to_block
+from bsprof.prediction.corrections import size_corrections
+from bsprof.prediction.fake import fake_tensors
+from bsprof.prediction.flops import FlopTally, uncounted_ops
+from bsprof.prediction.tracker import Correction, LiveStorageTracker, round_to_block
 from bsprof.records import PredictionRecord
 from bsprof.workload import Workload
 

@@ -8,7 +8,7 @@
 - ``selfcheck``: the same iteration on real CPU tensors, compared with the prediction.
 """
 
-from bsprof.predict.fake import PredictionUnsupported
-from bsprof.predict.iteration import predict_iteration
+from bsprof.prediction.fake import PredictionUnsupported
+from bsprof.prediction.iteration import predict_iteration
 
 __all__ = ["PredictionUnsupported", "predict_iteration"]

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import _disable_current_modes
 
-from bsprof.predict.tracker import Correction
+from bsprof.prediction.tracker import Correction
 
 PROBE_BUDGET_BYTES = 256 * 2**20
 _WORKSPACE_INDEX = 3  # mkldnn_rnn_layer returns (output, hy, cy, workspace)
