@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
-from bsprof.errors import UsageError
+from bsprof.errors import ConfigError
 from bsprof.gpus import DeviceModel, device_model_from_dict
 
 DEFAULT_MAX_BATCH = 8192
@@ -64,37 +64,44 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         if not _DEVICE.match(self.device):
-            raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
-        _positive("--min-batch", self.min_batch)
-        _positive("--max-batch", self.max_batch)
-        _positive("--iters", self.iters)
+            raise ConfigError("{device} must be auto, cpu, cuda or cuda:N, got {value!r}",
+                              value=self.device)  # fmt: skip
+        for name, value in (("min_batch", self.min_batch), ("max_batch", self.max_batch),
+                            ("iters", self.iters), ("nproc", self.world_size)):  # fmt: skip
+            _positive(name, value)
         if self.warmup < 0:
-            raise UsageError(f"--warmup must be 0 or more, got {self.warmup}")
+            raise ConfigError("{warmup} must be 0 or more, got {value}", value=self.warmup)
         if self.min_batch > self.max_batch:
-            raise UsageError(
-                f"--min-batch ({self.min_batch}) is larger than --max-batch ({self.max_batch})"
-            )
+            raise ConfigError("{min_batch} ({low}) is larger than {max_batch} ({high})",
+                              low=self.min_batch, high=self.max_batch)  # fmt: skip
         for size in (*self.batch_sizes, self.max_batch):
             if size > MAX_BATCH_SIZE:
-                raise UsageError(f"batch size {size} is beyond any memory (at most 2**40)")
+                raise ConfigError("batch size {size} is beyond any memory (at most 2**40)",
+                                  size=size)  # fmt: skip
         for size in self.batch_sizes:
-            _positive("--batch-sizes", size)
+            _positive("batch_sizes", size)
+        self._check_search_and_target()
+        self._check_timing_and_training_time()
+
+    def _check_search_and_target(self) -> None:
         if self.batch_sizes and self.exact:
-            raise UsageError("--exact searches between powers of two; drop --batch-sizes")
-        if self.min_time_s is not None and self.min_time_s <= 0:
-            raise UsageError(f"--min-time must be positive, got {self.min_time_s}")
-        if self.trial_timeout_s <= 0:
-            raise UsageError(f"--trial-timeout must be positive, got {self.trial_timeout_s}")
+            raise ConfigError("{exact} searches between powers of two; drop {batch_sizes}")
         if self.target is not None and not self.predict:
-            raise UsageError("--device-memory and --gpu describe a target for --predict")
+            raise ConfigError("{device_memory} and {gpu} describe a target for {predict}")
         if self.threads is not None:
-            _positive("--threads", self.threads)
-        _positive("--nproc", self.world_size)
+            _positive("threads", self.threads)
+
+    def _check_timing_and_training_time(self) -> None:
+        if self.min_time_s is not None and self.min_time_s <= 0:
+            raise ConfigError("{min_time} must be positive, got {value}", value=self.min_time_s)
+        if self.trial_timeout_s <= 0:
+            raise ConfigError("{trial_timeout} must be positive, got {value}",
+                              value=self.trial_timeout_s)  # fmt: skip
         if (self.dataset_size is None) != (self.epochs is None):
-            raise UsageError("training time needs both --dataset-size and --epochs")
+            raise ConfigError("training time needs both {dataset_size} and {epochs}")
         if self.dataset_size is not None and self.epochs is not None:
-            _positive("--dataset-size", self.dataset_size)
-            _positive("--epochs", self.epochs)
+            _positive("dataset_size", self.dataset_size)
+            _positive("epochs", self.epochs)
 
     @property
     def doubling_sizes(self) -> tuple[int, ...]:
@@ -126,6 +133,6 @@ def config_from_dict(data: dict[str, Any]) -> SweepConfig:
     return SweepConfig(**values, target=None if not target else device_model_from_dict(target))
 
 
-def _positive(option: str, value: int) -> None:
+def _positive(setting: str, value: int) -> None:
     if value < 1:
-        raise UsageError(f"{option} must be a positive integer, got {value}")
+        raise ConfigError("{" + setting + "} must be a positive integer, got {value}", value=value)

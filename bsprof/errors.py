@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 EXIT_OK = 0
 EXIT_REGRESSION = 1
 EXIT_USAGE = 2
@@ -21,6 +23,53 @@ class BsprofError(Exception):
 
 class UsageError(BsprofError):
     """Bad options or option values (exit 2)."""
+
+
+class ConfigError(UsageError):
+    """A setting's value is wrong. The domain says what is wrong, naming settings as the
+    Python API does (``min_batch``); the command line names the same settings as flags
+    (``--min-batch``). ``template`` names settings as ``{min_batch}``; ``values`` fill the
+    rest, so text a user typed is never parsed as a template."""
+
+    def __init__(self, template: str, prefix: str = "", **values: object) -> None:
+        self.template, self.prefix, self.values = template, prefix, values
+        super().__init__(self.render(setting_name))
+
+    def render(self, name: Callable[[str], str]) -> str:
+        """The message with each setting called what ``name`` calls it."""
+        return self.prefix + self.template.format_map(_Names(name, self.values))
+
+    @property
+    def cli_message(self) -> str:
+        return self.render(flag_name)
+
+    def prefixed(self, prefix: str) -> ConfigError:
+        """The same error, said about something else (a baseline's configuration)."""
+        return ConfigError(self.template, prefix + self.prefix, **self.values)
+
+
+# Settings whose command-line flag is not their name with dashes: the API's from_sweep= is
+# the estimate command's --from.
+_FLAGS = {"from_sweep": "--from"}
+
+
+def setting_name(name: str) -> str:
+    return name
+
+
+def flag_name(name: str) -> str:
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+class _Names(dict[str, object]):
+    """Values as given; any other key is a setting's name."""
+
+    def __init__(self, name: Callable[[str], str], values: dict[str, object]) -> None:
+        super().__init__(values)
+        self._name = name
+
+    def __missing__(self, key: str) -> str:
+        return self._name(key)
 
 
 class InputFileError(BsprofError):

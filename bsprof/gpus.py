@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bsprof.errors import UsageError
+from bsprof.errors import ConfigError
 
 MIB = 1024**2
 TERA = 1e12
@@ -56,7 +56,11 @@ def find_gpu(name: str) -> GpuSpec:
     matches = [spec for spec in _TABLE if spec.key.startswith(key)]
     if len(matches) == 1:
         return matches[0]
-    raise UsageError(f"unknown --gpu {name!r}; known: {', '.join(GPUS)} (or give --device-memory)")
+    raise ConfigError(
+        "unknown {gpu} {name!r}; known: {known} (or give {device_memory})",
+        name=name,
+        known=", ".join(GPUS),
+    )
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,11 @@ class DeviceModel:
 
     def __post_init__(self) -> None:
         if not 0 <= self.headroom < 10:
-            raise UsageError(f"--headroom must be a fraction such as 0.1, got {self.headroom}")
+            raise ConfigError(
+                "{headroom} must be a fraction such as 0.1, got {value}", value=self.headroom
+            )
         if not 0 < self.mfu <= 1:
-            raise UsageError(f"--mfu must be in (0, 1], got {self.mfu}")
+            raise ConfigError("{mfu} must be in (0, 1], got {value}", value=self.mfu)
 
     def device_bytes(self, rounded_peak_bytes: int) -> int:
         fragmented = math.ceil(rounded_peak_bytes * (1 + self.headroom))

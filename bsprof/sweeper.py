@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bsprof.config import DEFAULT_CPU_RAM_FRACTION, SweepConfig
-from bsprof.errors import BsprofError, ModelFileError, UsageError
+from bsprof.errors import BsprofError, ConfigError, ModelFileError
 from bsprof.lifetime import run_directory
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import PredictionRecord, SweepResult, TrialRecord, TrialStatus
@@ -220,10 +220,12 @@ def _probe(config: SweepConfig, pool: WorkerPool) -> dict[str, Any]:
         raise ModelFileError(f"{config.model}: loading the model file failed: {outcome.crash}")
     payload: dict[str, Any] = outcome.payload
     if config.device.startswith("cuda") and not payload["environment"].get("cuda_available"):
-        raise UsageError(f"--device {config.device}: CUDA is not available on this machine")
+        raise ConfigError("{device} {value}: CUDA is not available on this machine",
+                          value=config.device)  # fmt: skip
     gpus = payload["environment"].get("gpus") or []
     if ":" in config.device and int(config.device.split(":")[1]) >= len(gpus):
-        raise UsageError(f"--device {config.device}: this machine has {len(gpus)} GPU(s)")
+        raise ConfigError("{device} {value}: this machine has {count} GPU(s)",
+                          value=config.device, count=len(gpus))  # fmt: skip
     _check_world_size(config, str(payload["device"]), len(gpus))
     return payload
 
@@ -236,9 +238,11 @@ def _check_world_size(config: SweepConfig, device: str, gpus: int) -> None:
     available = gpus if on_cuda else usable_cpu_count()
     if config.world_size > available:
         what = f"{available} GPU(s)" if on_cuda else f"{available} CPU core(s) to run on"
-        raise UsageError(
-            f"--nproc {config.world_size}: this machine has {what}, one per rank "
-            "(--oversubscribe runs more ranks anyway)"
+        raise ConfigError(
+            "{nproc} {value}: this machine has {what}, one per rank ({oversubscribe} runs more "
+            "ranks anyway)",
+            value=config.world_size,
+            what=what,
         )
 
 

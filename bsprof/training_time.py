@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from bsprof.errors import UsageError
+from bsprof.errors import ConfigError, UsageError
 from bsprof.units import MAX_SECONDS
 
 MAX_COUNT = 10**15  # examples, epochs, batches: far past any real run, far inside a float
@@ -34,29 +34,34 @@ class EstimateSpec:
     def __post_init__(self) -> None:
         for name in ("dataset_size", "batch_size", "epochs", "grad_accum", "world_size"):
             value = getattr(self, name)
-            option = "--" + name.replace("_", "-")
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"{option} must be a positive integer, got {value!r}")
+                raise ConfigError("{" + name + "} must be a positive integer, got {value!r}",
+                                  value=value)  # fmt: skip
             if value > MAX_COUNT:
-                raise UsageError(f"{option} {value} is beyond any real run (at most 1e15)")
+                raise ConfigError("{" + name + "} {value} is beyond any real run (at most 1e15)",
+                                  value=value)  # fmt: skip
         if self.time_per_iter_s is not None and not 0 < self.time_per_iter_s <= MAX_SECONDS:
-            raise UsageError(
-                f"--time-per-iter must be positive and at most a year, got {self.time_per_iter_s!r}"
+            raise ConfigError("{time_per_iter} must be positive and at most a year, got {value!r}",
+                              value=self.time_per_iter_s)  # fmt: skip
+        self._check_scaling_rule()
+        if self.drop_last and self.global_batch > self.dataset_size:
+            raise ConfigError(
+                "with {drop_last}, a global batch of {batch:,} is larger than the dataset "
+                "({size:,} examples): every batch would be dropped (zero iterations per epoch)",
+                batch=self.global_batch,
+                size=self.dataset_size,
             )
+
+    def _check_scaling_rule(self) -> None:
         if (self.base_lr is None) != (self.base_batch is None):
-            raise UsageError("the linear scaling rule needs both --base-lr and --base-batch")
+            raise ConfigError("the linear scaling rule needs both {base_lr} and {base_batch}")
         if self.base_lr is not None and not self.base_lr > 0:
-            raise UsageError(f"--base-lr must be positive, got {self.base_lr!r}")
+            raise ConfigError("{base_lr} must be positive, got {value!r}", value=self.base_lr)
         if self.base_batch is not None and (
             isinstance(self.base_batch, bool) or self.base_batch < 1
         ):
-            raise UsageError(f"--base-batch must be a positive integer, got {self.base_batch!r}")
-        if self.drop_last and self.global_batch > self.dataset_size:
-            raise UsageError(
-                f"with --drop-last, a global batch of {self.global_batch:,} is larger than the "
-                f"dataset ({self.dataset_size:,} examples): every batch would be dropped "
-                "(zero iterations per epoch)"
-            )
+            raise ConfigError("{base_batch} must be a positive integer, got {value!r}",
+                              value=self.base_batch)  # fmt: skip
 
     @property
     def global_batch(self) -> int:
@@ -183,10 +188,10 @@ def run_estimate(request: EstimateRequest) -> EstimateReport:
     """Resolve batch sizes and times (from options or a sweep JSON) and estimate each."""
     if request.sweep_path is not None:
         if request.times_per_iter_s:
-            raise UsageError("give either --time-per-iter or --from, not both")
+            raise ConfigError("give either {time_per_iter} or {from_sweep}, not both")
         return _estimate_from_sweep(request)
     if not request.batch_sizes:
-        raise UsageError("give at least one --batch-size (or --from a sweep JSON)")
+        raise ConfigError("give at least one {batch_size} (or {from_sweep}: a sweep JSON)")
     times = _pair_times(request.batch_sizes, request.times_per_iter_s)
     rows = tuple(
         estimate(_spec(request, batch, time, request.world_size or 1))
@@ -202,9 +207,11 @@ def _pair_times(batch_sizes: tuple[int, ...], times: tuple[float, ...]) -> list[
     if len(times) == 1:
         return [times[0]] * len(batch_sizes)
     if len(times) != len(batch_sizes):
-        raise UsageError(
-            f"got {len(times)} --time-per-iter values for {len(batch_sizes)} batch sizes: "
-            "give one time for all, or one per batch size in the same order"
+        raise ConfigError(
+            "got {times} {time_per_iter} values for {sizes} batch sizes: give one time for "
+            "all, or one per batch size in the same order",
+            times=len(times),
+            sizes=len(batch_sizes),
         )
     return list(times)
 

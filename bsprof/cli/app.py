@@ -18,7 +18,14 @@ from rich.console import Console
 from rich.text import Text
 
 from bsprof import __version__
-from bsprof.errors import EXIT_INTERRUPTED, EXIT_USAGE, BsprofError, ModelFileError, UsageError
+from bsprof.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    BsprofError,
+    ConfigError,
+    ModelFileError,
+    UsageError,
+)
 from bsprof.lifetime import interrupt_exit_code, interrupt_name, signals_interrupt
 
 app = typer.Typer(
@@ -55,7 +62,8 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
         except BsprofError as exc:
             if _state["debug"]:
                 raise
-            error_console().print(Text.assemble(("bsprof: error: ", "bold red"), exc.message))
+            message = exc.cli_message if isinstance(exc, ConfigError) else exc.message
+            error_console().print(Text.assemble(("bsprof: error: ", "bold red"), message))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
             error_console().print(f"bsprof: {interrupt_name(exc)}")

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bsprof.config import Mode, Precision, SweepConfig
-from bsprof.errors import UsageError
+from bsprof.errors import ConfigError
 
 
 def test_doubling_ladder() -> None:
@@ -32,8 +34,13 @@ def test_to_dict_is_plain_json() -> None:
     ],
 )
 def test_invalid_configs(kwargs: dict[str, object], message: str) -> None:
-    with pytest.raises(UsageError, match=message):
+    """The domain names settings as the Python API does; the CLI's rendering names flags."""
+    with pytest.raises(ConfigError) as raised:
         SweepConfig("m.py", **kwargs)  # type: ignore[arg-type]
+    assert message in raised.value.cli_message
+    assert "--" not in str(raised.value)
+    api_names = re.sub(r"--([a-z-]+)", lambda m: m[1].replace("-", "_"), message)
+    assert api_names in str(raised.value)
 
 
 def test_a_config_round_trips_through_its_dict() -> None:

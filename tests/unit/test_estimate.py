@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bsprof.errors import UsageError
+from bsprof.errors import ConfigError, UsageError
 from bsprof.training_time import (
     EstimateRequest,
     EstimateSpec,
@@ -98,8 +98,10 @@ def test_linear_scaling_rule_uses_the_effective_batch() -> None:
 def test_bad_input_is_a_usage_error(kwargs: dict[str, object], message: str) -> None:
     values: dict[str, object] = {"dataset_size": 1_000, "batch_size": 64, "epochs": 1}
     values.update(kwargs)
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(ConfigError) as raised:
         EstimateSpec(**values)  # type: ignore[arg-type]
+    assert message in raised.value.cli_message
+    assert "--" not in str(raised.value)
 
 
 def test_one_time_applies_to_every_batch_size() -> None:
@@ -121,7 +123,7 @@ def test_times_pair_with_batch_sizes_in_order() -> None:
 
 
 def test_mismatched_time_count_is_rejected() -> None:
-    with pytest.raises(UsageError, match="3 --time-per-iter values for 2 batch sizes"):
+    with pytest.raises(UsageError, match="3 time_per_iter values for 2 batch sizes"):
         run_estimate(
             EstimateRequest(
                 dataset_size=10, epochs=1, batch_sizes=(1, 2), times_per_iter_s=(1.0, 2.0, 3.0)
@@ -130,5 +132,5 @@ def test_mismatched_time_count_is_rejected() -> None:
 
 
 def test_batch_size_is_required_without_a_sweep() -> None:
-    with pytest.raises(UsageError, match="at least one --batch-size"):
+    with pytest.raises(UsageError, match="at least one batch_size"):
         run_estimate(EstimateRequest(dataset_size=10, epochs=1))
