@@ -1,9 +1,92 @@
 """bsprof: a batch-size and memory profiler for PyTorch training.
 
+    import bsprof
+
+    result = bsprof.sweep("model.py", device="cpu", batch_sizes=[2, 4])
+    result.largest_fitting_batch           # the records, as the CLI's JSON has them
+    bsprof.predict(my_module, gpu="h100")  # fake tensors: no GPU, seconds
+    bsprof.estimate(60_000, 10, batch_sizes=[64], times_per_iter=[0.05])
+
 Importing this package never imports torch: the estimate formulas and the CLI's help must stay
-instant. Torch is imported only by the modules that run or predict a model.
+instant. Torch is imported only by what runs or predicts a model (worker processes, and
+``predict`` of an in-memory object).
 """
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["__version__"]
+from bsprof.api import check, estimate, predict, run, sweep
+from bsprof.config import Mode, Precision, SweepConfig
+from bsprof.errors import (
+    BsprofError,
+    ConfigError,
+    InputFileError,
+    ModelFileError,
+    UsageError,
+)
+from bsprof.records import (
+    PredictionRecord,
+    SweepResult,
+    TimingStats,
+    TrialRecord,
+    TrialStatus,
+    read_sweep,
+)
+from bsprof.version import __version__
+
+if TYPE_CHECKING:
+    from bsprof.regression import CheckReport, Verdict
+    from bsprof.sweeper import QuietObserver, SweepInterrupted, SweepObserver
+    from bsprof.training_time import EstimateReport, TrainingEstimate
+
+# Names whose modules cost more to import than `bsprof --help` may spend: loaded on first use.
+_LAZY = {
+    "CheckReport": "bsprof.regression",
+    "Verdict": "bsprof.regression",
+    "QuietObserver": "bsprof.sweeper",
+    "SweepInterrupted": "bsprof.sweeper",
+    "SweepObserver": "bsprof.sweeper",
+    "EstimateReport": "bsprof.training_time",
+    "TrainingEstimate": "bsprof.training_time",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bsprof' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "BsprofError",
+    "CheckReport",
+    "ConfigError",
+    "EstimateReport",
+    "InputFileError",
+    "Mode",
+    "ModelFileError",
+    "Precision",
+    "PredictionRecord",
+    "QuietObserver",
+    "SweepConfig",
+    "SweepInterrupted",
+    "SweepObserver",
+    "SweepResult",
+    "TimingStats",
+    "TrainingEstimate",
+    "TrialRecord",
+    "TrialStatus",
+    "UsageError",
+    "Verdict",
+    "__version__",
+    "check",
+    "estimate",
+    "predict",
+    "read_sweep",
+    "run",
+    "sweep",
+]

@@ -12,9 +12,9 @@ import os
 import platform
 from collections.abc import Callable
 
-from bsprof import __version__
 from bsprof.backends.nvml import list_gpus, normalize_uuid, nvml_status
 from bsprof.sysinfo import available_ram_bytes, total_ram_bytes
+from bsprof.version import __version__
 
 
 def collect_environment(device: str = "cpu", touch_cuda: bool = False) -> dict[str, object]:

@@ -24,12 +24,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from bsprof import __version__
 from bsprof.atomic import write_text_atomic
 from bsprof.config import MAX_BATCH_SIZE
 from bsprof.errors import InputFileError
 from bsprof.prediction_check import PredictionCheck
 from bsprof.units import MAX_BYTES, MAX_SECONDS
+from bsprof.version import __version__
 
 SCHEMA_VERSION = 1
 NOISY_SPREAD = 0.10  # IQR / median above this earns a warning

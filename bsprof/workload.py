@@ -81,8 +81,13 @@ def user_frame(tb: TracebackType | None) -> str | None:
 
 
 def load_workload(target: str) -> Workload:
-    module = _import_target(target)
-    source = target
+    """The model file (a path, or ``package.module[:attr]``) imported and checked."""
+    return workload_from(_import_target(target), target)
+
+
+def workload_from(module: Any, source: str) -> Workload:
+    """The contract's callables from any object that has them as attributes: an imported
+    model file, or (for in-process predictions) a module, class or namespace in memory."""
     build_model = getattr(module, "build_model", None)
     if build_model is None and getattr(module, "model", None) is not None:
         instance = module.model

@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from bsprof import __version__
 from bsprof.errors import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -27,6 +26,7 @@ from bsprof.errors import (
     UsageError,
 )
 from bsprof.lifetime import interrupt_exit_code, interrupt_name, signals_interrupt
+from bsprof.version import __version__
 
 app = typer.Typer(
     name="bsprof",

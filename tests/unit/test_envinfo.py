@@ -11,7 +11,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from bsprof import __version__
+from bsprof.version import __version__
 from bsprof.envinfo import collect_environment
 from bsprof.report.env import render_env
 from bsprof.sysinfo import _meminfo_bytes, available_ram_bytes, total_ram_bytes

@@ -1,0 +1,282 @@
+"""The Python API: what ``bsprof sweep``, ``bsprof sweep --predict``, ``bsprof estimate`` and
+``bsprof check`` do, callable from a notebook, a script or a test.
+
+Every function takes plain Python values (sizes as bytes or text such as ``"24GiB"``, durations
+as seconds or text such as ``"2s"``, enums or their names), builds the same typed configuration
+the command line builds, and returns the same records. Nothing here prints. Importing this
+module does not import torch: measured sweeps run in worker processes, and ``predict`` of an
+in-memory object imports torch only when it is called.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bsprof.config import (
+    DEFAULT_ITERS,
+    DEFAULT_MAX_BATCH,
+    DEFAULT_TRIAL_TIMEOUT_S,
+    DEFAULT_WARMUP,
+    PREDICT_MAX_BATCH,
+    Mode,
+    Precision,
+    SweepConfig,
+)
+from bsprof.errors import ConfigError, ModelFileError
+from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU, device_model
+from bsprof.units import parse_duration, parse_size
+
+if TYPE_CHECKING:
+    from bsprof.records import SweepResult
+    from bsprof.regression import CheckReport
+    from bsprof.sweeper import SweepObserver
+    from bsprof.training_time import EstimateReport
+
+ModelSource = str | os.PathLike[str]
+Size = int | str
+Duration = float | str
+
+DEFAULT_CONTEXT_RESERVE = "500MiB"
+
+
+def sweep(
+    model: ModelSource,
+    *,
+    batch_sizes: Sequence[int] | None = None,
+    device: str = "auto",
+    memory_limit: Size | None = None,
+    exact: bool = False,
+    min_batch: int = 1,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    mode: Mode | str = Mode.TRAIN,
+    precision: Precision | str = Precision.FP32,
+    warmup: int = DEFAULT_WARMUP,
+    iters: int = DEFAULT_ITERS,
+    min_time: Duration | None = None,
+    trial_timeout: Duration = DEFAULT_TRIAL_TIMEOUT_S,
+    threads: int | None = None,
+    nproc: int = 1,
+    dataset_size: int | None = None,
+    epochs: int | None = None,
+    drop_last: bool = False,
+    guide: bool = True,
+    observer: SweepObserver | None = None,
+) -> SweepResult:
+    """Run real training iterations at each batch size, each in a fresh worker process.
+
+    ``model`` is a model file's path or ``package.module[:attr]`` (workers import it). Doubling
+    from ``min_batch`` stops at the first out-of-memory; ``exact`` bisects to the largest batch
+    that fits and confirms it; ``batch_sizes`` runs exactly those. Interrupted (Ctrl-C, SIGTERM),
+    it raises ``SweepInterrupted`` carrying what was measured.
+    """
+    config = SweepConfig(
+        model=_model_source(model, "sweep"),
+        device=device,
+        mode=_enum(Mode, mode, "mode"),
+        precision=_enum(Precision, precision, "precision"),
+        batch_sizes=_sizes(batch_sizes),
+        min_batch=min_batch,
+        max_batch=max_batch,
+        exact=exact,
+        warmup=warmup,
+        iters=iters,
+        min_time_s=None if min_time is None else _seconds(min_time),
+        memory_limit_bytes=None if memory_limit is None else _bytes(memory_limit, "memory_limit"),
+        trial_timeout_s=_seconds(trial_timeout),
+        threads=threads,
+        world_size=nproc,
+        dataset_size=dataset_size,
+        epochs=epochs,
+        drop_last=drop_last,
+        guide=guide,
+    )
+    return run(config, observer)
+
+
+def predict(
+    model: ModelSource | object,
+    *,
+    batch_sizes: Sequence[int] | None = None,
+    gpu: str | None = None,
+    device_memory: Size | None = None,
+    headroom: float = DEFAULT_HEADROOM,
+    context_reserve: Size = DEFAULT_CONTEXT_RESERVE,
+    mfu: float = DEFAULT_MFU,
+    min_batch: int = 1,
+    max_batch: int | None = None,
+    mode: Mode | str = Mode.TRAIN,
+    precision: Precision | str = Precision.FP32,
+    dataset_size: int | None = None,
+    epochs: int | None = None,
+    drop_last: bool = False,
+    observer: SweepObserver | None = None,
+) -> SweepResult:
+    """Predict peak memory and FLOPs per batch size on fake tensors: no GPU, seconds.
+
+    ``model`` is a path or module name (predicted in a worker process), or any object with
+    ``build_model``/``make_batch`` attributes (a module, class or namespace: predicted in this
+    process). With ``gpu`` (a known GPU's name) or ``device_memory``, the search finds the
+    largest batch that fits that device, through bsprof's allocator model.
+    """
+    target = device_model(
+        None if device_memory is None else _bytes(device_memory, "device_memory"),
+        gpu,
+        _bytes(context_reserve, "context_reserve"),
+        headroom,
+        mfu,
+    )
+    in_memory = not isinstance(model, (str, os.PathLike))
+    config = SweepConfig(
+        model=_describe_object(model) if in_memory else _model_source(model, "predict"),
+        device="cpu",
+        mode=_enum(Mode, mode, "mode"),
+        precision=_enum(Precision, precision, "precision"),
+        batch_sizes=_sizes(batch_sizes),
+        min_batch=min_batch,
+        max_batch=max_batch or (PREDICT_MAX_BATCH if target else DEFAULT_MAX_BATCH),
+        dataset_size=dataset_size,
+        epochs=epochs,
+        drop_last=drop_last,
+        predict=True,
+        target=target,
+    )
+    if in_memory:
+        from bsprof.inprocess import predict_in_process
+
+        return predict_in_process(model, config, observer)
+    return run(config, observer)
+
+
+def run(config: SweepConfig, observer: SweepObserver | None = None) -> SweepResult:
+    """Run a sweep (measured, or predicted with ``config.predict``) from its configuration:
+    what ``sweep`` and ``predict`` call, and the command line too."""
+    from bsprof.sweeper import QuietObserver, run_sweep
+
+    _check_model_file(config.model)
+    return run_sweep(config, observer or QuietObserver())
+
+
+def estimate(
+    dataset_size: int,
+    epochs: int,
+    *,
+    batch_sizes: Sequence[int] = (),
+    times_per_iter: Sequence[Duration] = (),
+    from_sweep: ModelSource | None = None,
+    drop_last: bool = False,
+    grad_accum: int = 1,
+    world_size: int | None = None,
+    base_lr: float | None = None,
+    base_batch: int | None = None,
+) -> EstimateReport:
+    """The wall-clock formula: iterations per epoch = ceil(dataset_size / global batch) (floor
+    with ``drop_last``), x epochs, x time per iteration. Times come from ``times_per_iter``
+    (one for all batch sizes, or one each) or from a sweep JSON (``from_sweep``)."""
+    from bsprof.training_time import EstimateRequest, run_estimate
+
+    request = EstimateRequest(
+        dataset_size=dataset_size,
+        epochs=epochs,
+        batch_sizes=_sizes(batch_sizes),
+        times_per_iter_s=tuple(_seconds(t) for t in times_per_iter),
+        drop_last=drop_last,
+        grad_accum=grad_accum,
+        world_size=world_size,
+        base_lr=base_lr,
+        base_batch=base_batch,
+        sweep_path=None if from_sweep is None else os.fspath(from_sweep),
+    )
+    return run_estimate(request)
+
+
+def check(
+    model: ModelSource,
+    baseline: ModelSource,
+    *,
+    fail_on: Sequence[str] = (),
+    batch_sizes: Sequence[int] | None = None,
+    observer: SweepObserver | None = None,
+) -> CheckReport:
+    """Rerun a baseline's configuration (a ``check --save-baseline`` or sweep JSON) on
+    ``model`` and compare: the report's ``verdict`` and ``exit_code`` say whether it
+    regressed. ``fail_on`` takes the command line's thresholds (``"peak_memory:+5%"``)."""
+    from bsprof.check_run import run_check
+    from bsprof.regression import parse_threshold
+    from bsprof.sweeper import QuietObserver
+
+    source = _model_source(model, "check")
+    _check_model_file(source)
+    thresholds = tuple(parse_threshold(text) for text in fail_on) or None
+    outcome = run_check(
+        source,
+        Path(os.fspath(baseline)),
+        thresholds,
+        observer or QuietObserver(),
+        _sizes(batch_sizes),
+    )
+    return outcome.report
+
+
+def _model_source(model: object, function: str) -> str:
+    if isinstance(model, (str, os.PathLike)):
+        return os.fspath(model)
+    raise TypeError(
+        f"bsprof.{function}() runs the model in fresh worker processes, so it needs a model "
+        f"file's path or a module name, not a {type(model).__name__}; bsprof.predict() also "
+        "takes an object with build_model/make_batch"
+    )
+
+
+def _check_model_file(model: str) -> None:
+    target = model.partition(":")[0]
+    if target.endswith(".py") and not Path(target).is_file():
+        raise ModelFileError(f"{target}: no such model file")
+
+
+def _describe_object(model: object) -> str:
+    name = getattr(model, "__name__", None) or type(model).__name__
+    return f"<in-memory {name}>"
+
+
+def _enum(kind: type[Mode] | type[Precision], value: object, setting: str) -> Any:
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(str(value).lower())
+    except ValueError:
+        choices = ", ".join(member.value for member in kind)
+        raise ConfigError(
+            "{" + setting + "} must be one of {choices}, got {value!r}",
+            choices=choices,
+            value=value,
+        ) from None
+
+
+def _sizes(values: Sequence[int] | None) -> tuple[int, ...]:
+    sizes = tuple(values or ())
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise ConfigError("{batch_sizes} must be integers, got {value!r}", value=size)
+    return sizes
+
+
+def _bytes(value: Size, setting: str) -> int:
+    if isinstance(value, str):
+        return parse_size(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            "{" + setting + "} must be a positive number of bytes or a size such as '24GiB', "
+            "got {value!r}",
+            value=value,
+        )
+    return value
+
+
+def _seconds(value: Duration) -> float:
+    return parse_duration(value) if isinstance(value, str) else float(value)
+
+
+__all__ = ["check", "estimate", "predict", "run", "sweep"]
