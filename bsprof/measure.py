@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten
 
-from bsprof.backends import Backend
+from bsprof.backends.base import Backend
 from bsprof.config import Mode, Precision, SweepConfig
 from bsprof.errors import ModelFileError
 from bsprof.records import TimingStats, TrialRecord, TrialStatus

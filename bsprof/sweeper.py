@@ -17,10 +17,11 @@ from bsprof.errors import BsprofError, ConfigError, ModelFileError
 from bsprof.lifetime import run_directory
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import PredictionRecord, SweepResult, TrialRecord, TrialStatus
+from bsprof.runner import jobs
+from bsprof.runner.pool import WorkerPool
 from bsprof.search import FAR_BEYOND_FACTOR, Guide, Measure, SearchPlan, search
 from bsprof.sysinfo import ram_share_bytes, usable_cpu_count
 from bsprof.units import format_bytes
-from bsprof.worker import JobOutcome, PredictJob, ProbeJob, TrialJob, WorkerPool
 
 IMPORT_WARNING_BYTES = 64 * 2**20
 
@@ -181,7 +182,7 @@ def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserv
         observer.trial_finished(record, state.snapshot(complete=False))
 
     outcome = pool.run(
-        PredictJob(
+        jobs.PredictJob(
             config,
             cuda_kernels=config.target is not None,
             host_limit_bytes=host_limit(),
@@ -190,16 +191,10 @@ def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserv
         lambda phase, batch, _: observer.trial_progress(batch, phase, 0, 0),
         on_record,
     )
-    if outcome.unsupported is not None:
-        raise PredictionUnsupportedError(outcome.unsupported)
-    if outcome.model_error is not None:
-        raise ModelFileError(outcome.model_error)
-    _raise_internal(outcome)
-    if outcome.crash is not None:
-        raise ModelFileError(f"{config.model}: the prediction failed: {outcome.crash}")
-    state.records = [TrialRecord.from_dict(r) for r in outcome.payload["records"]]
-    state.warnings.extend(outcome.payload["notes"])
-    state.take_predictions(outcome.payload, state.records)
+    payload = _payload(outcome, f"{config.model}: the prediction failed")
+    state.records = [TrialRecord.from_dict(r) for r in payload["records"]]
+    state.warnings.extend(payload["notes"])
+    state.take_predictions(payload, state.records)
     if config.target is not None:
         state.warnings.append(
             "predicted on fake CPU tensors: CPU kernels stand in for CUDA ones (e.g. attention), "
@@ -211,14 +206,9 @@ def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserv
 
 
 def _probe(config: SweepConfig, pool: WorkerPool) -> dict[str, Any]:
-    job = ProbeJob(config, host_limit_bytes=host_limit())
+    job = jobs.ProbeJob(config, host_limit_bytes=host_limit())
     outcome = pool.run(job, config.trial_timeout_s)  # a hung import is a timeout
-    if outcome.model_error is not None:
-        raise ModelFileError(outcome.model_error)
-    _raise_internal(outcome)
-    if outcome.crash is not None:
-        raise ModelFileError(f"{config.model}: loading the model file failed: {outcome.crash}")
-    payload: dict[str, Any] = outcome.payload
+    payload = _payload(outcome, f"{config.model}: loading the model file failed")
     if config.device.startswith("cuda") and not payload["environment"].get("cuda_available"):
         raise ConfigError("{device} {value}: CUDA is not available on this machine",
                           value=config.device)  # fmt: skip
@@ -312,7 +302,7 @@ def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Gui
     config, limit = state.config, state.capacity_bytes
     sizes = config.batch_sizes or config.doubling_sizes
     observer.trial_started(sizes[0])
-    job = PredictJob(
+    job = jobs.PredictJob(
         config,
         sizes=tuple(sizes),
         cuda_kernels=state.device.startswith("cuda"),
@@ -324,7 +314,7 @@ def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Gui
         config.trial_timeout_s,
         lambda phase, batch, _: observer.trial_progress(batch, phase, 0, 0),
     )
-    if outcome.payload is None:
+    if not isinstance(outcome, jobs.Succeeded):
         why = (outcome.failure or "unknown").splitlines()[0]
         state.warnings.append(f"no prediction ({why}); plain search, measured numbers only")
         return None
@@ -344,18 +334,20 @@ def _measure(
     device = state.device
     observer.trial_started(batch_size)
     if state.config.world_size > 1:
-        from bsprof.ddp_launch import run_ddp_trial
+        from bsprof.runner.torchrun import run_ddp_trial
 
         observer.trial_progress(batch_size, f"{state.config.world_size} ranks (torchrun)", 0, 0)
         record = run_ddp_trial(state.config, batch_size, device, state.config.memory_limit_bytes)
         return _with_prediction(state, record)
-    job = TrialJob(state.config, batch_size, device, state.config.memory_limit_bytes, host_limit())
+    job = jobs.TrialJob(
+        state.config, batch_size, device, state.config.memory_limit_bytes, host_limit()
+    )
     outcome = pool.run(
         job,
         state.config.trial_timeout_s,
         lambda phase, done, total: observer.trial_progress(batch_size, phase, done, total),
     )
-    if outcome.payload is not None:
+    if isinstance(outcome, jobs.Succeeded):
         state.take_worker_facts(outcome.payload)
     return _with_prediction(state, _record_from(outcome, batch_size))
 
@@ -365,10 +357,10 @@ def _with_prediction(state: _SweepState, record: TrialRecord) -> TrialRecord:
     return record if prediction is None else replace(record, prediction=prediction)
 
 
-def _record_from(outcome: JobOutcome, batch_size: int) -> TrialRecord:
-    if outcome.model_error is not None:
-        raise ModelFileError(outcome.model_error)
-    if outcome.payload is None:  # died, timed out, or (a bug) failed inside bsprof
+def _record_from(outcome: jobs.JobOutcome, batch_size: int) -> TrialRecord:
+    if isinstance(outcome, jobs.ModelFailed):
+        raise ModelFileError(outcome.message)
+    if not isinstance(outcome, jobs.Succeeded):  # died, timed out, or (a bug) failed inside bsprof
         return TrialRecord(
             batch_size, TrialStatus.CRASH, error=outcome.failure, trial_wall_s=outcome.wall_s
         )
@@ -384,10 +376,19 @@ def _timing_warnings(records: list[TrialRecord]) -> list[str]:
     ]
 
 
-def _raise_internal(outcome: JobOutcome) -> None:
-    if outcome.internal_error is not None:
+def _payload(outcome: jobs.JobOutcome, crashed: str) -> dict[str, Any]:
+    """A probe's or a prediction's payload; anything else is raised (``crashed`` leads the
+    message when the worker died or timed out)."""
+    if isinstance(outcome, jobs.Succeeded):
+        return outcome.payload
+    if isinstance(outcome, jobs.Unsupported):
+        raise PredictionUnsupportedError(outcome.message)
+    if isinstance(outcome, jobs.ModelFailed):
+        raise ModelFileError(outcome.message)
+    if isinstance(outcome, jobs.InternalError):
         # A bug, not the user's input: the worker's traceback is what a report needs.
-        raise BsprofError(f"{outcome.failure}; please report it with:\n{outcome.internal_error}")
+        raise BsprofError(f"{outcome.failure}; please report it with:\n{outcome.traceback}")
+    raise ModelFileError(f"{crashed}: {outcome.reason}")
 
 
 def _raise_if_the_model_never_ran(result: SweepResult) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from bsprof.backends import MemoryReading
+from bsprof.backends.base import MemoryReading
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3

@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 
 import torch
 
-from bsprof.backends import MemoryReading
+from bsprof.backends.base import MemoryReading
 from bsprof.backends.nvml import GpuSampler
 
 

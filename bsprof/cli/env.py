@@ -23,11 +23,12 @@ def env(
     from bsprof.config import SweepConfig
     from bsprof.report import make_console
     from bsprof.report.env import render_env
-    from bsprof.worker import EnvJob, WorkerPool
+    from bsprof.runner.jobs import EnvJob, Succeeded
+    from bsprof.runner.pool import WorkerPool
 
     SweepConfig(model="-", device=device)  # validates --device
     outcome = WorkerPool().run(EnvJob(device), timeout_s=120)
-    if outcome.payload is None:
+    if not isinstance(outcome, Succeeded):
         raise BsprofError(f"collecting the environment failed: {outcome.failure}")
     if as_json:
         typer.echo(json.dumps(outcome.payload, indent=2))

@@ -80,10 +80,10 @@ class SweepOutputs:
 
 def run_sweep_command(config: SweepConfig, outputs: SweepOutputs) -> int:
     """Run, report and write; the exit code: 0 a batch fits, 1 nothing fits, 130 interrupted."""
-    from bsprof.ddp_launch import under_torchrun
     from bsprof.report import make_console
     from bsprof.report.progress import SweepProgress
     from bsprof.report.sweep import render_sweep
+    from bsprof.runner.torchrun import under_torchrun
     from bsprof.sweeper import SweepInterrupted, run_sweep
 
     if under_torchrun():
@@ -117,9 +117,9 @@ def run_sweep_command(config: SweepConfig, outputs: SweepOutputs) -> int:
 
 def _run_as_a_rank(config: SweepConfig, outputs: SweepOutputs) -> int:
     """Started by the user's torchrun: this process is one rank; rank 0 reports."""
-    from bsprof.ddp import run_ranked_sweep
     from bsprof.report import make_console
     from bsprof.report.sweep import render_sweep
+    from bsprof.runner.rank import run_ranked_sweep
 
     device = config.device
     if device == "auto":

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bsprof.ddp_launch import combine, oom_before_teardown
 from bsprof.records import TimingStats, TrialRecord, TrialStatus
+from bsprof.runner.torchrun import combine, oom_before_teardown
 
 
 def _rank(rank: int, record: TrialRecord) -> dict[str, object]:

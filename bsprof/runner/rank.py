@@ -1,4 +1,5 @@
-"""One rank of a data-parallel trial: ``python -m torch.distributed.run ... -m bsprof.ddp``.
+"""One rank of a data-parallel trial: ``python -m torch.distributed.run ... -m
+bsprof.runner.rank`` (started by bsprof.runner.torchrun).
 
 Each rank builds the model, wraps it in DistributedDataParallel (gloo on CPU, nccl on CUDA) and
 measures its per-device batch. Ranks then agree on the outcome over a separate gloo group: an
@@ -29,6 +30,7 @@ from bsprof.errors import ModelFileError, UsageError
 from bsprof.lifetime import die_with_parent
 from bsprof.measure import run_trial
 from bsprof.records import SweepResult, TrialRecord, TrialStatus
+from bsprof.runner.torchrun import combine
 from bsprof.workload import check_import, load_workload
 
 # Worst outcome wins the agreement: any OOM makes the batch size not fit.
@@ -121,7 +123,6 @@ def run_ranked_sweep(config: SweepConfig, device: str) -> SweepResult | None:
     Without a fork per trial there is no address-space cap: on CPU, ``--memory-limit`` needs
     ``--nproc`` (bsprof launching torchrun) instead.
     """
-    from bsprof.ddp_launch import combine
     from bsprof.envinfo import collect_environment
     from bsprof.search import SearchPlan, search
 

@@ -67,7 +67,7 @@ def run_ddp_trial(
 def _launch(config: SweepConfig, folder: Path, log: Path) -> str | None:
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
-        f"--nproc-per-node={config.world_size}", "-m", "bsprof.ddp",
+        f"--nproc-per-node={config.world_size}", "-m", "bsprof.runner.rank",
         "--job", str(folder / "job.json"), "--out", str(folder),
     ]  # fmt: skip
     # torchrun's ranks need the threads they are given, not one per core each

@@ -5,11 +5,8 @@ the ~2 s import. The parent and the fork server never import torch's CUDA side: 
 initialises CUDA itself. A child that dies, is killed or outlives its timeout is an outcome,
 not an exception: the sweep goes on.
 
-Protocol: the child sends ("progress", phase, done, total)* and ("record", record_dict)* (a
-predicted batch size, as soon as it is known) then exactly one of
-("result", payload), ("model_error", message), ("unsupported", message) or
-("internal_error", traceback) over a pipe.
-This module must not import torch.
+This is the parent's side; bsprof.runner.child is the child's and bsprof.runner.jobs the
+messages between them. This module must not import torch.
 """
 
 from __future__ import annotations
@@ -22,81 +19,32 @@ import sys
 import time
 import types
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bsprof.config import SweepConfig
 from bsprof.lifetime import FORKSERVER_PID_ENV, die_with_parent, parent_is, run_directory
+from bsprof.runner.jobs import (
+    FINAL_TYPES,
+    Crashed,
+    Final,
+    InternalError,
+    Job,
+    JobOutcome,
+    PredictedRecord,
+    Progress,
+)
 
 # the guard first: the fork server dies with bsprof and removes its files; then torch, the
-# backends and the measurement code
-_PRELOAD = ["bsprof._forkserver_setup", "bsprof.trial"]
+# backends and the measurement code; then this module, where a child starts (child_entry)
+_PRELOAD = ["bsprof.runner._forkserver_setup", "bsprof.runner.child", "bsprof.runner.pool"]
 _POLL_S = 0.1
 _EXIT_GRACE_S = 10.0
 _LOG_TAIL_LINES = 8
 
 ProgressCallback = Callable[[str, int, int], None]
 RecordCallback = Callable[[dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class ProbeJob:
-    """Resolve the device, load the model file once, describe the environment."""
-
-    config: SweepConfig
-    host_limit_bytes: int | None = None  # address-space cap before the user's code (CPU)
-
-
-@dataclass(frozen=True)
-class TrialJob:
-    config: SweepConfig
-    batch_size: int
-    device: str
-    memory_limit_bytes: int | None
-    host_limit_bytes: int | None = None  # the guard while the model file is imported (CPU)
-
-
-@dataclass(frozen=True)
-class PredictJob:
-    """Predict on fake tensors: a whole search (``sizes`` empty) or just the given sizes."""
-
-    config: SweepConfig
-    sizes: tuple[int, ...] = ()
-    cuda_kernels: bool = False  # predict what a CUDA run allocates (e.g. foreach optimizers)
-    stop_above_bytes: int | None = None  # with sizes: stop after the first prediction above
-    host_limit_bytes: int | None = None  # address-space cap before the user's code runs
-
-
-@dataclass(frozen=True)
-class EnvJob:
-    """Describe the environment (``bsprof env``)."""
-
-    device: str
-
-
-Job = ProbeJob | TrialJob | EnvJob | PredictJob
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """What came back: a payload, a model-file error, or why the worker died."""
-
-    payload: Any = None
-    model_error: str | None = None
-    unsupported: str | None = None  # the model cannot run on fake tensors
-    crash: str | None = None  # the worker died or timed out
-    internal_error: str | None = None  # a bug in bsprof: the worker's traceback
-
-    @property
-    def failure(self) -> str | None:
-        """Why no payload came back, in one line."""
-        if self.internal_error is not None:
-            return "bsprof's worker failed (a bug): " + self.internal_error.strip().splitlines()[-1]
-        return self.model_error or self.unsupported or self.crash
-
-    wall_s: float = 0.0
 
 
 def child_entry(job: Job, conn: Connection, log_path: str | None, environ: dict[str, str]) -> None:
@@ -114,9 +62,9 @@ def child_entry(job: Job, conn: Connection, log_path: str | None, environ: dict[
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
-    from bsprof import trial  # preloaded in the fork server: instant
+    from bsprof.runner import child  # preloaded in the fork server: instant
 
-    trial.serve(job, conn)
+    child.serve(job, conn)
 
 
 class WorkerPool:
@@ -158,20 +106,12 @@ class WorkerPool:
                 process.join(_EXIT_GRACE_S)  # the pipe closed: the child is dying; get its status
             _stop(process)
             why = f"timed out after {timeout_s:g} s" if timed_out else _death(process.exitcode)
-            return JobOutcome(crash=_with_log_tail(why, log_path), wall_s=_since(started))
+            return Crashed(_with_log_tail(why, log_path), wall_s=_since(started))
         try:
             process.join(_EXIT_GRACE_S)
         finally:
             _stop(process)
-        kind, value = message
-        wall = _since(started)
-        if kind == "result":
-            return JobOutcome(payload=value, wall_s=wall)
-        if kind == "model_error":
-            return JobOutcome(model_error=value, wall_s=wall)
-        if kind == "unsupported":
-            return JobOutcome(unsupported=value, wall_s=wall)
-        return JobOutcome(internal_error=value, wall_s=wall)
+        return replace(message, wall_s=_since(started))
 
     def _next_log_path(self) -> str | None:
         if self._log_dir is None:
@@ -203,7 +143,7 @@ def _receive(
     deadline: float,
     on_progress: ProgressCallback | None,
     on_record: RecordCallback | None = None,
-) -> tuple[str, Any] | None:
+) -> Final | None:
     """Read until a final message; None when the child died or the deadline passed."""
     while time.perf_counter() < deadline:
         if not conn.poll(_POLL_S):
@@ -212,15 +152,17 @@ def _receive(
             message = conn.recv()
         except (EOFError, OSError):
             return None
-        if message[0] == "progress":
+        if isinstance(message, Progress):
             if on_progress is not None:
-                on_progress(message[1], message[2], message[3])
+                on_progress(message.phase, message.done, message.total)
             continue
-        if message[0] == "record":
+        if isinstance(message, PredictedRecord):
             if on_record is not None:
-                on_record(message[1])
+                on_record(message.record)
             continue
-        return (message[0], message[1])
+        if isinstance(message, FINAL_TYPES):
+            return message
+        return InternalError(f"unexpected message from the worker: {message!r}")
     return None
 
 

@@ -1,4 +1,5 @@
-"""The child side of a worker: run one job and report over the pipe. Imports torch."""
+"""The child side of a worker: run one job and report over the pipe (the messages are
+bsprof.runner.jobs'). Imports torch; the fork server preloads it (bsprof.runner.pool)."""
 
 from __future__ import annotations
 
@@ -19,29 +20,46 @@ from bsprof.measure import run_trial
 from bsprof.prediction import PredictionUnsupported, predict_iteration
 from bsprof.prediction.selfcheck import self_check
 from bsprof.records import TrialRecord, TrialStatus
+from bsprof.runner.jobs import (
+    EnvJob,
+    InternalError,
+    Job,
+    ModelFailed,
+    PredictedRecord,
+    PredictJob,
+    ProbeJob,
+    Progress,
+    Succeeded,
+    ToParent,
+    TrialJob,
+    Unsupported,
+)
 from bsprof.search import SearchPlan, search
 from bsprof.units import format_bytes
-from bsprof.worker import EnvJob, Job, PredictJob, ProbeJob, TrialJob
 from bsprof.workload import UserCodeError, check_import, load_workload
 
 
 def serve(job: Job, conn: Connection) -> None:
     try:
         payload = run_job(job, conn)
-        conn.send(("result", payload))
+        _send(conn, Succeeded(payload))
     except ModelFileError as exc:
-        conn.send(("model_error", exc.message))
+        _send(conn, ModelFailed(exc.message))
     except PredictionUnsupported as exc:
-        conn.send(("unsupported", exc.message))
+        _send(conn, Unsupported(exc.message))
     except KeyboardInterrupt:
         os._exit(130)  # the parent saw the same Ctrl-C and records the interruption
     except BaseException:
-        conn.send(("internal_error", traceback.format_exc()))
+        _send(conn, InternalError(traceback.format_exc()))
     finally:
         conn.close()
 
 
-def run_job(job: Job, conn: Connection) -> Any:
+def _send(conn: Connection, message: ToParent) -> None:
+    conn.send(message)
+
+
+def run_job(job: Job, conn: Connection) -> dict[str, Any]:
     if isinstance(job, ProbeJob):
         return probe(job)
     if isinstance(job, EnvJob):
@@ -99,7 +117,7 @@ def measure(job: TrialJob, conn: Connection) -> dict[str, Any]:
         check_import(job.config.model, import_bytes, job.memory_limit_bytes)
 
     def progress(phase: str, done: int, total: int) -> None:
-        conn.send(("progress", phase, done, total))
+        _send(conn, Progress(phase, done, total))
 
     record = run_trial(workload, job.config, job.batch_size, backend, progress)
     return {
@@ -118,9 +136,9 @@ def predict(job: PredictJob, conn: Connection) -> dict[str, Any]:
     workload = load_workload(job.config.model)
 
     def predict_one(batch_size: int) -> TrialRecord:
-        conn.send(("progress", "predicting", batch_size, 0))
+        _send(conn, Progress("predicting", batch_size, 0))
         record = predicted_record(workload, job, batch_size)
-        conn.send(("record", record.to_dict()))  # kept by the parent if the run is interrupted
+        _send(conn, PredictedRecord(record.to_dict()))  # kept if the run is interrupted
         return record
 
     if job.sizes:
@@ -143,7 +161,7 @@ def predict(job: PredictJob, conn: Connection) -> dict[str, Any]:
         records, notes = list(outcome.records), list(outcome.notes)
     predicted = [r for r in records if r.prediction is not None]
     sizes = [r.batch_size for r in predicted]
-    conn.send(("progress", "self-check", min(sizes, default=0), 0))
+    _send(conn, Progress("self-check", min(sizes, default=0), 0))
     try:
         check = self_check(workload, job.config, sizes, job.cuda_kernels, _largest(predicted))
     except UserCodeError as exc:  # the model fails on real tensors: nothing to predict

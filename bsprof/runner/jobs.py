@@ -1,0 +1,144 @@
+"""What the parent asks a worker to do, and what the worker says back. No torch here.
+
+The parent sends one job (a ``Job``) to a fresh child. The child sends, over a pipe, any number
+of ``Progress`` and ``PredictedRecord`` messages, then exactly one ``Final`` message: the job's
+outcome. The parent stamps the outcome with the job's wall time, or, when the child died or
+timed out before saying anything final, makes it a ``Crashed`` itself. An outcome is one of
+these classes; code tells them apart with ``isinstance``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bsprof.config import SweepConfig
+
+# --- jobs: parent -> child ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProbeJob:
+    """Resolve the device, load the model file once, describe the environment."""
+
+    config: SweepConfig
+    host_limit_bytes: int | None = None  # address-space cap before the user's code (CPU)
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    config: SweepConfig
+    batch_size: int
+    device: str
+    memory_limit_bytes: int | None
+    host_limit_bytes: int | None = None  # the guard while the model file is imported (CPU)
+
+
+@dataclass(frozen=True)
+class PredictJob:
+    """Predict on fake tensors: a whole search (``sizes`` empty) or just the given sizes."""
+
+    config: SweepConfig
+    sizes: tuple[int, ...] = ()
+    cuda_kernels: bool = False  # predict what a CUDA run allocates (e.g. foreach optimizers)
+    stop_above_bytes: int | None = None  # with sizes: stop after the first prediction above
+    host_limit_bytes: int | None = None  # address-space cap before the user's code runs
+
+
+@dataclass(frozen=True)
+class EnvJob:
+    """Describe the environment (``bsprof env``)."""
+
+    device: str
+
+
+Job = ProbeJob | TrialJob | EnvJob | PredictJob
+
+# --- along the way: child -> parent -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the job is: a trial's ``phase`` and ``done`` of ``total`` iterations; for a
+    prediction, ``done`` is the batch size being predicted (``total`` 0)."""
+
+    phase: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class PredictedRecord:
+    """One predicted batch size (a TrialRecord's dict), sent as soon as it is known, so the
+    parent keeps it if the run is interrupted."""
+
+    record: dict[str, Any]
+
+
+# --- the outcome: child -> parent once, or made by the parent --------------------------------
+# ``wall_s`` is the job's wall time, from the parent's clock: the child sends 0.0 and the
+# parent replaces it.
+
+
+@dataclass(frozen=True)
+class Succeeded:
+    """The job ran; ``payload`` is its result (a dict whose keys depend on the job)."""
+
+    payload: dict[str, Any]
+    wall_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelFailed:
+    """The model file is broken (bsprof.errors.ModelFileError): the user's to fix."""
+
+    message: str
+    wall_s: float = 0.0
+
+    @property
+    def failure(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """The model cannot run on fake tensors (only a PredictJob says this)."""
+
+    message: str
+    wall_s: float = 0.0
+
+    @property
+    def failure(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class InternalError:
+    """A bug in bsprof: the worker's traceback."""
+
+    traceback: str
+    wall_s: float = 0.0
+
+    @property
+    def failure(self) -> str:
+        """The traceback's last line, in one line."""
+        return "bsprof's worker failed (a bug): " + self.traceback.strip().splitlines()[-1]
+
+
+@dataclass(frozen=True)
+class Crashed:
+    """The worker died or timed out before saying anything final (made by the parent)."""
+
+    reason: str
+    wall_s: float = 0.0
+
+    @property
+    def failure(self) -> str:
+        return self.reason
+
+
+Final = Succeeded | ModelFailed | Unsupported | InternalError  # what a child may send last
+ToParent = Progress | PredictedRecord | Final  # every message a child sends
+Failure = ModelFailed | Unsupported | InternalError | Crashed  # each has ``failure``: one line
+JobOutcome = Succeeded | Failure
+FINAL_TYPES = (Succeeded, ModelFailed, Unsupported, InternalError)
