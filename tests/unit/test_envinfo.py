@@ -11,10 +11,10 @@ import pytest
 import torch
 from rich.console import Console
 
-from bsprof.version import __version__
 from bsprof.envinfo import collect_environment
 from bsprof.report.env import render_env
 from bsprof.sysinfo import _meminfo_bytes, available_ram_bytes, total_ram_bytes
+from bsprof.version import __version__
 
 KEYS = {
     "host",
