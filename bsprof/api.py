@@ -144,7 +144,7 @@ def predict(
         target=target,
     )
     if in_memory:
-        from bsprof.inprocess import predict_in_process
+        from bsprof.runner.inprocess import predict_in_process
 
         return predict_in_process(model, config, observer)
     return run(config, observer)

@@ -18,6 +18,7 @@ from bsprof.lifetime import run_directory
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import PredictionRecord, SweepResult, TrialRecord, TrialStatus
 from bsprof.runner import jobs
+from bsprof.runner.jobs import JobRunner
 from bsprof.runner.pool import WorkerPool
 from bsprof.search import FAR_BEYOND_FACTOR, Guide, Measure, SearchPlan, search
 from bsprof.sysinfo import ram_share_bytes, usable_cpu_count
@@ -129,13 +130,16 @@ class _SweepState:
             )
 
 
-def run_sweep(config: SweepConfig, observer: SweepObserver) -> SweepResult:
+def run_sweep(
+    config: SweepConfig, observer: SweepObserver, runner: JobRunner | None = None
+) -> SweepResult:
     """Probe, predict, then measure (or only predict); an interrupt anywhere raises
-    SweepInterrupted with what was finished."""
+    SweepInterrupted with what was finished. Jobs run in worker processes unless another
+    ``runner`` is given (in-process predictions of an object in memory)."""
     holder: list[_SweepState] = []
     try:
         with tempfile.TemporaryDirectory(prefix="sweep-", dir=run_directory()) as logs:
-            pool = WorkerPool(Path(logs))
+            pool = runner or WorkerPool(Path(logs))
             state = _initial_state(config, _probe(config, pool))
             holder.append(state)
             if config.predict:
@@ -155,7 +159,7 @@ def run_sweep(config: SweepConfig, observer: SweepObserver) -> SweepResult:
     return result
 
 
-def _measuring(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Measure:
+def _measuring(state: _SweepState, pool: JobRunner, observer: SweepObserver) -> Measure:
     def measure(batch_size: int) -> TrialRecord:
         record = _measure(state, pool, observer, batch_size)
         # a re-check of a size replaces it here; the search merges both runs at the end
@@ -171,7 +175,7 @@ def _nothing_yet(config: SweepConfig) -> SweepResult:
     return SweepResult(environment={}, config=config.to_dict(), results=(), complete=False)
 
 
-def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> SweepResult:
+def _predicted_sweep(state: _SweepState, pool: JobRunner, observer: SweepObserver) -> SweepResult:
     """Every trial on fake tensors, in one worker: seconds for a whole search."""
     config = state.config
     observer.trial_started(config.batch_sizes[0] if config.batch_sizes else config.min_batch)
@@ -205,7 +209,7 @@ def _predicted_sweep(state: _SweepState, pool: WorkerPool, observer: SweepObserv
     return result
 
 
-def _probe(config: SweepConfig, pool: WorkerPool) -> dict[str, Any]:
+def _probe(config: SweepConfig, pool: JobRunner) -> dict[str, Any]:
     job = jobs.ProbeJob(config, host_limit_bytes=host_limit())
     outcome = pool.run(job, config.trial_timeout_s)  # a hung import is a timeout
     payload = _payload(outcome, f"{config.model}: loading the model file failed")
@@ -293,7 +297,7 @@ def _plan(config: SweepConfig) -> SearchPlan:
     return SearchPlan(config.doubling_sizes, exact=config.exact)
 
 
-def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Guide | None:
+def _guide(state: _SweepState, pool: JobRunner, observer: SweepObserver) -> Guide | None:
     """Predict every planned size first: the predictions sit beside the measurements (and a
     ``check`` baseline gates on them), and with ``guide`` and a memory limit they steer the
     search: sizes predicted far beyond the limit are skipped, --exact starts at the predicted
@@ -329,7 +333,7 @@ def _guide(state: _SweepState, pool: WorkerPool, observer: SweepObserver) -> Gui
 
 
 def _measure(
-    state: _SweepState, pool: WorkerPool, observer: SweepObserver, batch_size: int
+    state: _SweepState, pool: JobRunner, observer: SweepObserver, batch_size: int
 ) -> TrialRecord:
     device = state.device
     observer.trial_started(batch_size)

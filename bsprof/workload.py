@@ -11,11 +11,12 @@ what was expected.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -80,8 +81,28 @@ def user_frame(tb: TracebackType | None) -> str | None:
     return found
 
 
+# Objects in memory that stand for a model file while bsprof.predict runs them in-process.
+_IN_MEMORY: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def in_memory_workload(name: str, holder: Any) -> Iterator[None]:
+    """While inside, ``load_workload(name)`` takes the callables from ``holder``."""
+    previous = _IN_MEMORY.get(name)
+    _IN_MEMORY[name] = holder
+    try:
+        yield
+    finally:
+        if previous is None:
+            del _IN_MEMORY[name]
+        else:
+            _IN_MEMORY[name] = previous
+
+
 def load_workload(target: str) -> Workload:
     """The model file (a path, or ``package.module[:attr]``) imported and checked."""
+    if target in _IN_MEMORY:
+        return workload_from(_IN_MEMORY[target], target)
     return workload_from(_import_target(target), target)
 
 

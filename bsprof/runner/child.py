@@ -22,6 +22,7 @@ from bsprof.prediction.selfcheck import self_check
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.runner.jobs import (
     EnvJob,
+    Final,
     InternalError,
     Job,
     ModelFailed,
@@ -29,6 +30,7 @@ from bsprof.runner.jobs import (
     PredictJob,
     ProbeJob,
     Progress,
+    Sender,
     Succeeded,
     ToParent,
     TrialJob,
@@ -41,25 +43,35 @@ from bsprof.workload import UserCodeError, check_import, load_workload
 
 def serve(job: Job, conn: Connection) -> None:
     try:
-        payload = run_job(job, conn)
-        _send(conn, Succeeded(payload))
-    except ModelFileError as exc:
-        _send(conn, ModelFailed(exc.message))
-    except PredictionUnsupported as exc:
-        _send(conn, Unsupported(exc.message))
+        final = outcome_of(job, conn)
     except KeyboardInterrupt:
         os._exit(130)  # the parent saw the same Ctrl-C and records the interruption
     except BaseException:
-        _send(conn, InternalError(traceback.format_exc()))
+        final = InternalError(traceback.format_exc())
+    try:
+        _send(conn, final)
     finally:
         conn.close()
 
 
-def _send(conn: Connection, message: ToParent) -> None:
+def outcome_of(job: Job, conn: Connection | Sender) -> Final:
+    """Run a job; what it ends with. Also run in-process (bsprof.runner.inprocess), where an
+    interrupt propagates to the caller."""
+    try:
+        return Succeeded(run_job(job, conn))
+    except ModelFileError as exc:
+        return ModelFailed(exc.message)
+    except PredictionUnsupported as exc:
+        return Unsupported(exc.message)
+    except Exception:
+        return InternalError(traceback.format_exc())
+
+
+def _send(conn: Connection | Sender, message: ToParent) -> None:
     conn.send(message)
 
 
-def run_job(job: Job, conn: Connection) -> dict[str, Any]:
+def run_job(job: Job, conn: Connection | Sender) -> dict[str, Any]:
     if isinstance(job, ProbeJob):
         return probe(job)
     if isinstance(job, EnvJob):
@@ -101,12 +113,15 @@ def probe(job: ProbeJob) -> dict[str, Any]:
 
 
 def _cap_host(limit_bytes: int | None) -> None:
-    """The user's code (the model file's import, a self-check iteration) runs under a cap."""
+    """The user's code (the model file's import, a self-check iteration) runs under a cap.
+    None: no cap, and the allocator left as it is (in-process, the process is the user's)."""
+    if limit_bytes is None:
+        return
     _cpu.tame_allocator()
     _cpu.cap_address_space(limit_bytes)
 
 
-def measure(job: TrialJob, conn: Connection) -> dict[str, Any]:
+def measure(job: TrialJob, conn: Connection | Sender) -> dict[str, Any]:
     if job.config.threads is not None:
         torch.set_num_threads(job.config.threads)
     backend = create_backend(job.device)
@@ -127,7 +142,7 @@ def measure(job: TrialJob, conn: Connection) -> dict[str, Any]:
     }
 
 
-def predict(job: PredictJob, conn: Connection) -> dict[str, Any]:
+def predict(job: PredictJob, conn: Connection | Sender) -> dict[str, Any]:
     """Fake-tensor trials: cheap, so a target device always gets the exact search. Then the
     self-check: the prediction against one real CPU iteration at the smallest batch size."""
     if job.config.threads is not None:

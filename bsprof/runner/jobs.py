@@ -9,8 +9,9 @@ these classes; code tells them apart with ``isinstance``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from bsprof.config import SweepConfig
 
@@ -53,6 +54,9 @@ class EnvJob:
 
 
 Job = ProbeJob | TrialJob | EnvJob | PredictJob
+
+ProgressCallback = Callable[[str, int, int], None]  # phase, done, total
+RecordCallback = Callable[[dict[str, Any]], None]  # a predicted TrialRecord's dict
 
 # --- along the way: child -> parent -------------------------------------------------------
 
@@ -135,6 +139,25 @@ class Crashed:
     @property
     def failure(self) -> str:
         return self.reason
+
+
+class Sender(Protocol):
+    """Where a job's messages go: the pipe to the parent, or (in-process) the callbacks."""
+
+    def send(self, message: ToParent) -> None: ...
+
+
+class JobRunner(Protocol):
+    """Runs a job to its outcome: a worker process (bsprof.runner.pool.WorkerPool), or this
+    process (bsprof.runner.inprocess.InProcessRunner)."""
+
+    def run(
+        self,
+        job: Job,
+        timeout_s: float,
+        on_progress: ProgressCallback | None = None,
+        on_record: RecordCallback | None = None,
+    ) -> JobOutcome: ...
 
 
 Final = Succeeded | ModelFailed | Unsupported | InternalError  # what a child may send last

@@ -18,11 +18,10 @@ import signal
 import sys
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 from bsprof.lifetime import FORKSERVER_PID_ENV, die_with_parent, parent_is, run_directory
 from bsprof.runner.jobs import (
@@ -34,6 +33,8 @@ from bsprof.runner.jobs import (
     JobOutcome,
     PredictedRecord,
     Progress,
+    ProgressCallback,
+    RecordCallback,
 )
 
 # the guard first: the fork server dies with bsprof and removes its files; then torch, the
@@ -42,9 +43,6 @@ _PRELOAD = ["bsprof.runner._forkserver_setup", "bsprof.runner.child", "bsprof.ru
 _POLL_S = 0.1
 _EXIT_GRACE_S = 10.0
 _LOG_TAIL_LINES = 8
-
-ProgressCallback = Callable[[str, int, int], None]
-RecordCallback = Callable[[dict[str, Any]], None]
 
 
 def child_entry(job: Job, conn: Connection, log_path: str | None, environ: dict[str, str]) -> None:
