@@ -65,13 +65,11 @@ def sweep(
     guide: bool = True,
     observer: SweepObserver | None = None,
 ) -> SweepResult:
-    """Run real training iterations at each batch size, each in a fresh worker process.
-
-    ``model`` is a model file's path or ``package.module[:attr]`` (workers import it). Doubling
-    from ``min_batch`` stops at the first out-of-memory; ``exact`` bisects to the largest batch
-    that fits and confirms it; ``batch_sizes`` runs exactly those. Interrupted (Ctrl-C, SIGTERM),
-    it raises ``SweepInterrupted`` carrying what was measured.
-    """
+    """Real training iterations per batch size, each in a fresh worker process. ``model``: a
+    model file's path or ``package.module[:attr]``. Doubling from ``min_batch`` stops at the
+    first out-of-memory; ``exact`` bisects to the largest batch that fits and confirms it;
+    ``batch_sizes`` runs exactly those. Interrupted, it raises ``SweepInterrupted`` (``.partial``
+    holds what was measured)."""
     config = SweepConfig(
         model=_model_source(model, "sweep"),
         device=device,
@@ -114,13 +112,11 @@ def predict(
     drop_last: bool = False,
     observer: SweepObserver | None = None,
 ) -> SweepResult:
-    """Predict peak memory and FLOPs per batch size on fake tensors: no GPU, seconds.
-
-    ``model`` is a path or module name (predicted in a worker process), or any object with
-    ``build_model``/``make_batch`` attributes (a module, class or namespace: predicted in this
-    process). With ``gpu`` (a known GPU's name) or ``device_memory``, the search finds the
-    largest batch that fits that device, through bsprof's allocator model.
-    """
+    """Peak memory and FLOPs per batch size predicted on fake tensors: no GPU, seconds.
+    ``model``: a path or module name (predicted in a worker process), or any object with
+    ``build_model``/``make_batch`` attributes (predicted in this process). With ``gpu`` (a known
+    GPU's name) or ``device_memory``, the search finds the largest batch that fits that device,
+    through bsprof's allocator model."""
     target = device_model(
         None if device_memory is None else _bytes(device_memory, "device_memory"),
         gpu,

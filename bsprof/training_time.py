@@ -167,6 +167,17 @@ class EstimateRequest:
     base_batch: int | None = None
     sweep_path: str | None = None
 
+    def __post_init__(self) -> None:
+        """What a request must hold before any sweep file is read."""
+        counts = {"dataset_size": self.dataset_size, "epochs": self.epochs}
+        counts["grad_accum"] = self.grad_accum
+        if self.world_size is not None:
+            counts["world_size"] = self.world_size
+        for name, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError("{" + name + "} must be a positive integer, got {value!r}",
+                                  value=value)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class EstimateReport:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+import bsprof.cli.options as opt
 from bsprof.atomic import write_text_atomic
-from bsprof.cli import options as opt
 from bsprof.cli.app import app, check_model_path, error_console, handles_errors
 from bsprof.cli.paths import check_outputs
 from bsprof.cli.running import SweepOutputs, run_sweep_command
@@ -28,27 +28,28 @@ _MEASUREMENT_OPTIONS = tuple(
 )  # the batch sizes may narrow a baseline's
 
 
-@app.command()
-@handles_errors
-def check(
-    ctx: typer.Context,
-    model: str = typer.Argument(..., help="The model file to check (as for `bsprof sweep`)."),
-    baseline: Path | None = typer.Option(
-        None,
+Model = Annotated[str, typer.Argument(help="The model file to check (as for `bsprof sweep`).")]
+Baseline = Annotated[
+    Path | None,
+    typer.Option(
         "--baseline",
         help="Compare against this baseline (a `check --save-baseline` or `sweep --json` file): "
         "its configuration is rerun.",
         show_default=False,
     ),
-    save_baseline: Path | None = typer.Option(
-        None,
+]
+SaveBaseline = Annotated[
+    Path | None,
+    typer.Option(
         "--save-baseline",
         help="Run the sweep the options below describe and save it as the baseline. It always "
         "carries the deterministic predicted metrics too.",
         show_default=False,
     ),
-    fail_on: list[str] | None = typer.Option(
-        None,
+]
+FailOn = Annotated[
+    list[str] | None,
+    typer.Option(
         "--fail-on",
         help="A gate: METRIC:+N% / -N% / +SIZE / +TIME / largest_batch:-N, e.g. "
         "peak_memory:+2%, throughput:-10%, time_per_iter:+15%. Repeatable. (default: "
@@ -56,17 +57,33 @@ def check(
         "drop of the largest batch; timings only warn)",
         show_default=False,
     ),
-    summary_md: Path | None = typer.Option(
-        None, "--summary-md", help="Write the comparison as Markdown here.", show_default=False
-    ),
-    batch_sizes: list[str] | None = typer.Option(
-        None,
+]
+SummaryMd = Annotated[
+    Path | None,
+    typer.Option("--summary-md", help="Write the comparison as Markdown here.", show_default=False),
+]
+CheckBatchSizes = Annotated[
+    list[str] | None,
+    typer.Option(
         "--batch-sizes",
         help="The batch sizes. (default: with --baseline, the baseline's; with --save-baseline, "
         "1,2,4,8,16,32)",
         show_default=False,
         rich_help_panel=opt.SEARCH,
     ),
+]
+
+
+@app.command()
+@handles_errors
+def check(
+    ctx: typer.Context,
+    model: Model,
+    baseline: Baseline = None,
+    save_baseline: SaveBaseline = None,
+    fail_on: FailOn = None,
+    summary_md: SummaryMd = None,
+    batch_sizes: CheckBatchSizes = None,
     device: opt.Device = opt.DEFAULT_DEVICE,
     mode: opt.ModeOption = Mode.TRAIN,
     precision: opt.PrecisionOption = Precision.FP32,
@@ -103,11 +120,21 @@ def check(
     check_outputs({"--save-baseline": save_baseline, "--summary-md": summary_md}, model)
     sizes = opt.Measurement.parse_batch_sizes(batch_sizes)
     if save_baseline is not None:
-        measurement = opt.Measurement.from_params(
-            ctx.params, batch_sizes=sizes or DEFAULT_BASELINE_SIZES
-        )
-        outputs = SweepOutputs(json_path=save_baseline, json_option="--save-baseline")
-        raise typer.Exit(run_sweep_command(measurement.config(model), outputs))
+        raise typer.Exit(_save_baseline(ctx, model, save_baseline, sizes))
+    _refuse_measurement_options(ctx)
+    assert baseline is not None
+    raise typer.Exit(_run_check(model, baseline, thresholds, summary_md, sizes))
+
+
+def _save_baseline(ctx: typer.Context, model: str, path: Path, sizes: tuple[int, ...]) -> int:
+    measurement = opt.Measurement.from_params(
+        ctx.params, batch_sizes=sizes or DEFAULT_BASELINE_SIZES
+    )
+    outputs = SweepOutputs(json_path=path, json_option="--save-baseline")
+    return run_sweep_command(measurement.config(model), outputs)
+
+
+def _refuse_measurement_options(ctx: typer.Context) -> None:
     given = [name for name in _MEASUREMENT_OPTIONS if _given(ctx, name)]
     if given:
         listed = ", ".join("--" + name.replace("_", "-") for name in given)
@@ -115,8 +142,6 @@ def check(
             f"{listed}: with --baseline the baseline's own configuration is rerun; these "
             "options describe a new baseline (--save-baseline)"
         )
-    assert baseline is not None
-    raise typer.Exit(_run_check(model, baseline, thresholds, summary_md, sizes))
 
 
 def _given(ctx: typer.Context, name: str) -> bool:

@@ -4,60 +4,83 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from bsprof.cli.app import app, handles_errors, parse_int_list
-from bsprof.errors import UsageError
 
-
-@app.command()
-@handles_errors
-def estimate(
-    dataset_size: int = typer.Option(
-        ..., "--dataset-size", "-n", help="Training examples per epoch.", show_default=False
-    ),
-    epochs: int = typer.Option(..., "--epochs", "-e", help="Number of epochs."),
-    batch_size: list[str] | None = typer.Option(
-        None,
+DatasetSize = Annotated[
+    int,
+    typer.Option("--dataset-size", "-n", help="Training examples per epoch.", show_default=False),
+]
+Epochs = Annotated[int, typer.Option("--epochs", "-e", help="Number of epochs.")]
+BatchSize = Annotated[
+    list[str] | None,
+    typer.Option(
         "--batch-size",
         "-b",
         help="Per-device batch size; repeat or comma-separate to compare: -b 32,64,128.",
         show_default=False,
     ),
-    time_per_iter: list[str] | None = typer.Option(
-        None,
+]
+TimePerIter = Annotated[
+    list[str] | None,
+    typer.Option(
         "--time-per-iter",
         "-t",
         help="Time of one iteration (0.012, 12ms, 1.5s): one for all batch sizes, or one each.",
         show_default=False,
     ),
-    drop_last: bool = typer.Option(
-        False, "--drop-last", help="Drop the last, partial batch (floor instead of ceil)."
-    ),
-    grad_accum: int = typer.Option(
-        1, "--grad-accum", help="Gradient-accumulation steps per optimizer update."
-    ),
-    world_size: int | None = typer.Option(
-        None,
+]
+DropLast = Annotated[
+    bool, typer.Option("--drop-last", help="Drop the last, partial batch (floor instead of ceil).")
+]
+GradAccum = Annotated[
+    int, typer.Option("--grad-accum", help="Gradient-accumulation steps per optimizer update.")
+]
+WorldSize = Annotated[
+    int | None,
+    typer.Option(
         "--world-size",
         help="Data-parallel processes; the global batch is batch x world size. (default: 1, "
         "or the sweep's)",
         show_default=False,
     ),
-    from_sweep: Path | None = typer.Option(
-        None,
+]
+FromSweep = Annotated[
+    Path | None,
+    typer.Option(
         "--from",
         help="Take each batch size's median time per iteration from a `bsprof sweep --json` file.",
         show_default=False,
     ),
-    base_lr: float | None = typer.Option(
-        None, "--base-lr", help="Learning rate tuned at --base-batch (linear scaling rule)."
-    ),
-    base_batch: int | None = typer.Option(
-        None, "--base-batch", help="Effective batch size at which --base-lr was tuned."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+]
+BaseLr = Annotated[
+    float | None,
+    typer.Option("--base-lr", help="Learning rate tuned at --base-batch (linear scaling rule)."),
+]
+BaseBatch = Annotated[
+    int | None,
+    typer.Option("--base-batch", help="Effective batch size at which --base-lr was tuned."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@app.command()
+@handles_errors
+def estimate(
+    dataset_size: DatasetSize,
+    epochs: Epochs,
+    batch_size: BatchSize = None,
+    time_per_iter: TimePerIter = None,
+    drop_last: DropLast = False,
+    grad_accum: GradAccum = 1,
+    world_size: WorldSize = None,
+    from_sweep: FromSweep = None,
+    base_lr: BaseLr = None,
+    base_batch: BaseBatch = None,
+    as_json: AsJson = False,
 ) -> None:
     """Training arithmetic: iterations per epoch, total iterations and wall-clock time.
 
@@ -66,25 +89,20 @@ def estimate(
 
     Example: bsprof estimate -n 60000 -b 128 -e 10 -t 12ms
     """
-    from bsprof.training_time import EstimateRequest, run_estimate
-    from bsprof.units import parse_duration
+    from bsprof.api import estimate as estimate_training
 
-    request = EstimateRequest(
-        dataset_size=dataset_size,
-        epochs=epochs,
+    report = estimate_training(
+        dataset_size,
+        epochs,
         batch_sizes=parse_int_list(batch_size, "--batch-size"),
-        times_per_iter_s=tuple(parse_duration(t) for t in time_per_iter or ()),
+        times_per_iter=tuple(time_per_iter or ()),
+        from_sweep=from_sweep,
         drop_last=drop_last,
         grad_accum=grad_accum,
         world_size=world_size,
         base_lr=base_lr,
         base_batch=base_batch,
-        sweep_path=None if from_sweep is None else str(from_sweep),
     )
-    _validate_positive(dataset_size=dataset_size, epochs=epochs, grad_accum=grad_accum)
-    if world_size is not None:
-        _validate_positive(world_size=world_size)
-    report = run_estimate(request)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
         return
@@ -92,10 +110,3 @@ def estimate(
     from bsprof.report.estimate import render_estimate
 
     render_estimate(report, make_console())
-
-
-def _validate_positive(**values: int) -> None:
-    for name, value in values.items():
-        if value < 1:
-            option = "--" + name.replace("_", "-")
-            raise UsageError(f"{option} must be a positive integer, got {value}")

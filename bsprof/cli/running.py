@@ -84,14 +84,15 @@ def run_sweep_command(config: SweepConfig, outputs: SweepOutputs) -> int:
     from bsprof.report.progress import SweepProgress
     from bsprof.report.sweep import render_sweep
     from bsprof.runner.torchrun import under_torchrun
-    from bsprof.sweeper import SweepInterrupted, run_sweep
+    from bsprof.api import run
+    from bsprof.sweeper import SweepInterrupted
 
     if under_torchrun():
         return _run_as_a_rank(config, outputs)
     console = make_console()
     try:
         with SweepProgress(make_console(stderr=True), outputs.write) as progress:
-            result = run_sweep(config, progress)
+            result = run(config, progress)
     except OutputWriteError as failed:
         if failed.partial is not None:
             render_sweep(failed.partial, console)

@@ -4,113 +4,146 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from bsprof.cli import options as opt
+import bsprof.cli.options as opt
 from bsprof.cli.app import app, check_model_path, handles_errors
 from bsprof.cli.running import SweepOutputs, run_sweep_command
-from bsprof.config import DEFAULT_MAX_BATCH, PREDICT_MAX_BATCH, Mode, Precision
+from bsprof.config import DEFAULT_MAX_BATCH, PREDICT_MAX_BATCH, Mode, Precision, SweepConfig
 
 OUTPUT, TRAINING_TIME = "Output", "Training time"
 
-
-@app.command()
-@handles_errors
-def sweep(
-    ctx: typer.Context,
-    model: str = typer.Argument(
-        ..., help="Model file (model.py), module (pkg.module) or attribute (pkg.module:attr)."
+Model = Annotated[
+    str,
+    typer.Argument(
+        help="Model file (model.py), module (pkg.module) or attribute (pkg.module:attr)."
     ),
-    device: opt.Device = opt.DEFAULT_DEVICE,
-    mode: opt.ModeOption = Mode.TRAIN,
-    precision: opt.PrecisionOption = Precision.FP32,
-    threads: opt.Threads = None,
-    batch_sizes: opt.BatchSizes = None,
-    min_batch: int = typer.Option(
-        1, min=1, help="First batch size of the doubling.", rich_help_panel=opt.SEARCH
-    ),
-    max_batch: int | None = typer.Option(
-        None,
+]
+MinBatch = Annotated[
+    int, typer.Option(min=1, help="First batch size of the doubling.", rich_help_panel=opt.SEARCH)
+]
+MaxBatch = Annotated[
+    int | None,
+    typer.Option(
         min=1,
         help=f"Last batch size of the doubling. (default: {DEFAULT_MAX_BATCH}; with --predict "
         f"and a target: {PREDICT_MAX_BATCH})",
         show_default=False,
         rich_help_panel=opt.SEARCH,
     ),
-    exact: bool = typer.Option(
-        False,
+]
+Exact = Annotated[
+    bool,
+    typer.Option(
         "--exact",
         help="Bisect between the last fit and the first OOM, then confirm both in fresh trials.",
         rich_help_panel=opt.SEARCH,
     ),
-    guide: bool = typer.Option(
-        True,
+]
+Guide = Annotated[
+    bool,
+    typer.Option(
         "--guide/--no-guide",
         help="Measured sweeps: skip sizes predicted far beyond the memory limit and start "
         "--exact at the predicted boundary (predictions are shown either way).",
         rich_help_panel=opt.SEARCH,
     ),
-    warmup: opt.Warmup = opt.DEFAULT_WARMUP,
-    iters: opt.Iters = opt.DEFAULT_ITERS,
-    min_time: opt.MinTime = None,
-    trial_timeout: opt.TrialTimeout = opt.DEFAULT_TRIAL_TIMEOUT,
-    memory_limit: opt.MemoryLimit = None,
-    dataset_size: int | None = typer.Option(
-        None,
+]
+DatasetSize = Annotated[
+    int | None,
+    typer.Option(
         "--dataset-size",
         "-n",
         help="With --epochs: add training time per batch size.",
         show_default=False,
         rich_help_panel=TRAINING_TIME,
     ),
-    epochs: int | None = typer.Option(
-        None,
+]
+Epochs = Annotated[
+    int | None,
+    typer.Option(
         "--epochs",
         "-e",
         help="With --dataset-size: epochs.",
         show_default=False,
         rich_help_panel=TRAINING_TIME,
     ),
-    drop_last: bool = typer.Option(
-        False, "--drop-last", help="Floor iterations per epoch.", rich_help_panel=TRAINING_TIME
-    ),
-    nproc: opt.Nproc = 1,
-    oversubscribe: opt.Oversubscribe = False,
-    single_process: Path | None = typer.Option(
-        None,
+]
+DropLast = Annotated[
+    bool,
+    typer.Option("--drop-last", help="Floor iterations per epoch.", rich_help_panel=TRAINING_TIME),
+]
+SingleProcess = Annotated[
+    Path | None,
+    typer.Option(
         "--single-process",
         help="With --nproc: a one-process sweep JSON of the same model, for scaling efficiency.",
         show_default=False,
         rich_help_panel=opt.PARALLEL,
     ),
+]
+JsonPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--json",
+        help="Write results here, rewritten after every batch size.",
+        show_default=False,
+        rich_help_panel=OUTPUT,
+    ),
+]
+CsvPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--csv",
+        help="Write one CSV row per batch size.",
+        show_default=False,
+        rich_help_panel=OUTPUT,
+    ),
+]
+MarkdownPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--markdown", help="Write a Markdown report.", show_default=False, rich_help_panel=OUTPUT
+    ),
+]
+
+
+@app.command()
+@handles_errors
+def sweep(
+    ctx: typer.Context,
+    model: Model,
+    device: opt.Device = opt.DEFAULT_DEVICE,
+    mode: opt.ModeOption = Mode.TRAIN,
+    precision: opt.PrecisionOption = Precision.FP32,
+    threads: opt.Threads = None,
+    batch_sizes: opt.BatchSizes = None,
+    min_batch: MinBatch = 1,
+    max_batch: MaxBatch = None,
+    exact: Exact = False,
+    guide: Guide = True,
+    warmup: opt.Warmup = opt.DEFAULT_WARMUP,
+    iters: opt.Iters = opt.DEFAULT_ITERS,
+    min_time: opt.MinTime = None,
+    trial_timeout: opt.TrialTimeout = opt.DEFAULT_TRIAL_TIMEOUT,
+    memory_limit: opt.MemoryLimit = None,
+    dataset_size: DatasetSize = None,
+    epochs: Epochs = None,
+    drop_last: DropLast = False,
+    nproc: opt.Nproc = 1,
+    oversubscribe: opt.Oversubscribe = False,
+    single_process: SingleProcess = None,
     predict: opt.Predict = False,
     device_memory: opt.DeviceMemory = None,
     gpu: opt.Gpu = None,
     headroom: opt.Headroom = opt.DEFAULT_HEADROOM,
     context_reserve: opt.ContextReserve = opt.DEFAULT_CONTEXT_RESERVE,
     mfu: opt.Mfu = opt.DEFAULT_MFU,
-    json_path: Path | None = typer.Option(
-        None,
-        "--json",
-        help="Write results here, rewritten after every batch size.",
-        show_default=False,
-        rich_help_panel=OUTPUT,
-    ),
-    csv_path: Path | None = typer.Option(
-        None,
-        "--csv",
-        help="Write one CSV row per batch size.",
-        show_default=False,
-        rich_help_panel=OUTPUT,
-    ),
-    markdown_path: Path | None = typer.Option(
-        None,
-        "--markdown",
-        help="Write a Markdown report.",
-        show_default=False,
-        rich_help_panel=OUTPUT,
-    ),
+    json_path: JsonPath = None,
+    csv_path: CsvPath = None,
+    markdown_path: MarkdownPath = None,
 ) -> None:
     """Measure real training iterations at power-of-two batch sizes.
 
@@ -119,23 +152,26 @@ def sweep(
     own worker process: warm-up, timed iterations, peak memory. Doubling stops at the first
     out-of-memory; --exact bisects to the exact largest batch and confirms it.
     Exit 0 when a batch fits, 1 when nothing fits, 2 for a broken model file, 130 on Ctrl-C.
-
     Example: bsprof sweep examples/mnist_mlp.py --device cpu --memory-limit 2GiB --json out.json
     """
-    measurement = opt.Measurement.from_params(ctx.params)
-    config = measurement.config(model)
-    config = replace(
-        config,
-        min_batch=min_batch,
-        max_batch=max_batch
-        or (PREDICT_MAX_BATCH if predict and config.target else DEFAULT_MAX_BATCH),
-        exact=exact,
-        guide=guide,
-        dataset_size=dataset_size,
-        epochs=epochs,
-        drop_last=drop_last,
-    )
+    config = _config(model, ctx.params)
     check_model_path(model)
     outputs = SweepOutputs(json_path, csv_path, markdown_path, single_process)
     outputs.validate(model)
     raise typer.Exit(run_sweep_command(config, outputs))
+
+
+def _config(model: str, params: dict[str, Any]) -> SweepConfig:
+    """The shared options' configuration, with the sweep's own search and training time."""
+    config = opt.Measurement.from_params(params).config(model)
+    default_max = PREDICT_MAX_BATCH if config.predict and config.target else DEFAULT_MAX_BATCH
+    return replace(
+        config,
+        min_batch=params["min_batch"],
+        max_batch=params["max_batch"] or default_max,
+        exact=params["exact"],
+        guide=params["guide"],
+        dataset_size=params["dataset_size"],
+        epochs=params["epochs"],
+        drop_last=params["drop_last"],
+    )
