@@ -13,7 +13,9 @@ from typing import Any
 import torch
 
 from bsprof.config import Mode, SweepConfig
-from bsprof.measure import (
+from bsprof.prediction.fake import fake_tensors
+from bsprof.prediction.iteration import eager_module
+from bsprof.step import (
     build_model,
     build_optimizer,
     call_model,
@@ -21,8 +23,6 @@ from bsprof.measure import (
     default_loss_choice,
     to_device,
 )
-from bsprof.prediction.fake import fake_tensors
-from bsprof.prediction.iteration import eager_module
 from bsprof.training_setup import TrainingSetup
 from bsprof.workload import Workload
 

@@ -8,23 +8,21 @@ keeps what was measured). This module must not import torch.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from bsprof.config import DEFAULT_CPU_RAM_FRACTION, SweepConfig
 from bsprof.errors import BsprofError, ConfigError, ModelFileError
 from bsprof.lifetime import run_directory
-from bsprof.prediction_check import PredictionCheck
-from bsprof.records import PredictionRecord, SweepResult, TrialRecord, TrialStatus
+from bsprof.records import SweepResult, TrialRecord, TrialStatus
 from bsprof.runner import jobs
 from bsprof.runner.jobs import JobRunner
 from bsprof.runner.pool import WorkerPool
 from bsprof.search import FAR_BEYOND_FACTOR, Guide, Measure, SearchPlan, search
+from bsprof.sweep_state import SweepState
 from bsprof.sysinfo import ram_share_bytes, usable_cpu_count
 from bsprof.units import format_bytes
-
-IMPORT_WARNING_BYTES = 64 * 2**20
 
 
 class PredictionUnsupportedError(BsprofError):
@@ -62,81 +60,13 @@ class SweepInterrupted(Exception):
         self.cause = cause
 
 
-@dataclass
-class _SweepState:
-    config: SweepConfig
-    environment: dict[str, Any]
-    config_dict: dict[str, Any]
-    capacity_bytes: int | None
-    warnings: list[str]
-    records: list[TrialRecord]
-    device: str = "cpu"
-    predictions: dict[int, PredictionRecord] = field(default_factory=dict)
-    prediction_check: PredictionCheck | None = None
-    notes: list[str] = field(default_factory=list)
-    import_bytes: int = 0  # what the model file's import took in a trial worker (once said)
-
-    def snapshot(self, complete: bool) -> SweepResult:
-        return SweepResult(
-            environment=self.environment,
-            config=self.config_dict,
-            results=tuple(self.records),
-            capacity_bytes=self.capacity_bytes,
-            warnings=tuple(self.warnings + _timing_warnings(self.records)),
-            complete=complete,
-            notes=tuple(self.notes),
-            prediction_check=self.prediction_check,
-        )
-
-    def take_worker_facts(self, payload: dict[str, Any]) -> None:
-        """What a CPU trial's worker found: a hard ``ulimit -v`` below the cap asked for (the
-        effective cap becomes the capacity), and a model file whose import took much memory."""
-        effective = payload.get("capacity_bytes")
-        asked = self.config.memory_limit_bytes
-        if self.device == "cpu" and effective is not None and asked and effective < asked:
-            if self.capacity_bytes != effective:
-                self.warnings.append(
-                    f"the hard address-space limit (ulimit -v) leaves each trial "
-                    f"{format_bytes(effective)} of the {format_bytes(asked)} asked for: that is "
-                    "the cap in force"
-                )
-            self.capacity_bytes = effective
-        imported = int(payload.get("import_bytes") or 0)
-        if imported > IMPORT_WARNING_BYTES and not self.import_bytes:
-            self.import_bytes = imported
-            self.warnings.append(
-                f"importing the model file took {format_bytes(imported)} (module-level "
-                "tensors?): the cap and the peaks start after the import, so a training "
-                "process needs that much more"
-            )
-
-    def take_predictions(self, payload: dict[str, Any], predicted: list[TrialRecord]) -> None:
-        """From a prediction worker: the self-check (a warning when it failed), the ops whose
-        FLOPs are not counted, and which default loss the model's output selects."""
-        default_loss = payload.get("default_loss")
-        loss = self.config_dict.get("loss")
-        if default_loss and isinstance(loss, dict) and loss.get("source") == "default":
-            self.config_dict["loss"] = {**loss, "name": default_loss}
-        self.prediction_check = PredictionCheck.from_dict(payload["check"])
-        if self.prediction_check.verified is False:
-            self.warnings.append(self.prediction_check.summary())
-        uncounted = sorted(
-            {op for r in predicted if r.prediction for op in r.prediction.flops_incomplete}
-        )
-        if uncounted:
-            self.warnings.append(
-                f"FLOPs are a lower bound: no FLOP formula for {', '.join(uncounted)} (their "
-                "work is not counted; see flops_incomplete in the JSON)"
-            )
-
-
 def run_sweep(
     config: SweepConfig, observer: SweepObserver, runner: JobRunner | None = None
 ) -> SweepResult:
     """Probe, predict, then measure (or only predict); an interrupt anywhere raises
     SweepInterrupted with what was finished. Jobs run in worker processes unless another
     ``runner`` is given (in-process predictions of an object in memory)."""
-    holder: list[_SweepState] = []
+    holder: list[SweepState] = []
     try:
         with tempfile.TemporaryDirectory(prefix="sweep-", dir=run_directory()) as logs:
             pool = runner or WorkerPool(Path(logs))
@@ -159,7 +89,7 @@ def run_sweep(
     return result
 
 
-def _measuring(state: _SweepState, pool: JobRunner, observer: SweepObserver) -> Measure:
+def _measuring(state: SweepState, pool: JobRunner, observer: SweepObserver) -> Measure:
     def measure(batch_size: int) -> TrialRecord:
         record = _measure(state, pool, observer, batch_size)
         # a re-check of a size replaces it here; the search merges both runs at the end
@@ -175,7 +105,7 @@ def _nothing_yet(config: SweepConfig) -> SweepResult:
     return SweepResult(environment={}, config=config.to_dict(), results=(), complete=False)
 
 
-def _predicted_sweep(state: _SweepState, pool: JobRunner, observer: SweepObserver) -> SweepResult:
+def _predicted_sweep(state: SweepState, pool: JobRunner, observer: SweepObserver) -> SweepResult:
     """Every trial on fake tensors, in one worker: seconds for a whole search."""
     config = state.config
     observer.trial_started(config.batch_sizes[0] if config.batch_sizes else config.min_batch)
@@ -247,7 +177,7 @@ def host_limit() -> int | None:
     return ram_share_bytes(DEFAULT_CPU_RAM_FRACTION)
 
 
-def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> _SweepState:
+def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> SweepState:
     device = str(probe["device"])
     limit = config.memory_limit_bytes
     warnings: list[str] = []
@@ -279,7 +209,7 @@ def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> _SweepState:
         capacity = limit
     else:
         capacity = _gpu_capacity(environment, device, limit)
-    return _SweepState(config, environment, config_dict, capacity, warnings, [], device)
+    return SweepState(config, environment, config_dict, capacity, warnings, [], device)
 
 
 def _gpu_capacity(environment: dict[str, Any], device: str, limit: int | None) -> int | None:
@@ -297,7 +227,7 @@ def _plan(config: SweepConfig) -> SearchPlan:
     return SearchPlan(config.doubling_sizes, exact=config.exact)
 
 
-def _guide(state: _SweepState, pool: JobRunner, observer: SweepObserver) -> Guide | None:
+def _guide(state: SweepState, pool: JobRunner, observer: SweepObserver) -> Guide | None:
     """Predict every planned size first: the predictions sit beside the measurements (and a
     ``check`` baseline gates on them), and with ``guide`` and a memory limit they steer the
     search: sizes predicted far beyond the limit are skipped, --exact starts at the predicted
@@ -333,7 +263,7 @@ def _guide(state: _SweepState, pool: JobRunner, observer: SweepObserver) -> Guid
 
 
 def _measure(
-    state: _SweepState, pool: JobRunner, observer: SweepObserver, batch_size: int
+    state: SweepState, pool: JobRunner, observer: SweepObserver, batch_size: int
 ) -> TrialRecord:
     device = state.device
     observer.trial_started(batch_size)
@@ -356,7 +286,7 @@ def _measure(
     return _with_prediction(state, _record_from(outcome, batch_size))
 
 
-def _with_prediction(state: _SweepState, record: TrialRecord) -> TrialRecord:
+def _with_prediction(state: SweepState, record: TrialRecord) -> TrialRecord:
     prediction = state.predictions.get(record.batch_size)
     return record if prediction is None else replace(record, prediction=prediction)
 
@@ -369,15 +299,6 @@ def _record_from(outcome: jobs.JobOutcome, batch_size: int) -> TrialRecord:
             batch_size, TrialStatus.CRASH, error=outcome.failure, trial_wall_s=outcome.wall_s
         )
     return replace(TrialRecord.from_dict(outcome.payload["record"]), trial_wall_s=outcome.wall_s)
-
-
-def _timing_warnings(records: list[TrialRecord]) -> list[str]:
-    return [
-        f"batch {r.batch_size}: timings are noisy (IQR/median {r.timing.relative_spread:.0%} > "
-        "10%); consider more --iters or --min-time"
-        for r in records
-        if r.timing is not None and r.timing.is_noisy
-    ]
 
 
 def _payload(outcome: jobs.JobOutcome, crashed: str) -> dict[str, Any]:

@@ -80,11 +80,11 @@ class SweepOutputs:
 
 def run_sweep_command(config: SweepConfig, outputs: SweepOutputs) -> int:
     """Run, report and write; the exit code: 0 a batch fits, 1 nothing fits, 130 interrupted."""
+    from bsprof.api import run
     from bsprof.report import make_console
     from bsprof.report.progress import SweepProgress
     from bsprof.report.sweep import render_sweep
     from bsprof.runner.torchrun import under_torchrun
-    from bsprof.api import run
     from bsprof.sweeper import SweepInterrupted
 
     if under_torchrun():

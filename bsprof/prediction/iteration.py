@@ -23,12 +23,12 @@ import torch
 from torch.utils._pytree import tree_flatten
 
 from bsprof.config import Mode, SweepConfig
-from bsprof.measure import TrainingStep, make_step
 from bsprof.prediction.corrections import size_corrections
 from bsprof.prediction.fake import fake_tensors
 from bsprof.prediction.flops import FlopTally, uncounted_ops
 from bsprof.prediction.tracker import Correction, LiveStorageTracker, round_to_block
 from bsprof.records import PredictionRecord
+from bsprof.step import TrainingStep, make_step
 from bsprof.workload import Workload
 
 

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from bsprof.config import SweepConfig
-from bsprof.measure import make_step
 from bsprof.prediction import predict_iteration
 from bsprof.prediction.iteration import traced_iteration
+from bsprof.step import make_step
 from bsprof.workload import Workload
 
 IN, HIDDEN, OUT = 64, 128, 10

@@ -13,7 +13,8 @@ from torch import nn
 from bsprof.backends.cpu import CpuBackend
 from bsprof.config import Mode, SweepConfig
 from bsprof.errors import ModelFileError
-from bsprof.measure import default_loss, make_step, time_iterations
+from bsprof.measure import time_iterations
+from bsprof.step import default_loss, make_step
 from bsprof.workload import UserCodeError, Workload
 
 CPU = torch.device("cpu")
@@ -172,7 +173,7 @@ def test_sys_exit_in_user_code_is_the_user_s_error() -> None:
 def test_namedtuple_inputs_keep_their_type() -> None:
     from collections import namedtuple
 
-    from bsprof.measure import to_device
+    from bsprof.step import to_device
 
     Pair = namedtuple("Pair", "a b")
     moved = to_device(Pair(torch.ones(1), torch.zeros(1)), CPU)
