@@ -158,7 +158,7 @@ def _run_check(
 ) -> int:
     import os
 
-    from bsprof.check_run import run_check
+    from bsprof.regression import run_check
     from bsprof.report import make_console
     from bsprof.report.check import check_markdown, render_check, rerun_line
     from bsprof.report.progress import SweepProgress

@@ -1,8 +1,8 @@
-"""``bsprof check``: rerun a baseline's configuration, compare, confirm timing regressions.
+"""Rerun a baseline's configuration, compare, and confirm measured regressions.
 
-The comparison itself is pure (bsprof.regression); this module runs the sweeps. A timing that looks
-regressed is measured once more before it can fail the gate: shared CI runners have bad
-minutes, and one noisy trial must not block a merge.
+The comparison itself is pure (bsprof.regression.compare); this module runs the sweeps. A
+measurement that looks regressed is taken once more before it can fail the gate: shared CI
+runners have bad minutes, and one noisy trial must not block a merge.
 """
 
 from __future__ import annotations
@@ -14,16 +14,19 @@ from pathlib import Path
 from bsprof.config import SweepConfig, config_from_dict
 from bsprof.errors import InputFileError, UsageError
 from bsprof.records import SweepResult, TrialStatus, read_sweep
-from bsprof.regression import METRICS, CheckReport, Threshold, compare
+from bsprof.regression.compare import compare
+from bsprof.regression.metrics import is_timing
+from bsprof.regression.report import CheckReport
+from bsprof.regression.thresholds import Threshold
 from bsprof.sweeper import SweepObserver, run_sweep
 
 
 @dataclass(frozen=True)
 class CheckOutcome:
-    baseline: SweepResult
+    """The rerun (with any confirmed re-measurements) and the report that judged it."""
+
     current: SweepResult
     report: CheckReport
-    confirmed_batches: tuple[int, ...] = ()  # timing regressions measured a second time
 
 
 def rerun_config(
@@ -57,19 +60,21 @@ def run_check(
     observer: SweepObserver,
     batch_sizes: tuple[int, ...] = (),
 ) -> CheckOutcome:
+    """Rerun the baseline at ``baseline_path`` for ``model`` and compare; the suspect batch
+    sizes are measured again and judged on their second measurement."""
     baseline = read_sweep(baseline_path)
     config = rerun_config(baseline, model, batch_sizes)
     current = run_sweep(config, observer)
     report = compare(baseline, current, thresholds)
     suspects = _suspects(report)
     if not suspects:
-        return CheckOutcome(baseline, current, report)
+        return CheckOutcome(current, report)
     again = run_sweep(replace(config, batch_sizes=suspects), observer)
     current = _with_remeasured(current, again)
     report = compare(baseline, current, thresholds)
     note = f"measurements repeated once to confirm: batch {_listed(suspects)}"
     report = replace(report, warnings=(*report.warnings, note))
-    return CheckOutcome(baseline, current, report, suspects)
+    return CheckOutcome(current, report)
 
 
 def _suspects(report: CheckReport) -> tuple[int, ...]:
@@ -79,7 +84,7 @@ def _suspects(report: CheckReport) -> tuple[int, ...]:
     noisy = {
         c.batch_size
         for c in report.inconclusive
-        if c.batch_size is not None and METRICS[c.metric].timing
+        if c.batch_size is not None and is_timing(c.metric)
     }
     return tuple(sorted(set(report.regressed_measured_batches()) | noisy))
 
