@@ -32,6 +32,7 @@ from bsprof.units import parse_duration, parse_size
 if TYPE_CHECKING:
     from bsprof.records import SweepResult
     from bsprof.regression import CheckReport
+    from bsprof.regression.rerun import CheckOutcome
     from bsprof.sweeper import SweepObserver
     from bsprof.training_time import EstimateReport
 
@@ -199,21 +200,33 @@ def check(
     """Rerun a baseline's configuration (a ``check --save-baseline`` or sweep JSON) on
     ``model`` and compare: the report's ``verdict`` and ``exit_code`` say whether it
     regressed. ``fail_on`` takes the command line's thresholds (``"peak_memory:+5%"``)."""
-    from bsprof.check_run import run_check
-    from bsprof.regression import parse_threshold
+    return check_outcome(
+        model, baseline, fail_on=fail_on, batch_sizes=batch_sizes, observer=observer
+    ).report
+
+
+def check_outcome(
+    model: ModelSource,
+    baseline: ModelSource,
+    *,
+    fail_on: Sequence[str] = (),
+    batch_sizes: Sequence[int] | None = None,
+    observer: SweepObserver | None = None,
+) -> CheckOutcome:
+    """``check``, with the rerun sweep the report judged (``.current``) beside the report."""
+    from bsprof.regression import parse_threshold, run_check
     from bsprof.sweeper import QuietObserver
 
     source = _model_source(model, "check")
     _check_model_file(source)
     thresholds = tuple(parse_threshold(text) for text in fail_on) or None
-    outcome = run_check(
+    return run_check(
         source,
         Path(os.fspath(baseline)),
         thresholds,
         observer or QuietObserver(),
         _sizes(batch_sizes),
     )
-    return outcome.report
 
 
 def _model_source(model: object, function: str) -> str:
@@ -275,4 +288,4 @@ def _seconds(value: Duration) -> float:
     return parse_duration(value) if isinstance(value, str) else float(value)
 
 
-__all__ = ["check", "estimate", "predict", "run", "sweep"]
+__all__ = ["check", "check_outcome", "estimate", "predict", "run", "sweep"]

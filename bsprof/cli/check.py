@@ -19,7 +19,7 @@ from bsprof.errors import UsageError
 from bsprof.lifetime import interrupt_exit_code, interrupt_name
 
 if TYPE_CHECKING:
-    from bsprof.regression import Threshold
+    pass
 
 DEFAULT_BASELINE_SIZES = (1, 2, 4, 8, 16, 32)
 # The options that say how to measure: with --baseline, the baseline's own values are rerun.
@@ -115,7 +115,8 @@ def check(
 
     if (baseline is None) == (save_baseline is None):
         raise UsageError("give exactly one of --baseline PATH or --save-baseline PATH")
-    thresholds = tuple(parse_threshold(expr) for expr in fail_on or ()) or None
+    for expr in fail_on or ():
+        parse_threshold(expr)  # a malformed gate is refused before anything runs
     check_model_path(model)
     check_outputs({"--save-baseline": save_baseline, "--summary-md": summary_md}, model)
     sizes = opt.Measurement.parse_batch_sizes(batch_sizes)
@@ -123,7 +124,7 @@ def check(
         raise typer.Exit(_save_baseline(ctx, model, save_baseline, sizes))
     _refuse_measurement_options(ctx)
     assert baseline is not None
-    raise typer.Exit(_run_check(model, baseline, thresholds, summary_md, sizes))
+    raise typer.Exit(_run_check(model, baseline, fail_on or (), summary_md, sizes))
 
 
 def _save_baseline(ctx: typer.Context, model: str, path: Path, sizes: tuple[int, ...]) -> int:
@@ -152,13 +153,13 @@ def _given(ctx: typer.Context, name: str) -> bool:
 def _run_check(
     model: str,
     baseline: Path,
-    thresholds: Sequence[Threshold] | None,
+    fail_on: Sequence[str],
     summary_md: Path | None,
     batch_sizes: tuple[int, ...],
 ) -> int:
     import os
 
-    from bsprof.regression import run_check
+    from bsprof.api import check_outcome
     from bsprof.report import make_console
     from bsprof.report.check import check_markdown, render_check, rerun_line
     from bsprof.report.progress import SweepProgress
@@ -166,7 +167,9 @@ def _run_check(
 
     try:
         with SweepProgress(make_console(stderr=True), lambda snapshot: None) as progress:
-            outcome = run_check(model, baseline, thresholds, progress, batch_sizes)
+            outcome = check_outcome(
+                model, baseline, fail_on=fail_on, batch_sizes=batch_sizes, observer=progress
+            )
     except SweepInterrupted as interrupted:
         error_console().print(f"bsprof: {interrupt_name(interrupted.cause)}; no verdict")
         return interrupt_exit_code(interrupted.cause)

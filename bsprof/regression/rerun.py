@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bsprof.config import SweepConfig, config_from_dict
-from bsprof.errors import InputFileError, UsageError
+from bsprof.errors import ConfigError, InputFileError
 from bsprof.records import SweepResult, TrialStatus, read_sweep
 from bsprof.regression.compare import compare
 from bsprof.regression.metrics import is_timing
@@ -36,8 +36,8 @@ def rerun_config(
     unless others are asked for (the comparison then refuses what it cannot match)."""
     try:
         config = config_from_dict(dict(baseline.config))
-    except UsageError as exc:  # it names an option the user did not give: say whose it is
-        raise InputFileError(f"the baseline's configuration is invalid: {exc.message}") from None
+    except ConfigError as exc:  # a setting the user did not give: say whose it is
+        raise exc.prefixed("the baseline's configuration is invalid: ") from None
     except (TypeError, ValueError, KeyError) as exc:
         raise InputFileError(f"the baseline's configuration cannot be reused: {exc}") from None
     sizes = tuple(
