@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
 from bsprof.records import SweepResult, TrialRecord
+from bsprof.report.common import wrap_text
 from bsprof.units import format_bytes, format_count
 
 FULL_BLOCK = "█"
@@ -125,7 +127,20 @@ def chart_lines(result: SweepResult, width: int = 40) -> list[str]:
     return [_header(result, layout), *(_line(record, layout) for record in records)]
 
 
+def fitted_chart_lines(result: SweepResult, room: int, width: int = 40) -> list[str]:
+    """``chart_lines`` with bars as wide as ``width``, or narrower where a line would not fit
+    in ``room`` columns: the bars shrink, the numbers stay whole."""
+    lines = chart_lines(result, width)
+    while width > 2 and max((cell_len(line) for line in lines[1:]), default=0) > room:
+        width -= 2
+        lines = chart_lines(result, width)
+    return lines
+
+
 def render_chart(result: SweepResult, console: Console, width: int = 40) -> None:
-    for line in chart_lines(result, width):
-        # Text, not markup: nothing in a line is rich markup, and a bar must never wrap.
+    lines = fitted_chart_lines(result, console.width, width)
+    if lines:
+        # The header is words: it may wrap. A bar line must never wrap.
+        console.print(Text(wrap_text(lines[0], console.width)))
+    for line in lines[1:]:
         console.print(Text(line, no_wrap=True, overflow="crop"))

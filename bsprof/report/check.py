@@ -6,14 +6,15 @@ Both are built from the same cells (``check_table``), so the two never disagree.
 
 from __future__ import annotations
 
-from rich import box
+from dataclasses import replace
+
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from bsprof.records import SweepResult
 from bsprof.regression import CheckReport, Comparison, Kind, Verdict
 from bsprof.report.chart import format_rate
+from bsprof.report.common import HEADING_STYLE, WARNING_STYLE, print_lines, print_paragraph
+from bsprof.report.layout import Column, Grid, Narrowing, fit_grid, rich_table
 from bsprof.units import format_bytes, format_duration
 
 HEADERS = ("metric", "batch", "baseline", "current", "change", "limit", "verdict", "note")
@@ -70,19 +71,52 @@ def check_table(report: CheckReport) -> list[list[str]]:
     return [comparison_cells(row) for row in report.comparisons]
 
 
-def _rich_table(report: CheckReport) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for index, header in enumerate(HEADERS):
+# Every column but the note is essential; the note moves under the table when it has no room.
+CHECK_PRIORITY = HEADERS
+ESSENTIAL = len(HEADERS) - 1
+# When still too wide: the unit of a rate, then the "(warn)" of a verdict, on a second line.
+FOLDS: tuple[Narrowing, ...] = (
+    lambda grid: grid.mapped("baseline", _fold_rate).mapped("current", _fold_rate),
+    lambda grid: grid.mapped("verdict", lambda cell: cell.replace(" (warn)", "\n(warn)")),
+)
+
+
+def _fold_rate(cell: str) -> str:
+    return cell.replace(" samples/s", "\nsamples/s")
+
+
+def check_grid(report: CheckReport) -> Grid:
+    columns = [
         # Only the free-text note may wrap: a wrapped number is unreadable.
-        table.add_column(
-            header, justify="right" if header in _NUMERIC else "left", no_wrap=index != _NOTE
+        Column(header, header, numeric=header in _NUMERIC, wraps=index == _NOTE)
+        for index, header in enumerate(HEADERS)
+    ]
+    grid = Grid.of(columns, check_table(report))
+    styles = tuple(
+        tuple(
+            VERDICT_STYLES[row.verdict] if index == _VERDICT else ""
+            for index in range(len(HEADERS))
         )
-    for row, cells in zip(report.comparisons, check_table(report), strict=True):
-        # Text, not markup: notes hold brackets and error messages rich would eat.
-        texts = [Text(cell) for cell in cells]
-        texts[_VERDICT].stylize(VERDICT_STYLES[row.verdict])
-        table.add_row(*texts)
-    return table
+        for row in report.comparisons
+    )
+    return replace(grid, styles=styles)
+
+
+def _note_lines(report: CheckReport) -> list[str]:
+    """Each row's note, for when the table has no room for them."""
+    lines = []
+    for row in report.comparisons:
+        if row.note:
+            where = "" if row.batch_size is None else f" at batch {row.batch_size}"
+            lines.append(f"{row.metric}{where}: {row.note}")
+    return lines
+
+
+def _print_table(report: CheckReport, console: Console) -> None:
+    grid, given_up = fit_grid(check_grid(report), console, CHECK_PRIORITY, ESSENTIAL, folds=FOLDS)
+    console.print(rich_table(grid))
+    if "note" in given_up:
+        print_lines(console, _note_lines(report))
 
 
 def rerun_line(baseline_path: str, current: SweepResult) -> str:
@@ -101,14 +135,13 @@ def rerun_line(baseline_path: str, current: SweepResult) -> str:
 
 def render_check(report: CheckReport, console: Console, heading: str | None = None) -> None:
     if heading is not None:
-        console.print(Text(heading, style="bold"))
+        print_paragraph(console, heading, HEADING_STYLE)
     if report.comparisons:
-        console.print(_rich_table(report))
+        _print_table(report, console)
     else:
-        console.print(Text("Nothing to compare: no metric is present in both sweeps."))
-    for warning in report.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"))
-    console.print(Text(report.summary_line, style=VERDICT_STYLES[report.verdict]))
+        print_paragraph(console, "Nothing to compare: no metric is present in both sweeps.")
+    print_lines(console, [f"warning: {warning}" for warning in report.warnings], WARNING_STYLE)
+    print_paragraph(console, report.summary_line, VERDICT_STYLES[report.verdict])
 
 
 def _escape(cell: str) -> str:

@@ -8,9 +8,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from bsprof.report.common import wrap_text
 from bsprof.units import format_bytes
 
 NOT_AVAILABLE = "not available"
+_GAP = 2  # characters between a label and its value
 
 
 def _text(value: object) -> str:
@@ -87,10 +89,16 @@ def render_env(env: Mapping[str, object], console: Console) -> None:
         ("RAM", _ram_line(env)),
         ("Device", _text(env.get("device"))),
     ]
-    table = Table.grid(padding=(0, 2))
+    console.print(_grid(rows, console.width))
+
+
+def _grid(rows: list[tuple[str, str]], width: int) -> Table:
+    """Labels, then values wrapped to the room beside them with no figure split."""
+    room = width - max(len(label) for label, _ in rows) - _GAP
+    table = Table.grid(padding=(0, _GAP))
     table.add_column(style="bold")
     table.add_column()
     for label, value in rows:
         # Text, not a markup string: a GPU name or a path with [brackets] must print as is.
-        table.add_row(Text(label), Text(value))
-    console.print(table)
+        table.add_row(Text(label), Text(wrap_text(value, room)))
+    return table

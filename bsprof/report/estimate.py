@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from rich.console import Console
+
+from bsprof.report.common import print_paragraph
+from bsprof.report.layout import Column, Grid, column_names, fit_grid, left_out_line, rich_table
+from bsprof.report.lines import print_left_out
 from bsprof.training_time import EstimateReport, TrainingEstimate
 from bsprof.units import format_count, format_duration
+
+# The table's columns, most important first: a table too wide for the console gives up the
+# last ones first. The first ESSENTIAL are never given up.
+ESTIMATE_PRIORITY = (
+    "batch", "iters_per_epoch", "total_time", "time_per_iter", "iters_total",
+    "time_per_epoch", "global_batch", "suggested_lr", "last_batch", "updates_per_epoch",
+    "updates_total",
+)  # fmt: skip
+ESSENTIAL = 3
 
 
 def _last_batch_cell(row: TrainingEstimate) -> str:
@@ -16,70 +29,105 @@ def _last_batch_cell(row: TrainingEstimate) -> str:
     return format_count(row.last_batch_size)
 
 
-def render_estimate(report: EstimateReport, console: Console) -> None:
-    rows = report.rows
-    first = rows[0].spec
-    show_global = any(r.spec.world_size > 1 for r in rows)
-    show_updates = any(r.spec.grad_accum > 1 for r in rows)
-    show_time = any(r.spec.time_per_iter_s is not None for r in rows)
-    show_lr = any(r.suggested_lr is not None for r in rows)
+def _lr_cell(row: TrainingEstimate) -> str:
+    return f"{row.suggested_lr:.4g}" if row.suggested_lr is not None else "-"
 
-    title = (
+
+@dataclass(frozen=True)
+class _Spec:
+    """One column: its header, whether the report shows it, and each row's cell."""
+
+    key: str
+    header: str
+    shown: Callable[[list[TrainingEstimate]], bool]
+    cell: Callable[[TrainingEstimate], str]
+
+
+def _always(rows: list[TrainingEstimate]) -> bool:
+    return True
+
+
+def _distributed(rows: list[TrainingEstimate]) -> bool:
+    return any(r.spec.world_size > 1 for r in rows)
+
+
+def _accumulated(rows: list[TrainingEstimate]) -> bool:
+    return any(r.spec.grad_accum > 1 for r in rows)
+
+
+def _timed(rows: list[TrainingEstimate]) -> bool:
+    return any(r.spec.time_per_iter_s is not None for r in rows)
+
+
+def _scaled(rows: list[TrainingEstimate]) -> bool:
+    return any(r.suggested_lr is not None for r in rows)
+
+
+# In table order, left to right.
+_SPECS = (
+    _Spec("batch", "batch", _always, lambda r: format_count(r.spec.batch_size)),
+    _Spec(
+        "global_batch", "global\nbatch", _distributed, lambda r: format_count(r.spec.global_batch)
+    ),
+    _Spec(
+        "iters_per_epoch", "iters/\nepoch", _always, lambda r: format_count(r.iterations_per_epoch)
+    ),
+    _Spec("iters_total", "iters\ntotal", _always, lambda r: format_count(r.total_iterations)),
+    _Spec(
+        "updates_per_epoch",
+        "updates/\nepoch",
+        _accumulated,
+        lambda r: format_count(r.optimizer_updates_per_epoch),
+    ),
+    _Spec(
+        "updates_total",
+        "updates\ntotal",
+        _accumulated,
+        lambda r: format_count(r.total_optimizer_updates),
+    ),
+    _Spec("last_batch", "last\nbatch", _always, _last_batch_cell),
+    _Spec(
+        "time_per_iter", "time/\niter", _timed, lambda r: format_duration(r.spec.time_per_iter_s)
+    ),
+    _Spec("time_per_epoch", "time/\nepoch", _timed, lambda r: format_duration(r.time_per_epoch_s)),
+    _Spec("total_time", "total\ntime", _timed, lambda r: format_duration(r.total_time_s)),
+    _Spec("suggested_lr", "suggested\nlr", _scaled, _lr_cell),
+)
+
+
+def estimate_grid(report: EstimateReport) -> Grid:
+    rows = list(report.rows)
+    specs = [spec for spec in _SPECS if spec.shown(rows)]
+    columns = [Column(spec.key, spec.header) for spec in specs]
+    if rows[0].spec.drop_last:
+        index = [spec.key for spec in specs].index("last_batch")
+        columns[index] = Column("last_batch", "dropped\n(drop_last)")
+    return Grid.of(columns, [[spec.cell(row) for spec in specs] for row in rows])
+
+
+def _title(report: EstimateReport) -> str:
+    first = report.rows[0].spec
+    return (
         f"Training estimate: {format_count(first.dataset_size)} examples x "
         f"{format_count(first.epochs)} epoch{'s' if first.epochs != 1 else ''}"
     )
-    table = Table(
-        title=title,
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
-    table.add_column("batch", justify="right")
-    if show_global:
-        table.add_column("global\nbatch", justify="right")
-    table.add_column("iters/\nepoch", justify="right")
-    table.add_column("iters\ntotal", justify="right")
-    if show_updates:
-        table.add_column("updates/\nepoch", justify="right")
-        table.add_column("updates\ntotal", justify="right")
-    table.add_column("dropped\n(drop_last)" if first.drop_last else "last\nbatch", justify="right")
-    if show_time:
-        table.add_column("time/\niter", justify="right")
-        table.add_column("time/\nepoch", justify="right")
-        table.add_column("total\ntime", justify="right")
-    if show_lr:
-        table.add_column("suggested\nlr", justify="right")
 
-    for row in rows:
-        cells = [format_count(row.spec.batch_size)]
-        if show_global:
-            cells.append(format_count(row.spec.global_batch))
-        cells += [format_count(row.iterations_per_epoch), format_count(row.total_iterations)]
-        if show_updates:
-            cells += [
-                format_count(row.optimizer_updates_per_epoch),
-                format_count(row.total_optimizer_updates),
-            ]
-        cells.append(_last_batch_cell(row))
-        if show_time:
-            cells += [
-                format_duration(row.spec.time_per_iter_s),
-                format_duration(row.time_per_epoch_s),
-                format_duration(row.total_time_s),
-            ]
-        if show_lr:
-            cells.append(f"{row.suggested_lr:.4g}" if row.suggested_lr is not None else "-")
-        table.add_row(*cells)
-    console.print(table)
 
+def render_estimate(report: EstimateReport, console: Console) -> None:
+    grid = estimate_grid(report)
+    fitted, given_up = fit_grid(grid, console, ESTIMATE_PRIORITY, ESSENTIAL)
+    console.print(rich_table(fitted, title=_title(report)))
+    names = column_names(grid.columns)
+    print_left_out(console, left_out_line(given_up, grid.columns, names, console.width))
     if report.source:
-        console.print(f"Times from {report.source}.")
-    if show_lr:
-        console.print(
+        print_paragraph(console, f"Times from {report.source}.")
+    if _scaled(list(report.rows)):
+        first = report.rows[0].spec
+        print_paragraph(
+            console,
             f"lr: linear scaling rule from lr {first.base_lr:g} at batch "
             f"{first.base_batch} (effective batch = batch x world size x grad accum). "
-            "A starting point: large batches usually need warm-up and tuning."
+            "A starting point: large batches usually need warm-up and tuning.",
         )
     for note in report.notes:
-        console.print(f"Note: {note}")
+        print_paragraph(console, f"Note: {note}")

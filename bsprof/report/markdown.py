@@ -8,15 +8,14 @@ from pathlib import Path
 from bsprof.atomic import write_text_atomic
 from bsprof.records import SweepResult
 from bsprof.report.accuracy import prediction_lines
-from bsprof.report.sweep import (
+from bsprof.report.lines import (
     DATA_LOADING_NOTE,
     ITERATION_NOTE,
     PARTIAL_NOTE,
     header_line,
     setup_line,
-    summary_lines,
-    sweep_table,
 )
+from bsprof.report.sweep import summary_lines, sweep_table
 
 
 def _escape(cell: str) -> str:

@@ -5,18 +5,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from bsprof.records import PredictionRecord, SweepResult, TrialRecord
 from bsprof.report.accuracy import prediction_lines
-from bsprof.report.sweep import (
+from bsprof.report.common import NOTE_STYLE, print_lines, print_paragraph, status_style
+from bsprof.report.layout import (
+    Column,
+    Grid,
+    column_names,
+    fit_grid,
+    left_out_line,
+    rich_table,
+)
+from bsprof.report.lines import (
     ITERATION_NOTE,
-    STATUS_STYLES,
-    header_line,
-    setup_line,
+    print_errors,
+    print_heading,
+    print_left_out,
+    print_warnings,
     short_error,
 )
 from bsprof.summary import summarize, training_estimate
@@ -45,48 +53,84 @@ def _has_dataset(result: SweepResult) -> bool:
     return bool(result.config.get("dataset_size") and result.config.get("epochs"))
 
 
-def _row(result: SweepResult, record: TrialRecord, has_target: bool, has_gpu: bool) -> list[str]:
-    p = record.prediction
-    cells = [format_count(record.batch_size), record.status.value]
-    if p is None:
-        width = len(_headers(has_target, has_gpu, _has_dataset(result)))
-        return cells + [short_error(record.error)] + [""] * (width - 3)
-    cells.append(format_bytes(p.predicted_peak_bytes))
+# The table's columns, most important first: a table too wide for the console gives up the
+# last ones first ("note": a row's error message moves under the table). The first
+# ESSENTIAL are never given up: batch, status, the predicted memory and time.
+PREDICTION_PRIORITY = (
+    "batch", "status", "peak", "device", "est_time",
+    "est_total", "activations", "gflops", "phase", "note",
+)  # fmt: skip
+ESSENTIAL = 5
+
+
+def _columns(has_target: bool, has_gpu: bool, dataset: bool) -> list[Column]:
+    columns = [
+        Column("batch", "batch"),
+        Column("status", "status", numeric=False),
+        Column("peak", "peak\n(tensors)"),
+    ]
     if has_target:
-        cells.append(format_bytes(p.predicted_device_bytes))
-    cells += [format_bytes(p.activations), p.peak_phase, _gflops(p)]
+        columns.append(Column("device", "device\n(model)"))
+    columns += [
+        Column("activations", "activations\nat peak"),
+        Column("phase", "peak\nphase", numeric=False),
+        Column("gflops", "GFLOP/\niter"),
+    ]
     if has_gpu:
-        cells.append(format_duration(p.estimated_time_per_iter_s))
-        if _has_dataset(result):
-            cells.append(_training_time(result, p, record.batch_size))
+        columns.append(Column("est_time", "est. time/\niter"))
+        if dataset:
+            columns.append(Column("est_total", "est. total\ntime"))
+    return columns
+
+
+def _cells(result: SweepResult, record: TrialRecord, errors_inline: bool) -> dict[str, str]:
+    p = record.prediction
+    cells = {"batch": format_count(record.batch_size), "status": record.status.value}
+    if p is None:
+        # No prediction: the error message in the first value column, the others blank.
+        return {**cells, "peak": short_error(record.error) if errors_inline else "-"}
+    cells |= {
+        "peak": format_bytes(p.predicted_peak_bytes),
+        "device": format_bytes(p.predicted_device_bytes),
+        "activations": format_bytes(p.activations),
+        "phase": p.peak_phase,
+        "gflops": _gflops(p),
+        "est_time": format_duration(p.estimated_time_per_iter_s),
+    }
+    if _has_dataset(result):
+        cells["est_total"] = _training_time(result, p, record.batch_size)
     return cells
 
 
-def _headers(has_target: bool, has_gpu: bool, dataset: bool) -> list[str]:
-    headers = ["batch", "status", "peak\n(tensors)"]
-    if has_target:
-        headers.append("device\n(model)")
-    headers += ["activations\nat peak", "peak\nphase", "GFLOP/\niter"]
-    if has_gpu:
-        headers.append("est. time/\niter")
-        if dataset:
-            headers.append("est. total\ntime")
-    return headers
+def prediction_grid(result: SweepResult, errors_inline: bool = True) -> Grid:
+    """The predicted table as a grid, one row per batch size, ascending."""
+    target = result.config.get("target")
+    has_gpu = bool(target and target.get("gpu"))
+    columns = _columns(bool(target), has_gpu, _has_dataset(result))
+    rows = []
+    for record in sorted(result.results, key=lambda r: r.batch_size):
+        cells = _cells(result, record, errors_inline)
+        rows.append([cells.get(column.key, "") for column in columns])
+    return Grid.of(columns, rows, status_style)
 
 
 def prediction_table(result: SweepResult) -> Table:
-    target = result.config.get("target")
-    has_target = bool(target)
-    has_gpu = bool(target and target.get("gpu"))
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for header in _headers(has_target, has_gpu, _has_dataset(result)):
-        numeric = header not in ("status", "peak\nphase")
-        table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
-    for record in sorted(result.results, key=lambda r: r.batch_size):
-        cells = [Text(c) for c in _row(result, record, has_target, has_gpu)]
-        cells[1].stylize(STATUS_STYLES[record.status])
-        table.add_row(*cells)
-    return table
+    return rich_table(prediction_grid(result))
+
+
+def _fitted_table(result: SweepResult, console: Console) -> tuple[Grid, bool, str | None]:
+    """The predicted table that fits the console, whether its errors are inline, and the line
+    that names the columns left out."""
+
+    def errors_moved(grid: Grid) -> Grid:
+        # "note" is the first key given up, so nothing else has narrowed the grid yet.
+        return prediction_grid(result, errors_inline=False)
+
+    grid = prediction_grid(result)
+    narrowings = {"note": errors_moved}
+    fitted, given_up = fit_grid(grid, console, PREDICTION_PRIORITY, ESSENTIAL, narrowings)
+    line = left_out_line(given_up, grid.columns, column_names(grid.columns), console.width)
+    return fitted, "note" not in given_up, line
 
 
 def breakdown_line(record: TrialRecord) -> str:
@@ -142,25 +186,27 @@ def fits_line(result: SweepResult, capacity: int) -> str:
     )
 
 
-def render_prediction(result: SweepResult, console: Console) -> None:
-    console.print(Text(header_line(result) + ", predicted", style="bold"))
-    setup = setup_line(result)
-    if setup is not None:
-        console.print(Text(setup))
-    console.print(prediction_table(result))
-    fits = result.largest_fitting_batch
+def _print_target(result: SweepResult, console: Console) -> None:
     target = result.config.get("target")
     if target:
-        console.print(Text(fits_line(result, int(target["capacity_bytes"]))))
-        for line in assumption_lines(target):
-            console.print(Text(line))
+        print_paragraph(console, fits_line(result, int(target["capacity_bytes"])))
+        print_lines(console, assumption_lines(target))
+
+
+def render_prediction(result: SweepResult, console: Console) -> None:
+    print_heading(result, console, ", predicted")
+    grid, errors_inline, left_out = _fitted_table(result, console)
+    console.print(rich_table(grid))
+    print_left_out(console, left_out)
+    if not errors_inline:
+        print_errors(result, console)
+        console.print()
+    _print_target(result, console)
+    fits = result.largest_fitting_batch
     shown = [r for r in result.results if r.prediction is not None]
     focus = [r for r in shown if r.batch_size == fits] or shown[-1:]
-    for record in focus:
-        console.print(Text(breakdown_line(record)))
-    for line in prediction_lines(result):
-        console.print(Text(line))
-    for warning in result.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"))
-    console.print(Text(PREDICTION_NOTE, style="dim"))
-    console.print(Text(ITERATION_NOTE, style="dim"))
+    print_lines(console, [breakdown_line(record) for record in focus])
+    print_lines(console, prediction_lines(result))
+    print_warnings(result, console)
+    print_paragraph(console, PREDICTION_NOTE, NOTE_STYLE)
+    print_paragraph(console, ITERATION_NOTE, NOTE_STYLE)

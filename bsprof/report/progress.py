@@ -8,17 +8,11 @@ from types import TracebackType
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
-from bsprof.records import SweepResult, TrialRecord, TrialStatus
+from bsprof.records import SweepResult, TrialRecord
+from bsprof.report.common import STATUS_STYLES, clip_words, wrap_text
 from bsprof.units import format_bytes, format_duration
-
-_STATUS_STYLE = {
-    TrialStatus.OK: "green",
-    TrialStatus.OOM: "red",
-    TrialStatus.ERROR: "yellow",
-    TrialStatus.CRASH: "magenta",
-    TrialStatus.SKIPPED: "dim",
-}
 
 
 class SweepProgress:
@@ -29,7 +23,7 @@ class SweepProgress:
         self._on_snapshot = on_snapshot
         self._progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             TimeElapsedColumn(),
             console=console,
             transient=True,
@@ -60,7 +54,6 @@ class SweepProgress:
 
     def trial_finished(self, record: TrialRecord, snapshot: SweepResult) -> None:
         self._on_snapshot(snapshot)
-        style = _STATUS_STYLE[record.status]
         if record.fits and record.timing is not None:
             detail = (
                 f"{format_duration(record.timing.median)}/iter, "
@@ -69,11 +62,14 @@ class SweepProgress:
         elif record.prediction is not None and record.fits:
             detail = f"predicted peak {format_bytes(record.prediction.predicted_peak_bytes)}"
         else:
-            detail = (record.error or "").splitlines()[0][:100] if record.error else ""
-        self._console.print(
-            f"  batch {record.batch_size:>6}  [{style}]{record.status.value:<7}[/]  {detail}",
-            highlight=False,
-        )
+            # The first line, cut between words: a cut figure would read as a wrong one.
+            detail = clip_words(record.error.splitlines()[0], 100) if record.error else ""
+        # Text, not markup: an error message may hold brackets ("[/]") rich would read as tags.
+        prefix = f"  batch {record.batch_size:>6}  "
+        line = f"{prefix}{record.status.value:<7}  {detail}"
+        text = Text(wrap_text(line, self._console.width))
+        text.stylize(STATUS_STYLES[record.status], len(prefix), len(prefix + record.status.value))
+        self._console.print(text)
 
     def _describe(self, batch_size: int, what: str) -> str:
         elapsed = format_duration(time.perf_counter() - self._started)

@@ -6,65 +6,78 @@ that the Markdown reporter shares, so the two reports always show the same value
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
-from rich import box
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
-from bsprof.records import NOISY_SPREAD, SweepResult, TimingStats, TrialRecord, TrialStatus
+from bsprof.records import NOISY_SPREAD, SweepResult, TimingStats, TrialRecord
 from bsprof.report.accuracy import PREDICTION_ERROR_FLAG, prediction_error, prediction_lines
 from bsprof.report.chart import block_bar, format_rate, render_chart
+from bsprof.report.common import (
+    HEADING_STYLE,
+    NOTE_STYLE,
+    PARTIAL_STYLE,
+    STATUS_STYLES,
+    print_lines,
+    print_paragraph,
+    status_style,
+)
+from bsprof.report.layout import (
+    Column,
+    Grid,
+    Narrowing,
+    column_names,
+    fit_grid,
+    left_out_line,
+    rich_table,
+)
+from bsprof.report.lines import (
+    DATA_LOADING_NOTE,
+    ERROR_NOTE_CHARS,
+    ITERATION_NOTE,
+    NOTHING_YET,
+    PARTIAL_NOTE,
+    header_line,
+    print_errors,
+    print_heading,
+    print_left_out,
+    print_warnings,
+    setup_line,
+    short_error,
+)
+from bsprof.report.prediction import render_prediction
 from bsprof.summary import SweepSummary, summarize, training_estimates
-from bsprof.training_setup import TrainingSetup
 from bsprof.training_time import TrainingEstimate
 from bsprof.units import format_bytes, format_count, format_duration
 
-DATA_LOADING_NOTE = (
-    "Times exclude data loading: batches are built once and moved to the device before timing."
-)
-ITERATION_NOTE = (
-    "One iteration: forward and loss (the model's outputs released before backward, as in HF "
-    "Trainer and Lightning), backward, optimizer step, zero_grad."
-)
-PARTIAL_NOTE = "Partial result: the sweep was interrupted."
-ERROR_NOTE_CHARS = 60
+# Re-exported: the Markdown reporter and callers of earlier versions import them from here.
+__all__ = [
+    "DATA_LOADING_NOTE",
+    "ERROR_NOTE_CHARS",
+    "ITERATION_NOTE",
+    "NOTHING_YET",
+    "PARTIAL_NOTE",
+    "STATUS_STYLES",
+    "Column",
+    "header_line",
+    "rank_lines",
+    "render_sweep",
+    "setup_line",
+    "short_error",
+    "summary_lines",
+    "sweep_table",
+]
+
 MEMORY_BAR_CHARS = 10
-_UNBOUNDED = 100_000  # columns: "no limit" when measuring a table's natural width
 
-STATUS_STYLES: dict[TrialStatus, str] = {
-    TrialStatus.OK: "green",
-    TrialStatus.OOM: "red",
-    TrialStatus.ERROR: "yellow",
-    TrialStatus.CRASH: "magenta",
-    TrialStatus.SKIPPED: "dim",
-}
-
-
-@dataclass(frozen=True)
-class Column:
-    """One table column. ``header`` lines are split by newlines (rich) or joined (Markdown)."""
-
-    key: str
-    header: str
-    numeric: bool = True
-
-    @property
-    def one_line(self) -> str:
-        """The header on one line: a line ending in "/" joins the next directly ("iters/epoch"),
-        other lines join with a space ("total time")."""
-        return self.header.replace("/\n", "/").replace("\n", " ")
-
-
-def short_error(message: str | None, limit: int = ERROR_NOTE_CHARS) -> str:
-    """The first non-blank line of an error, whitespace collapsed, cut to ``limit`` chars."""
-    if not message:
-        return ""
-    first = next((line for line in message.splitlines() if line.strip()), "")
-    flat = " ".join(first.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+# The table's columns, most important first: a table too wide for the console gives up the
+# last ones first (the error notes move under the table; "spread" is the ± IQR of the times).
+# The first ESSENTIAL are never given up: batch, status, time/iter, samples/s, peak memory.
+SWEEP_PRIORITY = (
+    "batch", "status", "time", "rate", "memory",
+    "n", "total_time", "time_per_epoch", "iters_per_epoch",
+    "spread", "pred_error", "predicted", "bar", "note",
+)  # fmt: skip
+ESSENTIAL = 5
 
 
 def _time_cell(timing: TimingStats | None) -> str:
@@ -121,7 +134,7 @@ def _columns(
             Column("total_time", "total\ntime"),
         ]
     if with_note and any(r.error for r in result.results):
-        columns.append(Column("note", "note", numeric=False))
+        columns.append(Column("note", "note", numeric=False, wraps=True))
     return columns
 
 
@@ -233,75 +246,36 @@ def summary_lines(result: SweepResult) -> list[str]:
     return lines
 
 
-def setup_line(result: SweepResult) -> str | None:
-    """``Training: AdamW(lr=0.001, ...), loss cross_entropy (default); 669,706 parameters``."""
-    if not isinstance(result.config.get("optimizer"), dict):
-        return None  # a file from before bsprof recorded the setup
-    setup = TrainingSetup.from_dict(result.config)
-    parts = [f"Training: {setup.optimizer_text}, loss {setup.loss} ({setup.loss_source})"]
-    if setup.parameters is not None:
-        trainable = setup.trainable_parameters
-        share = (
-            "all trainable"
-            if trainable == setup.parameters
-            else f"{format_count(trainable or 0)} trainable"
-        )
-        parts.append(f"{format_count(setup.parameters)} parameters, {share}")
-    return "; ".join(parts)
+def _without_spread(grid: Grid) -> Grid:
+    """The time column with the median alone."""
+    if not any(" ± " in cell for cell in grid.cells("time")):
+        return grid
+    return grid.mapped("time", lambda cell: cell.split(" ± ")[0], header="time/iter\nmedian")
 
 
-def header_line(result: SweepResult) -> str:
-    """``Sweep of MODEL on DEVICE (mode train, precision bf16)``."""
-    model = result.config.get("model") or "unknown model"
-    device = result.environment.get("device") or result.config.get("device") or "unknown device"
-    details = [
-        f"{key} {result.config[key]}" for key in ("mode", "precision") if result.config.get(key)
-    ]
-    suffix = f" ({', '.join(details)})" if details else ""
-    return f"Sweep of {model} on {device}{suffix}"
+NARROWINGS: dict[str, Narrowing] = {"spread": _without_spread}
+# When even the essential columns are too wide: reserved memory and the spread on a second line.
+FOLDS: tuple[Narrowing, ...] = (
+    lambda grid: grid.mapped("memory", lambda cell: cell.replace(" (res ", "\n(res ")),
+    lambda grid: grid.mapped("time", lambda cell: cell.replace(" ± ", "\n± ")),
+)
+LEFT_OUT_NAMES = {"bar": "memory bar", "spread": "± IQR"}
 
 
-def _rich_table(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for column in columns:
-        # Only the free-text note may wrap: a wrapped number or bar is unreadable.
-        table.add_column(
-            column.header,
-            justify="right" if column.numeric else "left",
-            no_wrap=column.key != "note",
-        )
-    status_index = [c.key for c in columns].index("status")
-    for row in rows:
-        # Text, not markup: error messages hold brackets ("shape [3, 4]") rich would eat.
-        cells = [Text(cell) for cell in row]
-        cells[status_index].stylize(STATUS_STYLES[TrialStatus(row[status_index])])
-        table.add_row(*cells)
-    return table
+def _fitted_table(result: SweepResult, console: Console) -> tuple[Table, bool, str | None]:
+    """The richest table that fits the console, whether it holds the error notes, and the
+    line that names the columns left out.
 
-
-def _fitted_table(result: SweepResult, console: Console) -> tuple[Table, bool]:
-    """The richest table that fits the console, and whether it holds the error notes.
-
-    The notes go first (they are printed under the table instead), then the memory bar (the
-    chart below draws the same bars); past that, rich crops what still does not fit.
+    The notes go first (they are printed under the table instead), then the other columns by
+    SWEEP_PRIORITY, least important first.
     """
-    # Measured against unbounded room: a table measures itself clamped to the width it gets.
-    unbounded = console.options.update_width(_UNBOUNDED)
-    table = Table()
-    for with_bar, with_note in ((True, True), (True, False), (False, False)):
-        table = _rich_table(*sweep_table(result, with_bar=with_bar, with_note=with_note))
-        if console.measure(table, options=unbounded).maximum <= console.width:
-            return table, with_note
-    return table, False
-
-
-def _print_notes(result: SweepResult, console: Console) -> None:
-    """Error messages of the rows, one line each, when the table had no room for them."""
-    for record in sorted(result.results, key=lambda r: r.batch_size):
-        if record.error:
-            prefix = f"batch {record.batch_size} ({record.status.value}): "
-            limit = max(ERROR_NOTE_CHARS, console.width - len(prefix))
-            console.print(Text(prefix + short_error(record.error, limit)), no_wrap=True)
+    columns, rows = sweep_table(result)
+    grid = Grid.of(columns, rows, status_style)
+    fitted, given_up = fit_grid(grid, console, SWEEP_PRIORITY, ESSENTIAL, NARROWINGS, FOLDS)
+    names = column_names(columns, LEFT_OUT_NAMES)
+    names.pop("note", None)  # not left out: printed under the table
+    left_out = left_out_line(given_up, columns, names, console.width)
+    return rich_table(fitted), "note" in fitted.keys, left_out
 
 
 def rank_lines(result: SweepResult) -> list[str]:
@@ -324,55 +298,52 @@ def _print_ranks(result: SweepResult, console: Console) -> None:
     if not lines:
         return
     world = max(r.world_size for r in result.results)
-    console.print(
-        Text(
-            f"{world} data-parallel ranks: batch sizes are per device; samples/s is global; "
-            "time/iter is the slowest rank's, memory the largest rank's."
-        )
+    print_paragraph(
+        console,
+        f"{world} data-parallel ranks: batch sizes are per device; samples/s is global; "
+        "time/iter is the slowest rank's, memory the largest rank's.",
     )
-    for line in lines:
-        console.print(Text(line))
+    print_lines(console, lines)
     console.print()
 
 
-NOTHING_YET = "Nothing finished before the interrupt: no batch size to show."
+def _print_summary(result: SweepResult, console: Console) -> None:
+    print_lines(console, summary_lines(result))
+    efficiency = result.extra.get("scaling_efficiency")
+    if efficiency:
+        listed = ", ".join(f"batch {b}: {e:.0%}" for b, e in sorted(efficiency.items()))
+        print_paragraph(console, f"Scaling efficiency against one process: {listed}")
+    console.print()
+
+
+def _print_closing(result: SweepResult, console: Console) -> None:
+    """The prediction's accuracy, the warnings, and what the times mean."""
+    print_lines(console, prediction_lines(result))
+    print_warnings(result, console)
+    print_paragraph(console, ITERATION_NOTE, NOTE_STYLE)
+    if any(r.timing is not None for r in result.results):  # a prediction-only sweep has no times
+        print_paragraph(console, DATA_LOADING_NOTE, NOTE_STYLE)
+    if not result.complete:
+        print_paragraph(console, PARTIAL_NOTE, PARTIAL_STYLE)
 
 
 def render_sweep(result: SweepResult, console: Console) -> None:
     if not result.results:
-        console.print(Text(header_line(result), style="bold"))
-        console.print(Text(NOTHING_YET))
+        print_paragraph(console, header_line(result), HEADING_STYLE)
+        print_paragraph(console, NOTHING_YET)
         return
     if result.config.get("predict"):
-        from bsprof.report.prediction import render_prediction
-
         render_prediction(result, console)
         return
-    console.print(Text(header_line(result), style="bold"))
-    setup = setup_line(result)
-    if setup is not None:
-        console.print(Text(setup))
-    table, notes_in_table = _fitted_table(result, console)
+    print_heading(result, console)
+    table, notes_in_table, left_out = _fitted_table(result, console)
     console.print(table)
+    print_left_out(console, left_out)
     if not notes_in_table:
-        _print_notes(result, console)
+        print_errors(result, console)
         console.print()
     _print_ranks(result, console)
-    for line in summary_lines(result):
-        console.print(Text(line))
-    efficiency = result.extra.get("scaling_efficiency")
-    if efficiency:
-        listed = ", ".join(f"batch {b}: {e:.0%}" for b, e in sorted(efficiency.items()))
-        console.print(Text(f"Scaling efficiency against one process: {listed}"))
-    console.print()
+    _print_summary(result, console)
     render_chart(result, console)
     console.print()
-    for line in prediction_lines(result):
-        console.print(Text(line))
-    for warning in result.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"))
-    console.print(Text(ITERATION_NOTE, style="dim"))
-    if any(r.timing is not None for r in result.results):  # a prediction-only sweep has no times
-        console.print(Text(DATA_LOADING_NOTE, style="dim"))
-    if not result.complete:
-        console.print(Text(PARTIAL_NOTE, style="bold yellow"))
+    _print_closing(result, console)

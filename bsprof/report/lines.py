@@ -1,0 +1,102 @@
+"""Lines that the measured and the predicted sweep reports share: the heading, the training
+setup, the notes, each row's error message, and the closing warnings.
+
+Both ``report.sweep`` and ``report.prediction`` import this module; neither imports the other
+for these, so the two have no import cycle.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from bsprof.records import SweepResult
+from bsprof.report.common import (
+    HEADING_STYLE,
+    NOTE_STYLE,
+    WARNING_STYLE,
+    clip_words,
+    print_lines,
+    print_paragraph,
+)
+from bsprof.training_setup import TrainingSetup
+from bsprof.units import format_count
+
+DATA_LOADING_NOTE = (
+    "Times exclude data loading: batches are built once and moved to the device before timing."
+)
+ITERATION_NOTE = (
+    "One iteration: forward and loss (the model's outputs released before backward, as in HF "
+    "Trainer and Lightning), backward, optimizer step, zero_grad."
+)
+PARTIAL_NOTE = "Partial result: the sweep was interrupted."
+NOTHING_YET = "Nothing finished before the interrupt: no batch size to show."
+ERROR_NOTE_CHARS = 60
+
+
+def short_error(
+    message: str | None, limit: int = ERROR_NOTE_CHARS, whole_words: bool = False
+) -> str:
+    """The first non-blank line of an error, whitespace collapsed, cut to ``limit`` chars
+    (``whole_words``: between words, no figure cut)."""
+    if not message:
+        return ""
+    first = next((line for line in message.splitlines() if line.strip()), "")
+    flat = " ".join(first.split())
+    if whole_words:
+        return clip_words(flat, limit)
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def setup_line(result: SweepResult) -> str | None:
+    """``Training: AdamW(lr=0.001, ...), loss cross_entropy (default); 669,706 parameters``."""
+    if not isinstance(result.config.get("optimizer"), dict):
+        return None  # a file from before bsprof recorded the setup
+    setup = TrainingSetup.from_dict(result.config)
+    parts = [f"Training: {setup.optimizer_text}, loss {setup.loss} ({setup.loss_source})"]
+    if setup.parameters is not None:
+        trainable = setup.trainable_parameters
+        share = (
+            "all trainable"
+            if trainable == setup.parameters
+            else f"{format_count(trainable or 0)} trainable"
+        )
+        parts.append(f"{format_count(setup.parameters)} parameters, {share}")
+    return "; ".join(parts)
+
+
+def header_line(result: SweepResult) -> str:
+    """``Sweep of MODEL on DEVICE (mode train, precision bf16)``."""
+    model = result.config.get("model") or "unknown model"
+    device = result.environment.get("device") or result.config.get("device") or "unknown device"
+    details = [
+        f"{key} {result.config[key]}" for key in ("mode", "precision") if result.config.get(key)
+    ]
+    suffix = f" ({', '.join(details)})" if details else ""
+    return f"Sweep of {model} on {device}{suffix}"
+
+
+def print_heading(result: SweepResult, console: Console, suffix: str = "") -> None:
+    """The header line in bold, then the training setup when the sweep recorded it."""
+    print_paragraph(console, header_line(result) + suffix, HEADING_STYLE)
+    setup = setup_line(result)
+    if setup is not None:
+        print_paragraph(console, setup)
+
+
+def print_errors(result: SweepResult, console: Console) -> None:
+    """Error messages of the rows, one each, when the table had no room for them."""
+    for record in sorted(result.results, key=lambda r: r.batch_size):
+        if record.error:
+            prefix = f"batch {record.batch_size} ({record.status.value}): "
+            limit = max(ERROR_NOTE_CHARS, console.width - len(prefix))
+            print_paragraph(console, prefix + short_error(record.error, limit, whole_words=True))
+
+
+def print_warnings(result: SweepResult, console: Console) -> None:
+    print_lines(console, [f"warning: {warning}" for warning in result.warnings], WARNING_STYLE)
+
+
+def print_left_out(console: Console, line: str | None) -> None:
+    """The one line under a table that names the columns it had no room for."""
+    if line is not None:
+        print_paragraph(console, line, NOTE_STYLE)
