@@ -23,14 +23,8 @@ from bsprof.errors import (
     ModelFileError,
     UsageError,
 )
-from bsprof.records import (
-    PredictionRecord,
-    SweepResult,
-    TimingStats,
-    TrialRecord,
-    TrialStatus,
-    read_sweep,
-)
+from bsprof.records import PredictionRecord, TimingStats, TrialRecord, TrialStatus
+from bsprof.result import SweepResult, read_sweep
 from bsprof.version import __version__
 
 if TYPE_CHECKING:

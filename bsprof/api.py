@@ -30,9 +30,9 @@ from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU, device_model
 from bsprof.units import parse_duration, parse_size
 
 if TYPE_CHECKING:
-    from bsprof.records import SweepResult
     from bsprof.regression import CheckReport
     from bsprof.regression.rerun import CheckOutcome
+    from bsprof.result import SweepResult
     from bsprof.sweeper import SweepObserver
     from bsprof.training_time import EstimateReport
 
@@ -172,7 +172,7 @@ def estimate(
     """The wall-clock formula: iterations per epoch = ceil(dataset_size / global batch) (floor
     with ``drop_last``), x epochs, x time per iteration. Times come from ``times_per_iter``
     (one for all batch sizes, or one each) or from a sweep JSON (``from_sweep``)."""
-    from bsprof.training_time import EstimateRequest, run_estimate
+    from bsprof.estimate_request import EstimateRequest, run_estimate
 
     request = EstimateRequest(
         dataset_size=dataset_size,

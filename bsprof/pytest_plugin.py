@@ -14,7 +14,6 @@ it imports neither torch nor the rest of bsprof until a check runs.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,7 +22,8 @@ import pytest
 
 if TYPE_CHECKING:
     from bsprof.api import ModelSource, Size
-    from bsprof.records import SweepResult, TrialRecord
+    from bsprof.records import TrialRecord
+    from bsprof.result import SweepResult
 
 DEFAULT_MEMORY = "24GiB"
 _REPORT_WIDTH = 100
@@ -124,13 +124,9 @@ def _fail(message: str, result: SweepResult) -> None:
 
 
 def _report_text(result: SweepResult) -> str:
-    from rich.console import Console
+    from bsprof.report.notebook import report_text
 
-    from bsprof.report.sweep import render_sweep
-
-    buffer = io.StringIO()
-    render_sweep(result, Console(file=buffer, width=_REPORT_WIDTH, markup=False, highlight=False))
-    return buffer.getvalue()
+    return report_text(result, _REPORT_WIDTH)
 
 
 @pytest.fixture

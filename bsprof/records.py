@@ -1,37 +1,17 @@
-"""Frozen result records and their JSON round-trip. No torch here: ``estimate --from`` and
-``check`` read these files without loading a model.
-
-The sweep JSON contract (CI and ``estimate --from`` read it; names are stable)::
-
-    {"schema_version": 1, "bsprof_version": "...", "environment": {...}, "config": {...},
-     "capacity_bytes": int | null, "largest_fitting_batch": int | null,
-     "largest_fitting_batch_bounded": bool (a larger size ran out of memory, or was predicted to),
-     "results": [{"batch_size": int, "status": "ok|oom|error|crash|skipped", "error": str | null,
-                  "time_per_iter_s": {"median", "iqr", "min", "max", "n", "samples"} | null,
-                  "throughput_samples_per_s": float | null, "peak_memory_bytes": int | null,
-                  "reserved_bytes": int | null, ...}, ...],
-     "warnings": [str, ...], "notes": [str, ...], "complete": bool,
-     "prediction_check": {...} | null (the self-check, see bsprof.prediction_check)}
-"""
+"""Frozen per-batch-size records (status, timing, prediction, trial) and their JSON round-trip.
+No torch here. The sweep that holds them, and its JSON file, are bsprof.result's."""
 
 from __future__ import annotations
 
-import json
 import statistics
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
-from bsprof.atomic import write_text_atomic
 from bsprof.config import MAX_BATCH_SIZE
-from bsprof.errors import InputFileError
-from bsprof.prediction_check import PredictionCheck
 from bsprof.units import MAX_BYTES, MAX_SECONDS
-from bsprof.version import __version__
 
-SCHEMA_VERSION = 1
 NOISY_SPREAD = 0.10  # IQR / median above this earns a warning
 
 
@@ -247,145 +227,3 @@ class TrialRecord:
             rechecked=None if data.get("rechecked") is None else TrialStatus(data["rechecked"]),
             **optional,
         )
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    """A whole sweep: what ran, where, and one record per batch size, in the order run."""
-
-    environment: Mapping[str, Any]
-    config: Mapping[str, Any]
-    results: tuple[TrialRecord, ...]
-    capacity_bytes: int | None = None
-    warnings: tuple[str, ...] = ()
-    complete: bool = True
-    notes: tuple[str, ...] = ()  # what the search established, e.g. --exact's confirmation
-    bsprof_version: str = __version__
-    schema_version: int = SCHEMA_VERSION
-    prediction_check: PredictionCheck | None = None  # predictions against a real iteration
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def largest_fitting_batch(self) -> int | None:
-        fitting = [r.batch_size for r in self.results if r.fits]
-        return max(fitting) if fitting else None
-
-    @property
-    def largest_fitting_batch_bounded(self) -> bool:
-        """Whether a larger size ran out of memory (or was predicted not to fit, and skipped):
-        only then is ``largest_fitting_batch`` the largest that fits, not the largest tried."""
-        largest = self.largest_fitting_batch
-        return largest is not None and any(
-            r.batch_size > largest
-            and (
-                r.status is TrialStatus.OOM
-                or (r.status is TrialStatus.SKIPPED and (r.error or "").startswith("predicted"))
-            )
-            for r in self.results
-        )
-
-    def by_batch_size(self) -> dict[int, TrialRecord]:
-        return {r.batch_size: r for r in self.results}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": self.schema_version,
-            "bsprof_version": self.bsprof_version,
-            "environment": dict(self.environment),
-            "config": dict(self.config),
-            "capacity_bytes": self.capacity_bytes,
-            "largest_fitting_batch": self.largest_fitting_batch,
-            "largest_fitting_batch_bounded": self.largest_fitting_batch_bounded,
-            "results": [r.to_dict() for r in sorted(self.results, key=lambda r: r.batch_size)],
-            "warnings": list(self.warnings),
-            "notes": list(self.notes),
-            "complete": self.complete,
-            "prediction_check": (
-                None if self.prediction_check is None else self.prediction_check.to_dict()
-            ),
-            **dict(self.extra),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SweepResult:
-        known = {
-            "schema_version", "bsprof_version", "environment", "config", "capacity_bytes",
-            "largest_fitting_batch", "largest_fitting_batch_bounded", "results", "warnings",
-            "notes", "complete", "prediction_check",
-        }  # fmt: skip
-        check = data.get("prediction_check")
-        results = data["results"]
-        if not isinstance(results, Sequence):
-            raise ValueError("'results' must be a list")
-        return cls(
-            schema_version=int(data["schema_version"]),
-            bsprof_version=str(data.get("bsprof_version", "unknown")),
-            environment=dict(data.get("environment") or {}),
-            config=dict(data.get("config") or {}),
-            capacity_bytes=data.get("capacity_bytes"),
-            results=tuple(TrialRecord.from_dict(r) for r in results),
-            warnings=tuple(data.get("warnings") or ()),
-            notes=tuple(data.get("notes") or ()),
-            complete=bool(data.get("complete", True)),
-            prediction_check=None if not check else PredictionCheck.from_dict(check),
-            extra={k: v for k, v in data.items() if k not in known},
-        )
-
-
-MAX_INPUT_BYTES = 64 * 2**20  # a sweep of thousands of batch sizes is a few MiB
-
-
-def read_sweep(path: Path) -> SweepResult:
-    """Load a sweep JSON, turning every way it can be broken into one InputFileError line."""
-    data = _read_json(path)
-    if not isinstance(data, dict) or "results" not in data or "schema_version" not in data:
-        raise InputFileError(f"{path}: not a bsprof sweep JSON (no 'schema_version'/'results')")
-    if data["schema_version"] != SCHEMA_VERSION:
-        raise InputFileError(
-            f"{path}: schema_version {data['schema_version']!r} is not supported "
-            f"(this bsprof reads {SCHEMA_VERSION})"
-        )
-    try:
-        return SweepResult.from_dict(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise InputFileError(f"{path}: malformed sweep JSON: {detail}") from None
-
-
-def _read_json(path: Path) -> Any:
-    """At most MAX_INPUT_BYTES of strict JSON (no NaN or Infinity), as one line on error."""
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_INPUT_BYTES + 1)
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(f"{path}: is a directory, not a sweep JSON") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_INPUT_BYTES:
-        raise InputFileError(f"{path}: larger than 64 MiB: not a bsprof sweep JSON")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputFileError(f"{path}: not a text file, so not a bsprof sweep JSON") from None
-    try:
-        return json.loads(text, parse_constant=_no_constants)
-    except json.JSONDecodeError as exc:
-        raise InputFileError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "was it truncated?"
-        ) from None
-    except RecursionError:
-        raise InputFileError(f"{path}: JSON nested too deeply: not a bsprof sweep") from None
-    except ValueError as exc:
-        raise InputFileError(f"{path}: {exc}") from None
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows (bsprof never writes it)")
-
-
-def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    """Strict JSON (no NaN: CI readers reject it), written atomically."""
-    write_text_atomic(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")

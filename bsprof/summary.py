@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bsprof.errors import UsageError
-from bsprof.records import SweepResult, TrialStatus
+from bsprof.records import TrialStatus
 from bsprof.training_time import EstimateSpec, TrainingEstimate, estimate
+
+if TYPE_CHECKING:
+    from bsprof.result import SweepResult
 
 DEFAULT_PLATEAU_TOLERANCE = 0.05
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from bsprof.config import SweepConfig
 from bsprof.prediction_check import PredictionCheck
-from bsprof.records import PredictionRecord, SweepResult, TrialRecord
+from bsprof.records import PredictionRecord, TrialRecord
+from bsprof.result import SweepResult
 from bsprof.units import format_bytes
 
 IMPORT_WARNING_BYTES = 64 * 2**20

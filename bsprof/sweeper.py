@@ -15,7 +15,8 @@ from typing import Any, Protocol
 from bsprof.config import DEFAULT_CPU_RAM_FRACTION, SweepConfig
 from bsprof.errors import BsprofError, ConfigError, ModelFileError
 from bsprof.lifetime import run_directory
-from bsprof.records import SweepResult, TrialRecord, TrialStatus
+from bsprof.records import TrialRecord, TrialStatus
+from bsprof.result import SweepResult
 from bsprof.runner import jobs
 from bsprof.runner.jobs import JobRunner
 from bsprof.runner.pool import WorkerPool

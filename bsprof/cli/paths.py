@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from bsprof.errors import BsprofError, UsageError
 
 if TYPE_CHECKING:
-    from bsprof.records import SweepResult
+    from bsprof.result import SweepResult
 
 
 class OutputWriteError(BsprofError):
@@ -68,7 +68,7 @@ def _nearest_existing(folder: Path) -> Path:
 def rescue(partial: SweepResult) -> Path | None:
     """Write the results to a new file in the system's temporary folder (not the run's own,
     which is removed at exit); None when even that fails."""
-    from bsprof.records import write_json_atomic
+    from bsprof.result import write_json_atomic
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(tempfile.gettempdir()) / f"bsprof-rescued-{stamp}-{os.getpid()}.json"

@@ -16,7 +16,7 @@ from bsprof.lifetime import interrupt_exit_code, interrupt_name
 
 if TYPE_CHECKING:
     from bsprof.config import SweepConfig
-    from bsprof.records import SweepResult
+    from bsprof.result import SweepResult
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class SweepOutputs:
     def finish(self, result: SweepResult) -> SweepResult:
         """Add what needs another file (scaling efficiency), then write every output."""
         if self.single_process is not None:
-            from bsprof.records import read_sweep
+            from bsprof.result import read_sweep
             from bsprof.summary import scaling_efficiency
 
             efficiency = scaling_efficiency(result, read_sweep(self.single_process))
@@ -49,12 +49,12 @@ class SweepOutputs:
         paths = {self.json_option: self.json_path, "--csv": self.csv_path}
         check_outputs({**paths, "--markdown": self.markdown_path}, model)
         if self.single_process is not None:
-            from bsprof.records import read_sweep
+            from bsprof.result import read_sweep
 
             read_sweep(self.single_process)
 
     def write(self, result: SweepResult) -> None:
-        from bsprof.records import write_json_atomic
+        from bsprof.result import write_json_atomic
 
         if self.json_path is not None:
             try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bsprof.records import SweepResult, TimingStats, TrialRecord
+from bsprof.records import TimingStats, TrialRecord
 from bsprof.regression.environment import setup_change_warning, timing_comparable
 from bsprof.regression.fits import check_batch_sizes, fits_comparisons, fits_gating
 from bsprof.regression.metrics import Metric, is_timing
@@ -25,6 +25,7 @@ from bsprof.regression.verdict import (
     timing_verdict,
     value_verdict,
 )
+from bsprof.result import SweepResult
 
 
 @dataclass(frozen=True)

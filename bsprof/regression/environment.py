@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bsprof.records import SweepResult
+from bsprof.result import SweepResult
 from bsprof.training_setup import setup_differences
 
 

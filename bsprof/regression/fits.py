@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bsprof.errors import InputFileError
-from bsprof.records import SweepResult, TrialRecord, TrialStatus
+from bsprof.records import TrialRecord, TrialStatus
 from bsprof.regression.metrics import FITS
 from bsprof.regression.report import Comparison
 from bsprof.regression.thresholds import Threshold
 from bsprof.regression.verdict import Verdict
+from bsprof.result import SweepResult
 
 ERROR_CHARS = 80
 

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from bsprof.records import SweepResult, TrialRecord
+from bsprof.records import TrialRecord
+from bsprof.result import SweepResult
 
 # Measured peaks move between identical runs (CPU: anonymous RSS, seen up to 0.4 MiB apart on
 # a small GPT-2; CUDA: the caching allocator's blocks). Smaller changes never fail a gate.

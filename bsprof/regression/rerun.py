@@ -13,11 +13,12 @@ from pathlib import Path
 
 from bsprof.config import SweepConfig, config_from_dict
 from bsprof.errors import ConfigError, InputFileError
-from bsprof.records import SweepResult, TrialStatus, read_sweep
+from bsprof.records import TrialStatus
 from bsprof.regression.compare import compare
 from bsprof.regression.metrics import is_timing
 from bsprof.regression.report import CheckReport
 from bsprof.regression.thresholds import Threshold
+from bsprof.result import SweepResult, read_sweep
 from bsprof.sweeper import SweepObserver, run_sweep
 
 

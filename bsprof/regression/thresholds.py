@@ -13,8 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bsprof.records import SweepResult
 from bsprof.regression.metrics import METRICS, Kind, Metric
+from bsprof.result import SweepResult
 from bsprof.units import format_bytes, format_duration
 
 _ABSOLUTE_KINDS = frozenset({Kind.BYTES, Kind.SECONDS, Kind.BATCH})

@@ -3,8 +3,13 @@ of the prediction error column, shared by the terminal and Markdown reports."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bsprof.prediction_check import PredictionCheck
-from bsprof.records import SweepResult, TrialRecord
+from bsprof.records import TrialRecord
+
+if TYPE_CHECKING:
+    from bsprof.result import SweepResult
 
 PREDICTION_ERROR_NOTE = (
     "pred. error = (predicted peak - measured peak) / measured peak. The prediction counts live "

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from bsprof.records import SweepResult, TrialRecord
+from bsprof.records import TrialRecord
 from bsprof.report.common import wrap_text
 from bsprof.units import format_bytes, format_count
+
+if TYPE_CHECKING:
+    from bsprof.result import SweepResult
 
 FULL_BLOCK = "█"
 # Index i is a bar i/8 of a character wide: eighth-blocks give 8 steps per character.

@@ -7,15 +7,18 @@ Both are built from the same cells (``check_table``), so the two never disagree.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from bsprof.records import SweepResult
 from bsprof.regression import CheckReport, Comparison, Kind, Verdict
 from bsprof.report.chart import format_rate
 from bsprof.report.common import HEADING_STYLE, WARNING_STYLE, print_lines, print_paragraph
 from bsprof.report.layout import Column, Grid, Narrowing, fit_grid, rich_table
 from bsprof.units import format_bytes, format_duration
+
+if TYPE_CHECKING:
+    from bsprof.result import SweepResult
 
 HEADERS = ("metric", "batch", "baseline", "current", "change", "limit", "verdict", "note")
 _NUMERIC = frozenset({"batch", "baseline", "current", "change", "limit"})

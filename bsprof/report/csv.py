@@ -5,11 +5,15 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bsprof.atomic import write_text_atomic
-from bsprof.records import SweepResult, TrialRecord
+from bsprof.records import TrialRecord
 from bsprof.summary import training_estimates
 from bsprof.training_time import TrainingEstimate
+
+if TYPE_CHECKING:
+    from bsprof.result import SweepResult
 
 BASE_FIELDS = (
     "batch_size",
@@ -25,6 +29,13 @@ BASE_FIELDS = (
     "reserved_bytes",
 )
 ESTIMATE_FIELDS = ("iterations_per_epoch", "time_per_epoch_s", "total_time_s")
+PREDICTION_FIELDS = (
+    "predicted_peak_bytes",
+    "predicted_device_bytes",
+    "peak_phase",
+    "flops_per_iter",
+    "prediction_verified",
+)
 
 Cell = str | int | float | None
 
@@ -56,17 +67,49 @@ def _estimate_cells(row: TrainingEstimate | None) -> dict[str, Cell]:
     }
 
 
-def sweep_csv(result: SweepResult) -> str:
-    """The CSV text; the training-time columns appear only when the sweep has estimates."""
+def _prediction_cells(record: TrialRecord) -> dict[str, Cell]:
+    p = record.prediction
+    if p is None:
+        return dict.fromkeys(PREDICTION_FIELDS)
+    return {
+        "predicted_peak_bytes": p.predicted_peak_bytes,
+        "predicted_device_bytes": p.predicted_device_bytes,
+        "peak_phase": p.peak_phase,
+        "flops_per_iter": p.flops_per_iter,
+        "prediction_verified": None if p.verified is None else str(p.verified).lower(),
+    }
+
+
+def sweep_fields(result: SweepResult) -> tuple[str, ...]:
+    """The columns: training time only when the sweep has estimates, predictions only when
+    some batch size was predicted."""
+    estimates = ESTIMATE_FIELDS if training_estimates(result) else ()
+    predicted = any(r.prediction is not None for r in result.results)
+    return BASE_FIELDS + estimates + (PREDICTION_FIELDS if predicted else ())
+
+
+def sweep_rows(result: SweepResult) -> list[dict[str, Cell]]:
+    """One row per batch size, in SI units (s, bytes), with exactly ``sweep_fields``."""
+    fields = sweep_fields(result)
     estimates = training_estimates(result)
-    fields = BASE_FIELDS + (ESTIMATE_FIELDS if estimates else ())
+    rows = []
+    for record in sorted(result.results, key=lambda r: r.batch_size):
+        cells = {
+            **_record_cells(record),
+            **_estimate_cells(estimates.get(record.batch_size)),
+            **_prediction_cells(record),
+        }
+        rows.append({name: cells[name] for name in fields})
+    return rows
+
+
+def sweep_csv(result: SweepResult) -> str:
+    """The CSV text of ``sweep_rows``."""
     buffer = io.StringIO()
     # None becomes an empty cell (csv's own rule); floats keep full precision (repr).
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=sweep_fields(result), lineterminator="\n")
     writer.writeheader()
-    for record in sorted(result.results, key=lambda r: r.batch_size):
-        estimate_row = estimates.get(record.batch_size)
-        writer.writerow({**_record_cells(record), **_estimate_cells(estimate_row)})
+    writer.writerows(sweep_rows(result))
     return buffer.getvalue()
 
 

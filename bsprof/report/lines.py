@@ -7,9 +7,10 @@ for these, so the two have no import cycle.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 
-from bsprof.records import SweepResult
 from bsprof.report.common import (
     HEADING_STYLE,
     NOTE_STYLE,
@@ -20,6 +21,9 @@ from bsprof.report.common import (
 )
 from bsprof.training_setup import TrainingSetup
 from bsprof.units import format_count
+
+if TYPE_CHECKING:
+    from bsprof.result import SweepResult
 
 DATA_LOADING_NOTE = (
     "Times exclude data loading: batches are built once and moved to the device before timing."

@@ -4,9 +4,9 @@ summary as a bullet list, and the environment on one line."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bsprof.atomic import write_text_atomic
-from bsprof.records import SweepResult
 from bsprof.report.accuracy import prediction_lines
 from bsprof.report.lines import (
     DATA_LOADING_NOTE,
@@ -16,6 +16,9 @@ from bsprof.report.lines import (
     setup_line,
 )
 from bsprof.report.sweep import summary_lines, sweep_table
+
+if TYPE_CHECKING:
+    from bsprof.result import SweepResult
 
 
 def _escape(cell: str) -> str:

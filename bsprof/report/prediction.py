@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from bsprof.records import PredictionRecord, SweepResult, TrialRecord
+from bsprof.records import PredictionRecord, TrialRecord
 from bsprof.report.accuracy import prediction_lines
 from bsprof.report.common import NOTE_STYLE, print_lines, print_paragraph, status_style
 from bsprof.report.layout import (
@@ -29,6 +29,9 @@ from bsprof.report.lines import (
 )
 from bsprof.summary import summarize, training_estimate
 from bsprof.units import format_bytes, format_count, format_duration
+
+if TYPE_CHECKING:
+    from bsprof.result import SweepResult
 
 PREDICTION_NOTE = (
     "Predicted on fake tensors: no iteration ran. Peak = live tensor storage of the second "

@@ -5,14 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from bsprof.records import SweepResult, TrialRecord
+from bsprof.records import TrialRecord
 from bsprof.report.common import STATUS_STYLES, clip_words, wrap_text
 from bsprof.units import format_bytes, format_duration
+
+if TYPE_CHECKING:
+    from bsprof.result import SweepResult
 
 
 class SweepProgress:

@@ -6,10 +6,12 @@ that the Markdown reporter shares, so the two reports always show the same value
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
-from bsprof.records import NOISY_SPREAD, SweepResult, TimingStats, TrialRecord
+from bsprof.records import NOISY_SPREAD, TimingStats, TrialRecord
 from bsprof.report.accuracy import PREDICTION_ERROR_FLAG, prediction_error, prediction_lines
 from bsprof.report.chart import block_bar, format_rate, render_chart
 from bsprof.report.common import (
@@ -48,6 +50,9 @@ from bsprof.report.prediction import render_prediction
 from bsprof.summary import SweepSummary, summarize, training_estimates
 from bsprof.training_time import TrainingEstimate
 from bsprof.units import format_bytes, format_count, format_duration
+
+if TYPE_CHECKING:
+    from bsprof.result import SweepResult
 
 # Re-exported: the Markdown reporter and callers of earlier versions import them from here.
 __all__ = [

@@ -29,7 +29,7 @@ from bsprof.workload import in_memory_workload
 
 if TYPE_CHECKING:
     from bsprof.config import SweepConfig
-    from bsprof.records import SweepResult
+    from bsprof.result import SweepResult
 
 
 class _Callbacks:

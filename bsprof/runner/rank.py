@@ -29,7 +29,8 @@ from bsprof.config import SweepConfig, config_from_dict
 from bsprof.errors import ModelFileError, UsageError
 from bsprof.lifetime import die_with_parent
 from bsprof.measure import run_trial
-from bsprof.records import SweepResult, TrialRecord, TrialStatus
+from bsprof.records import TrialRecord, TrialStatus
+from bsprof.result import SweepResult
 from bsprof.runner.torchrun import combine
 from bsprof.workload import check_import, load_workload
 

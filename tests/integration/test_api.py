@@ -4,6 +4,7 @@ command line, as records."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -12,6 +13,8 @@ import types
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+from rich.text import Text
 
 import bsprof
 
@@ -81,9 +84,16 @@ def test_a_result_renders_as_the_cli_table_in_a_notebook() -> None:
     result = bsprof.predict(MNIST, batch_sizes=[2, 4])
     html = result._repr_html_()
     assert html.startswith("<pre") and html.rstrip().endswith("</pre>")
-    assert "mnist_mlp.py" in html and "Largest batch" in html
-    text = repr(result)
-    assert "mnist_mlp.py" in text and "batch" in text
+    assert "mnist_mlp.py" in html and "Breakdown at batch 4" in html
+    text = repr(result)  # the CLI's report, as plain text
+    assert text.startswith(f"Sweep of {MNIST} on cpu") and "Breakdown at batch 4" in text
+    assert "\x1b[" not in text
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=80, force_terminal=True, color_system="truecolor")
+    console.print(result)  # rich: the same report, styled, at the console's width
+    shown = buffer.getvalue()
+    assert "\x1b[" in shown and "Breakdown at batch 4" in Text.from_ansi(shown).plain
+    assert max(len(line) for line in Text.from_ansi(shown).plain.splitlines()) <= 80
     rows = result.to_dict()["results"]
     assert [r["batch_size"] for r in rows] == [2, 4]
 

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bsprof.cli import app, run_cli
-from bsprof.records import SweepResult, TimingStats, TrialRecord, TrialStatus, write_json_atomic
+from bsprof.records import TimingStats, TrialRecord, TrialStatus
+from bsprof.result import SweepResult, write_json_atomic
 
 runner = CliRunner()
 

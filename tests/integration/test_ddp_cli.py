@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bsprof.records import read_sweep
+from bsprof.result import read_sweep
 from bsprof.summary import training_estimates
 from bsprof.training_time import iterations_per_epoch
 from tests.integration.test_sweep_cli import MODELS, ROOT, sweep

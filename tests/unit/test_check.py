@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from bsprof.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION, InputFileError, UsageError
-from bsprof.records import SweepResult, TimingStats, TrialRecord, TrialStatus
+from bsprof.records import TimingStats, TrialRecord, TrialStatus
 from bsprof.regression import (
     ACCEPTED_FORMS,
     FITS,
@@ -27,6 +27,7 @@ from bsprof.regression import (
     value_verdict,
 )
 from bsprof.report.check import HEADERS, check_markdown, check_table, render_check
+from bsprof.result import SweepResult
 from tests.builders import prediction
 
 MIB = 2**20

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bsprof.errors import ConfigError, UsageError
-from bsprof.training_time import (
-    EstimateRequest,
-    EstimateSpec,
-    estimate,
-    iterations_per_epoch,
-    run_estimate,
-)
+from bsprof.estimate_request import EstimateRequest, run_estimate
+from bsprof.training_time import EstimateSpec, estimate, iterations_per_epoch
 
 
 @pytest.mark.parametrize(

@@ -6,15 +6,8 @@ from pathlib import Path
 import pytest
 
 from bsprof.errors import InputFileError
-from bsprof.records import (
-    SCHEMA_VERSION,
-    SweepResult,
-    TimingStats,
-    TrialRecord,
-    TrialStatus,
-    read_sweep,
-    write_json_atomic,
-)
+from bsprof.records import TimingStats, TrialRecord, TrialStatus
+from bsprof.result import SCHEMA_VERSION, SweepResult, read_sweep, write_json_atomic
 
 
 def test_timing_statistics_are_derived_from_samples() -> None:

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from rich.console import Console
 
 from bsprof.prediction_check import OpDifference, PredictionCheck
-from bsprof.records import SweepResult, TimingStats, TrialRecord, TrialStatus
+from bsprof.records import TimingStats, TrialRecord, TrialStatus
 from bsprof.report.sweep import render_sweep, summary_lines
+from bsprof.result import SweepResult
 from bsprof.training_setup import TrainingSetup
 from tests.builders import prediction
 

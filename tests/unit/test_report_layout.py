@@ -16,8 +16,9 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
+from bsprof.estimate_request import EstimateRequest, run_estimate
 from bsprof.prediction_check import PredictionCheck
-from bsprof.records import SweepResult, TimingStats, TrialRecord, TrialStatus
+from bsprof.records import TimingStats, TrialRecord, TrialStatus
 from bsprof.regression import CheckReport, Comparison, Verdict
 from bsprof.report import make_console
 from bsprof.report.chart import fitted_chart_lines
@@ -27,7 +28,7 @@ from bsprof.report.estimate import render_estimate
 from bsprof.report.layout import Column, Grid, fit_grid, left_out_line
 from bsprof.report.progress import SweepProgress
 from bsprof.report.sweep import render_sweep
-from bsprof.training_time import EstimateRequest, run_estimate
+from bsprof.result import SweepResult
 from bsprof.units import format_bytes
 from tests.builders import prediction
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from bsprof.records import SweepResult, TimingStats, TrialRecord, TrialStatus
+from bsprof.records import TimingStats, TrialRecord, TrialStatus
 from bsprof.report.chart import block_bar, chart_lines, format_rate
 from bsprof.report.csv import BASE_FIELDS, ESTIMATE_FIELDS, sweep_csv, write_csv
 from bsprof.report.markdown import sweep_markdown, table_lines, write_markdown
@@ -23,6 +23,7 @@ from bsprof.report.sweep import (
     summary_lines,
     sweep_table,
 )
+from bsprof.result import SweepResult
 
 GIB = 2**30
 MIB = 2**20

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from bsprof.records import SweepResult, TimingStats, TrialRecord, TrialStatus
+from bsprof.records import TimingStats, TrialRecord, TrialStatus
+from bsprof.result import SweepResult
 from bsprof.summary import SweepSummary, summarize, training_estimates
 
 
