@@ -48,7 +48,10 @@ R = TypeVar("R")
 
 
 def error_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    """stderr, with no markup: an error quoting a path like ``runs/[exp]/model.py`` prints as is."""
+    from bsprof.report.common import make_console
+
+    return make_console(stderr=True, soft_wrap=True)
 
 
 def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
