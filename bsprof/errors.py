@@ -78,9 +78,3 @@ class InputFileError(BsprofError):
 
 class ModelFileError(BsprofError):
     """The user's model file cannot be loaded or does not honour the contract (exit 2)."""
-
-
-class NothingFitsError(BsprofError):
-    """Not even the smallest batch size fits (exit 1)."""
-
-    exit_code = EXIT_REGRESSION

@@ -111,7 +111,9 @@ def memtracker_peak(path: str | Path, batch_size: int, autocast: torch.dtype | N
     loop = PlainLoop(path, batch_size, autocast)
     loop.step()  # the optimizer's state exists from here on
     tracker = TensorMemTracker()
-    tracker.track_external(loop.model, loop.optimizer, loop.inputs, loop.targets)
+    # targets may be None (HF models compute their own loss); older MemTrackers refuse None
+    tracked = (loop.model, loop.optimizer, loop.inputs, loop.targets)
+    tracker.track_external(*(x for x in tracked if x is not None))
     with tracker:
         loop.step()
     return int(tracker.get_tracker_snapshot("peak")[CPU]["Total"])

@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bsprof.cli import app, run_cli
-from bsprof.records import TimingStats, TrialRecord, TrialStatus
-from bsprof.result import SweepResult, write_json_atomic
+from bsprof.records import TrialRecord, TrialStatus
+from bsprof.result import write_json_atomic
+from tests.conftest import ok_trial, sweep_result
 
 runner = CliRunner()
 
@@ -84,14 +85,12 @@ def test_json_output() -> None:
 
 
 def _write_sweep(path: Path) -> None:
-    sweep = SweepResult(
+    sweep = sweep_result(
+        ok_trial(32, (0.010, 0.011, 0.012)),
+        ok_trial(64, (0.020, 0.020, 0.021)),
+        TrialRecord(128, TrialStatus.OOM, error="out of memory"),
         environment={"device": "cpu"},
         config={"world_size": 1},
-        results=(
-            TrialRecord(32, TrialStatus.OK, timing=TimingStats((0.010, 0.011, 0.012))),
-            TrialRecord(64, TrialStatus.OK, timing=TimingStats((0.020, 0.020, 0.021))),
-            TrialRecord(128, TrialStatus.OOM, error="out of memory"),
-        ),
     )
     write_json_atomic(path, sweep.to_dict())
 

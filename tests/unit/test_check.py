@@ -28,7 +28,7 @@ from bsprof.regression import (
 )
 from bsprof.report.check import HEADERS, check_markdown, check_table, render_check
 from bsprof.result import SweepResult
-from tests.builders import prediction
+from tests.conftest import ok_trial, prediction, sweep_result
 
 MIB = 2**20
 GIB = 2**30
@@ -55,17 +55,15 @@ def predicted_sweep(peaks: dict[int, int], oom: tuple[int, ...] = ()) -> SweepRe
         )
         for batch, peak in sorted(peaks.items())
     )
-    return SweepResult(environment=ENV, config={**CONFIG, "predict": True}, results=records)
+    return sweep_result(*records, environment=ENV, config={**CONFIG, "predict": True})
 
 
 def timed(batch: int, samples: tuple[float, ...], peak: int | None = GIB) -> TrialRecord:
-    return TrialRecord(batch, TrialStatus.OK, timing=TimingStats(samples), peak_memory_bytes=peak)
+    return ok_trial(batch, samples, peak)
 
 
 def measured_sweep(*records: TrialRecord, environment: dict[str, object] = ENV) -> SweepResult:
-    return SweepResult(
-        environment=environment, config={**CONFIG, "predict": False}, results=records
-    )
+    return sweep_result(*records, environment=environment, config={**CONFIG, "predict": False})
 
 
 def scaled(samples: tuple[float, ...], factor: float) -> tuple[float, ...]:

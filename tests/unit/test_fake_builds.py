@@ -16,19 +16,19 @@ from bsprof.prediction import predict_iteration
 from bsprof.prediction.iteration import traced_iteration
 from bsprof.step import make_step
 from bsprof.workload import Workload
+from tests.conftest import tiny_mlp, tiny_workload
 
 IN, HIDDEN, OUT = 64, 128, 10
 
 
 def _workload(build: Callable[[], nn.Module], dtype: torch.dtype = torch.float32) -> Workload:
-    def make_batch(batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.randn(batch_size, IN, dtype=dtype), torch.randint(0, OUT, (batch_size,))
-
-    return Workload("inline.py", build, make_batch)
+    return tiny_workload(
+        features=IN, classes=OUT, dtype=dtype, source="inline.py", build_model=build
+    )
 
 
 def _mlp() -> nn.Module:
-    return nn.Sequential(nn.Linear(IN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, OUT))
+    return tiny_mlp(IN, HIDDEN, OUT)
 
 
 PARAMETERS = IN * HIDDEN + HIDDEN + HIDDEN * OUT + OUT

@@ -15,26 +15,14 @@ from bsprof.config import Mode, SweepConfig
 from bsprof.errors import ModelFileError
 from bsprof.measure import time_iterations
 from bsprof.step import default_loss, make_step
-from bsprof.workload import UserCodeError, Workload
+from bsprof.workload import UserCodeError
+from tests.conftest import tiny_workload
 
 CPU = torch.device("cpu")
 
 
-def _workload(**overrides: Any) -> Workload:
-    def make_batch(batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.randn(batch_size, 4), torch.randint(0, 3, (batch_size,))
-
-    values: dict[str, Any] = {
-        "source": "model.py",
-        "build_model": lambda: nn.Linear(4, 3),
-        "make_batch": make_batch,
-    }
-    values.update(overrides)
-    return Workload(**values)
-
-
 def test_a_training_step_updates_the_parameters() -> None:
-    step = make_step(_workload(), SweepConfig("model.py"), 8, torch.device("cpu"))
+    step = make_step(tiny_workload(), SweepConfig("model.py"), 8, torch.device("cpu"))
     before = [p.detach().clone() for p in step.model.parameters()]
     step()
     assert step.optimizer is not None
@@ -44,7 +32,9 @@ def test_a_training_step_updates_the_parameters() -> None:
 
 
 def test_eval_mode_does_not_touch_the_parameters() -> None:
-    step = make_step(_workload(), SweepConfig("model.py", mode=Mode.EVAL), 8, torch.device("cpu"))
+    step = make_step(
+        tiny_workload(), SweepConfig("model.py", mode=Mode.EVAL), 8, torch.device("cpu")
+    )
     before = [p.detach().clone() for p in step.model.parameters()]
     step()
     assert step.optimizer is None
@@ -92,7 +82,7 @@ def test_dict_and_tuple_inputs() -> None:
 
     for make_batch in (as_tuple, as_dict):
         make_step(
-            _workload(build_model=TwoInputs, make_batch=make_batch),
+            tiny_workload(build_model=TwoInputs, make_batch=make_batch),
             SweepConfig("m"),
             2,
             CPU,
@@ -103,7 +93,7 @@ def test_user_exceptions_name_the_function() -> None:
     def broken_loss(outputs: Any, targets: Any) -> torch.Tensor:
         raise ValueError("nope")
 
-    step = make_step(_workload(loss_fn=broken_loss), SweepConfig("m"), 2, torch.device("cpu"))
+    step = make_step(tiny_workload(loss_fn=broken_loss), SweepConfig("m"), 2, torch.device("cpu"))
     with pytest.raises(UserCodeError, match=r"model\.py: loss_fn raised ValueError: nope"):
         step()
 
@@ -119,7 +109,7 @@ def test_user_exceptions_name_the_function() -> None:
 )
 def test_contract_violations(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ModelFileError, match=message):
-        make_step(_workload(**overrides), SweepConfig("m"), 2, torch.device("cpu"))
+        make_step(tiny_workload(**overrides), SweepConfig("m"), 2, torch.device("cpu"))
 
 
 class FakeTimer:
@@ -167,7 +157,7 @@ def test_sys_exit_in_user_code_is_the_user_s_error() -> None:
         sys.exit(3)
 
     with pytest.raises(UserCodeError, match=r"make_batch\(2\) raised SystemExit"):
-        make_step(_workload(make_batch=exits), SweepConfig("m"), 2, CPU)
+        make_step(tiny_workload(make_batch=exits), SweepConfig("m"), 2, CPU)
 
 
 def test_namedtuple_inputs_keep_their_type() -> None:
@@ -201,7 +191,7 @@ def test_outputs_are_released_before_backward() -> None:
         )
         return loss
 
-    make_step(_workload(loss_fn=loss_fn), SweepConfig("m"), 4, CPU)()
+    make_step(tiny_workload(loss_fn=loss_fn), SweepConfig("m"), 4, CPU)()
     assert outputs_alive_in_backward == [False]
 
 
@@ -213,11 +203,11 @@ def test_training_step_replaces_forward_and_loss() -> None:
         out: torch.Tensor = model(inputs)
         return nn.functional.cross_entropy(out, targets) + 0.0 * out.pow(2).sum()
 
-    step = make_step(_workload(training_step=training_step), SweepConfig("m"), 4, CPU)
+    step = make_step(tiny_workload(training_step=training_step), SweepConfig("m"), 4, CPU)
     step()
     assert seen == [(4, 4)]
     with pytest.raises(ModelFileError, match="training_step must return a scalar loss tensor"):
-        make_step(_workload(training_step=lambda m, i, t: m(i)), SweepConfig("m"), 4, CPU)()
+        make_step(tiny_workload(training_step=lambda m, i, t: m(i)), SweepConfig("m"), 4, CPU)()
 
 
 def test_a_batch_of_the_wrong_size_names_make_batch() -> None:
@@ -229,7 +219,7 @@ def test_a_batch_of_the_wrong_size_names_make_batch() -> None:
         match=r"make_batch\(8\) returned inputs whose batch dimension \(dim 0\) is 32, not 8.*"
         r"set BATCH_DIM",
     ):
-        make_step(_workload(make_batch=fixed), SweepConfig("m"), 8, CPU)
+        make_step(tiny_workload(make_batch=fixed), SweepConfig("m"), 8, CPU)
 
 
 def test_a_declared_batch_dimension_is_honoured() -> None:
@@ -245,7 +235,7 @@ def test_a_declared_batch_dimension_is_honoured() -> None:
     def sequence_first(batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.randn(7, batch_size, 4), torch.randint(0, 3, (batch_size,))
 
-    workload = _workload(build_model=SequenceFirst, make_batch=sequence_first)
+    workload = tiny_workload(build_model=SequenceFirst, make_batch=sequence_first)
     with pytest.raises(ModelFileError, match=r"batch dimension \(dim 0\) is 7, not 2"):
         make_step(workload, SweepConfig("m"), 2, CPU)
     make_step(replace(workload, batch_dim=1), SweepConfig("m"), 2, CPU)()

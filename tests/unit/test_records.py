@@ -8,6 +8,7 @@ import pytest
 from bsprof.errors import InputFileError
 from bsprof.records import TimingStats, TrialRecord, TrialStatus
 from bsprof.result import SCHEMA_VERSION, SweepResult, read_sweep, write_json_atomic
+from tests.conftest import ok_trial, sweep_result
 
 
 def test_timing_statistics_are_derived_from_samples() -> None:
@@ -28,17 +29,13 @@ def test_throughput_is_batch_over_median() -> None:
 
 
 def _sweep() -> SweepResult:
-    return SweepResult(
+    return sweep_result(
+        ok_trial(2, (0.1, 0.2, 0.3), peak=10),
+        TrialRecord(1, TrialStatus.ERROR, error="BatchNorm needs more than 1 value"),
+        TrialRecord(4, TrialStatus.OOM, error="can't allocate memory"),
         environment={"host": "box", "device": "cpu"},
         config={"model": "m.py", "world_size": 1},
         capacity_bytes=2**30,
-        results=(
-            TrialRecord(
-                2, TrialStatus.OK, timing=TimingStats((0.1, 0.2, 0.3)), peak_memory_bytes=10
-            ),
-            TrialRecord(1, TrialStatus.ERROR, error="BatchNorm needs more than 1 value"),
-            TrialRecord(4, TrialStatus.OOM, error="can't allocate memory"),
-        ),
         warnings=("noisy",),
     )
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from rich.console import Console
 
 from bsprof.prediction_check import OpDifference, PredictionCheck
-from bsprof.records import TimingStats, TrialRecord, TrialStatus
+from bsprof.records import TrialRecord, TrialStatus
 from bsprof.report.sweep import render_sweep, summary_lines
 from bsprof.result import SweepResult
 from bsprof.training_setup import TrainingSetup
-from tests.builders import prediction
+from tests.conftest import ok_trial, prediction, sweep_result
 
 MIB = 2**20
 SETUP = TrainingSetup(
@@ -28,23 +28,19 @@ SETUP = TrainingSetup(
 
 
 def measured(batch: int, peak: int, predicted: int) -> TrialRecord:
-    return TrialRecord(
-        batch,
-        TrialStatus.OK,
-        timing=TimingStats((0.010, 0.011, 0.012)),
-        peak_memory_bytes=peak,
-        prediction=prediction(predicted, verified=True),
+    return ok_trial(
+        batch, (0.010, 0.011, 0.012), peak, prediction=prediction(predicted, verified=True)
     )
 
 
 def cpu_result(*records: TrialRecord, **fields: object) -> SweepResult:
     config = {"model": "m.py", "device": "cpu", "mode": "train", "precision": "fp32"}
-    return SweepResult(
+    return sweep_result(
+        *records,
         environment={"device": "cpu", "host": "box", "torch": "2.13.0"},
         config={**config, **SETUP.to_dict()},
-        results=records,
         capacity_bytes=512 * MIB,
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
 
 

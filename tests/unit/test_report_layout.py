@@ -30,7 +30,7 @@ from bsprof.report.progress import SweepProgress
 from bsprof.report.sweep import render_sweep
 from bsprof.result import SweepResult
 from bsprof.units import format_bytes
-from tests.builders import prediction
+from tests.conftest import prediction
 
 GIB = 2**30
 MIB = 2**20

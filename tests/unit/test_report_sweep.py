@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from bsprof.records import TimingStats, TrialRecord, TrialStatus
+from bsprof.records import TrialRecord, TrialStatus
 from bsprof.report.chart import block_bar, chart_lines, format_rate
 from bsprof.report.csv import BASE_FIELDS, ESTIMATE_FIELDS, sweep_csv, write_csv
 from bsprof.report.markdown import sweep_markdown, table_lines, write_markdown
@@ -24,6 +24,7 @@ from bsprof.report.sweep import (
     sweep_table,
 )
 from bsprof.result import SweepResult
+from tests.conftest import ok_trial
 
 GIB = 2**30
 MIB = 2**20
@@ -32,16 +33,6 @@ LONG_ERROR = (
     "  (raised in batch_norm)"
 )
 OOM_ERROR = "CUDA out of memory | tried to allocate 8.00 GiB [block]"
-
-
-def ok(batch: int, samples: tuple[float, ...], peak: int, reserved: int | None) -> TrialRecord:
-    return TrialRecord(
-        batch,
-        TrialStatus.OK,
-        timing=TimingStats(samples),
-        peak_memory_bytes=peak,
-        reserved_bytes=reserved,
-    )
 
 
 def gpu_sweep(complete: bool = True) -> SweepResult:
@@ -59,10 +50,10 @@ def gpu_sweep(complete: bool = True) -> SweepResult:
         capacity_bytes=16 * GIB,
         results=(
             TrialRecord(256, TrialStatus.OOM, error=OOM_ERROR),
-            ok(16, (0.004,), 512 * MIB, None),
-            ok(64, (0.0071, 0.0072, 0.0073), 4 * GIB, 6 * GIB),
+            ok_trial(16, (0.004,), 512 * MIB, None),
+            ok_trial(64, (0.0071, 0.0072, 0.0073), 4 * GIB, 6 * GIB),
             # IQR 0.0155 - 0.0135 = 2 ms over a 14 ms median: noisy
-            ok(128, (0.013, 0.014, 0.017), 12 * GIB, 14 * GIB),
+            ok_trial(128, (0.013, 0.014, 0.017), 12 * GIB, 14 * GIB),
             TrialRecord(512, TrialStatus.SKIPPED, error="above a known out-of-memory batch size"),
             TrialRecord(1, TrialStatus.ERROR, error=LONG_ERROR),
         ),
@@ -76,7 +67,7 @@ def cpu_sweep() -> SweepResult:
     return SweepResult(
         environment={"host": "laptop", "torch": "2.4.0"},
         config={"model": "cnn.py", "device": "cpu"},
-        results=(ok(2, (0.5, 0.5), 100, None), TrialRecord(4, TrialStatus.OOM)),
+        results=(ok_trial(2, (0.5, 0.5), 100, None), TrialRecord(4, TrialStatus.OOM)),
     )
 
 
@@ -133,9 +124,9 @@ def chart_sweep(capacity: int | None) -> SweepResult:
         capacity_bytes=capacity,
         results=(
             TrialRecord(8, TrialStatus.OOM, error="out of memory"),
-            ok(4, (0.5,), 500, None),  # 8 samples/s
-            ok(1, (0.5,), 100, None),  # 2 samples/s
-            ok(2, (0.5,), 250, None),  # 4 samples/s
+            ok_trial(4, (0.5,), 500, None),  # 8 samples/s
+            ok_trial(1, (0.5,), 100, None),  # 2 samples/s
+            ok_trial(2, (0.5,), 250, None),  # 4 samples/s
         ),
     )
 
@@ -221,7 +212,7 @@ def test_summary_lines() -> None:
 
 def test_summary_when_the_best_is_the_largest_batch() -> None:
     result = SweepResult(
-        {}, {}, (ok(1, (1.0,), 1, None), ok(2, (1.0,), 1, None), TrialRecord(4, TrialStatus.OOM))
+        {}, {}, (ok_trial(1, (1.0,), 1), ok_trial(2, (1.0,), 1), TrialRecord(4, TrialStatus.OOM))
     )
     assert summary_lines(result) == [
         "Largest batch that fits: 2 (first out of memory: batch 4)",

@@ -9,14 +9,15 @@ import pytest
 from bsprof.records import TimingStats, TrialRecord, TrialStatus
 from bsprof.result import SweepResult
 from bsprof.summary import SweepSummary, summarize, training_estimates
+from tests.conftest import ok_trial, sweep_result
 
 
 def ok(batch: int, *samples: float) -> TrialRecord:
-    return TrialRecord(batch, TrialStatus.OK, timing=TimingStats(samples))
+    return ok_trial(batch, samples)
 
 
 def sweep(*records: TrialRecord, **config: Any) -> SweepResult:
-    return SweepResult(environment={}, config=config, results=records)
+    return sweep_result(*records, config=config)
 
 
 # Throughput 16, 32, 64 and 64 / 0.96875 = 66.06 samples/s: the curve flattens after batch 32.
