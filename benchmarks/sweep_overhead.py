@@ -47,7 +47,7 @@ def main() -> None:
 
     print(
         f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, torch {result.environment.get('torch')}"
+        f"Python {platform.python_version()}, torch {result.environment.torch}"
     )
     print(f"sweep: {args.model} on cpu, batch 1..{args.max_batch}, {len(result.results)} trials")
     print(f"{'batch':>6} {'status':>7} {'trial wall':>11} {'iterations':>11} {'overhead':>9}")

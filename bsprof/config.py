@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
 from bsprof.errors import ConfigError
 from bsprof.gpus import DeviceModel, device_model_from_dict
+from bsprof.training_setup import TrainingSetup
 
 DEFAULT_MAX_BATCH = 8192
 MAX_BATCH_SIZE = 2**40  # far past any memory: larger batch sizes are typos or overflows
@@ -60,7 +62,8 @@ class SweepConfig:
     predict: bool = False  # fake-tensor trials instead of real ones
     guide: bool = True  # a measured sweep predicts first to steer its search
     target: DeviceModel | None = None  # the device a prediction is for (--device-memory/--gpu)
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    training: TrainingSetup | None = None  # what the model file's loop is made of (probed)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # keys a newer bsprof wrote
 
     def __post_init__(self) -> None:
         if not _DEVICE.match(self.device):
@@ -118,19 +121,69 @@ class SweepConfig:
         data["precision"] = self.precision.value
         data["batch_sizes"] = list(self.batch_sizes)
         extra = data.pop("extra")
+        data.pop("training")
         data["target"] = None if self.target is None else self.target.to_dict()
-        return {**data, **extra}
+        training = {} if self.training is None else self.training.to_dict()
+        return {**data, **training, **extra}
 
 
-def config_from_dict(data: dict[str, Any]) -> SweepConfig:
-    """Rebuild the configuration a result JSON was made with (``bsprof check`` reruns it)."""
-    known = {f.name for f in fields(SweepConfig)} - {"extra", "target"}
+# The keys TrainingSetup.to_dict writes into a config (see SweepConfig.to_dict).
+_TRAINING_KEYS = ("optimizer", "loss", "parameters", "compiled", "setup_note")
+
+
+def config_from_dict(data: Mapping[str, Any]) -> SweepConfig:
+    """Rebuild the configuration a result JSON was made with (``bsprof check`` reruns it);
+    keys this bsprof does not know are kept in ``extra``. Raises ConfigError for a value no
+    sweep could have run with."""
+    names = {f.name for f in fields(SweepConfig)}
+    known = names - {"extra", "target", "training"}
     values = {k: v for k, v in data.items() if k in known}
+    values.setdefault("model", "unknown")  # a file written by hand or by an older bsprof
+    _check_json_types(values)
     values["mode"] = Mode(values.get("mode", "train"))
     values["precision"] = Precision(values.get("precision", "fp32"))
     values["batch_sizes"] = tuple(values.get("batch_sizes") or ())
     target = data.get("target")
-    return SweepConfig(**values, target=None if not target else device_model_from_dict(target))
+    training = TrainingSetup.from_dict(data) if isinstance(data.get("optimizer"), Mapping) else None
+    extra = {
+        k: v
+        for k, v in data.items()
+        if k not in names and (training is None or k not in _TRAINING_KEYS)
+    }
+    return SweepConfig(
+        **values,
+        target=None if not target else device_model_from_dict(target),
+        training=training,
+        extra=extra,
+    )
+
+
+_INTEGERS = ("min_batch", "max_batch", "warmup", "iters", "memory_limit_bytes", "threads",
+             "dataset_size", "epochs", "world_size")  # fmt: skip
+_NUMBERS = ("min_time_s", "trial_timeout_s")
+_BOOLEANS = ("exact", "drop_last", "oversubscribe", "predict", "guide")
+# The settings' names as the API and the errors give them.
+_SETTING = {"world_size": "nproc", "memory_limit_bytes": "memory_limit", "min_time_s": "min_time",
+            "trial_timeout_s": "trial_timeout"}  # fmt: skip
+
+
+def _check_json_types(values: Mapping[str, Any]) -> None:
+    """A JSON config's values have the types a sweep writes (a file may be edited by hand)."""
+    for name, value in values.items():
+        setting = "{" + _SETTING.get(name, name) + "}"
+        if value is None:
+            continue
+        if name in _INTEGERS and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(setting + " must be an integer, got {value!r}", value=value)
+        if name in _NUMBERS and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(setting + " must be a number, got {value!r}", value=value)
+        if name in _BOOLEANS and not isinstance(value, bool):
+            raise ConfigError(setting + " must be true or false, got {value!r}", value=value)
+    if "batch_sizes" in values and not all(
+        isinstance(size, int) and not isinstance(size, bool) for size in values["batch_sizes"]
+    ):
+        raise ConfigError("{batch_sizes} must be integers, got {value!r}",
+                          value=values["batch_sizes"])  # fmt: skip
 
 
 def _positive(setting: str, value: int) -> None:

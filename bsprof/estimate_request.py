@@ -100,7 +100,7 @@ def _estimate_from_sweep(request: EstimateRequest) -> EstimateReport:
             f"{request.sweep_path} has no successful measurement for batch size "
             f"{', '.join(map(str, missing))} (measured: {', '.join(map(str, sorted(measured)))})"
         )
-    swept_world = int(sweep.config.get("world_size") or 1)
+    swept_world = sweep.config.world_size
     world = request.world_size or swept_world
     notes = []
     if world != swept_world:
@@ -108,7 +108,7 @@ def _estimate_from_sweep(request: EstimateRequest) -> EstimateReport:
             f"the sweep ran with world size {swept_world}; estimating for {world} assumes the "
             "per-device time per iteration does not change"
         )
-    device = sweep.environment.get("device") or sweep.config.get("device") or "unknown device"
+    device = sweep.environment.device or sweep.config.device
     rows = tuple(estimate(_spec(request, b, measured[b], world)) for b in wanted)
     source = f"{request.sweep_path} (median time per iteration measured on {device})"
     return EstimateReport(rows=rows, notes=tuple(notes), source=source)

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bsprof.atomic import write_text_atomic
-from bsprof.errors import InputFileError
+from bsprof.config import SweepConfig, config_from_dict
+from bsprof.environment import Environment
+from bsprof.errors import ConfigError, InputFileError
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.version import __version__
@@ -40,8 +42,8 @@ class SweepResult:
     """A whole sweep: what ran, where, and one record per batch size, in the order run. Its
     repr is the CLI's report; in a notebook, the same report in HTML."""
 
-    environment: Mapping[str, Any]
-    config: Mapping[str, Any]
+    environment: Environment
+    config: SweepConfig  # as run: the device resolved, the training setup probed
     results: tuple[TrialRecord, ...]
     capacity_bytes: int | None = None
     warnings: tuple[str, ...] = ()
@@ -50,7 +52,8 @@ class SweepResult:
     bsprof_version: str = __version__
     schema_version: int = SCHEMA_VERSION
     prediction_check: PredictionCheck | None = None  # predictions against a real iteration
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    scaling_efficiency: Mapping[int, float] | None = None  # --nproc against --single-process
+    extra: Mapping[str, Any] = field(default_factory=dict)  # keys a newer bsprof wrote
 
     @property
     def largest_fitting_batch(self) -> int | None:
@@ -110,8 +113,8 @@ class SweepResult:
         return {
             "schema_version": self.schema_version,
             "bsprof_version": self.bsprof_version,
-            "environment": dict(self.environment),
-            "config": dict(self.config),
+            "environment": self.environment.to_dict(),
+            "config": self.config.to_dict(),
             "capacity_bytes": self.capacity_bytes,
             "largest_fitting_batch": self.largest_fitting_batch,
             "largest_fitting_batch_bounded": self.largest_fitting_batch_bounded,
@@ -122,6 +125,11 @@ class SweepResult:
             "prediction_check": (
                 None if self.prediction_check is None else self.prediction_check.to_dict()
             ),
+            **(
+                {}
+                if self.scaling_efficiency is None
+                else {"scaling_efficiency": {str(k): v for k, v in self.scaling_efficiency.items()}}
+            ),
             **dict(self.extra),
         }
 
@@ -130,8 +138,9 @@ class SweepResult:
         known = {
             "schema_version", "bsprof_version", "environment", "config", "capacity_bytes",
             "largest_fitting_batch", "largest_fitting_batch_bounded", "results", "warnings",
-            "notes", "complete", "prediction_check",
+            "notes", "complete", "prediction_check", "scaling_efficiency",
         }  # fmt: skip
+        efficiency = data.get("scaling_efficiency")
         check = data.get("prediction_check")
         results = data["results"]
         if not isinstance(results, Sequence):
@@ -139,14 +148,17 @@ class SweepResult:
         return cls(
             schema_version=int(data["schema_version"]),
             bsprof_version=str(data.get("bsprof_version", "unknown")),
-            environment=dict(data.get("environment") or {}),
-            config=dict(data.get("config") or {}),
+            environment=Environment.from_dict(data.get("environment") or {}),
+            config=config_from_dict(data.get("config") or {}),
             capacity_bytes=data.get("capacity_bytes"),
             results=tuple(TrialRecord.from_dict(r) for r in results),
             warnings=tuple(data.get("warnings") or ()),
             notes=tuple(data.get("notes") or ()),
             complete=bool(data.get("complete", True)),
             prediction_check=None if not check else PredictionCheck.from_dict(check),
+            scaling_efficiency=(
+                None if efficiency is None else {int(k): float(v) for k, v in efficiency.items()}
+            ),
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -154,8 +166,9 @@ class SweepResult:
 MAX_INPUT_BYTES = 64 * 2**20  # a sweep of thousands of batch sizes is a few MiB
 
 
-def read_sweep(path: Path) -> SweepResult:
-    """Load a sweep JSON, turning every way it can be broken into one InputFileError line."""
+def read_sweep(path: Path, config_prefix: str | None = None) -> SweepResult:
+    """Load a sweep JSON, turning every way it can be broken into one InputFileError line; a
+    configuration no sweep could run with is a ConfigError led by ``config_prefix``."""
     data = _read_json(path)
     if not isinstance(data, dict) or "results" not in data or "schema_version" not in data:
         raise InputFileError(f"{path}: not a bsprof sweep JSON (no 'schema_version'/'results')")
@@ -166,6 +179,9 @@ def read_sweep(path: Path) -> SweepResult:
         )
     try:
         return SweepResult.from_dict(data)
+    except ConfigError as exc:
+        prefix = f"{path}: invalid configuration: " if config_prefix is None else config_prefix
+        raise exc.prefixed(prefix) from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise InputFileError(f"{path}: malformed sweep JSON: {detail}") from None

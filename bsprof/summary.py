@@ -7,15 +7,15 @@ the CSV and the Markdown can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bsprof.errors import UsageError
 from bsprof.records import TrialStatus
 from bsprof.training_time import EstimateSpec, TrainingEstimate, estimate
 
 if TYPE_CHECKING:
+    from bsprof.config import SweepConfig
     from bsprof.result import SweepResult
 
 DEFAULT_PLATEAU_TOLERANCE = 0.05
@@ -87,29 +87,20 @@ def summarize(
     )
 
 
-def _config_int(config: Mapping[str, Any], key: str) -> int | None:
-    value = config.get(key)
-    # bool is an int subclass: a stray True must not read as 1
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def training_estimate(
-    config: Mapping[str, Any], batch_size: int, time_per_iter_s: float
+    config: SweepConfig, batch_size: int, time_per_iter_s: float
 ) -> TrainingEstimate | None:
     """The estimate formula for one batch size under a sweep's dataset, epochs, drop_last and
     world size; None when the sweep had no dataset and epochs, or they admit no estimate."""
-    dataset_size = _config_int(config, "dataset_size")
-    epochs = _config_int(config, "epochs")
-    if dataset_size is None or epochs is None:
+    if config.dataset_size is None or config.epochs is None:
         return None
-    world_size = _config_int(config, "world_size")
     try:
         spec = EstimateSpec(
-            dataset_size=dataset_size,
+            dataset_size=config.dataset_size,
             batch_size=batch_size,
-            epochs=epochs,
-            drop_last=config.get("drop_last") is True,
-            world_size=1 if world_size is None else world_size,
+            epochs=config.epochs,
+            drop_last=config.drop_last,
+            world_size=config.world_size,
             time_per_iter_s=time_per_iter_s,
         )
     except UsageError:  # e.g. drop_last with a batch larger than the dataset: no estimate
@@ -135,7 +126,7 @@ def training_estimates(result: SweepResult) -> dict[int, TrainingEstimate]:
 def scaling_efficiency(result: SweepResult, single: SweepResult) -> dict[int, float]:
     """Global throughput over world size x the single-process throughput at the same
     per-device batch: 1.0 is perfect data-parallel scaling."""
-    world = int(result.config.get("world_size") or 1)
+    world = result.config.world_size
     alone = {
         r.batch_size: r.throughput_samples_per_s
         for r in single.results

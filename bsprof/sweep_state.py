@@ -3,10 +3,11 @@ of any moment (``snapshot``: what an observer, an interrupt or the end sees). No
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bsprof.config import SweepConfig
+from bsprof.environment import Environment
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import PredictionRecord, TrialRecord
 from bsprof.result import SweepResult
@@ -19,9 +20,8 @@ IMPORT_WARNING_BYTES = 64 * 2**20
 class SweepState:
     """What a running sweep knows so far; ``snapshot`` is the result as of now."""
 
-    config: SweepConfig
-    environment: dict[str, Any]
-    config_dict: dict[str, Any]
+    config: SweepConfig  # as run: the device resolved, the training setup probed
+    environment: Environment
     capacity_bytes: int | None
     warnings: list[str]
     records: list[TrialRecord]
@@ -34,7 +34,7 @@ class SweepState:
     def snapshot(self, complete: bool) -> SweepResult:
         return SweepResult(
             environment=self.environment,
-            config=self.config_dict,
+            config=self.config,
             results=tuple(self.records),
             capacity_bytes=self.capacity_bytes,
             warnings=tuple(self.warnings + _timing_warnings(self.records)),
@@ -69,9 +69,9 @@ class SweepState:
         """From a prediction worker: the self-check (a warning when it failed), the ops whose
         FLOPs are not counted, and which default loss the model's output selects."""
         default_loss = payload.get("default_loss")
-        loss = self.config_dict.get("loss")
-        if default_loss and isinstance(loss, dict) and loss.get("source") == "default":
-            self.config_dict["loss"] = {**loss, "name": default_loss}
+        training = self.config.training
+        if default_loss and training is not None and training.loss_source == "default":
+            self.config = replace(self.config, training=replace(training, loss=str(default_loss)))
         self.prediction_check = PredictionCheck.from_dict(payload["check"])
         if self.prediction_check.verified is False:
             self.warnings.append(self.prediction_check.summary())

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bsprof.config import DEFAULT_CPU_RAM_FRACTION, SweepConfig
+from bsprof.environment import Environment
 from bsprof.errors import BsprofError, ConfigError, ModelFileError
 from bsprof.lifetime import run_directory
 from bsprof.records import TrialRecord, TrialStatus
@@ -23,6 +24,7 @@ from bsprof.runner.pool import WorkerPool
 from bsprof.search import FAR_BEYOND_FACTOR, Guide, Measure, SearchPlan, search
 from bsprof.sweep_state import SweepState
 from bsprof.sysinfo import ram_share_bytes, usable_cpu_count
+from bsprof.training_setup import TrainingSetup
 from bsprof.units import format_bytes
 
 
@@ -103,7 +105,7 @@ def _measuring(state: SweepState, pool: JobRunner, observer: SweepObserver) -> M
 
 def _nothing_yet(config: SweepConfig) -> SweepResult:
     """Interrupted before the model file was even loaded."""
-    return SweepResult(environment={}, config=config.to_dict(), results=(), complete=False)
+    return SweepResult(environment=Environment(), config=config, results=(), complete=False)
 
 
 def _predicted_sweep(state: SweepState, pool: JobRunner, observer: SweepObserver) -> SweepResult:
@@ -198,28 +200,23 @@ def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> SweepState:
             "follow the eager model it wraps; compiled kernels fuse ops and often need less "
             "activation memory"
         )
-    config_dict = {
-        **config.to_dict(),
-        "device": device,
-        **probe["training"],
-    }
-    environment = {**probe["environment"], "device": device}
+    config = replace(config, device=device, training=TrainingSetup.from_dict(probe["training"]))
+    environment = replace(Environment.from_dict(probe["environment"]), device=device)
     if config.target is not None:
         capacity: int | None = config.target.capacity_bytes
     elif device == "cpu":
         capacity = limit
     else:
-        capacity = _gpu_capacity(environment, device, limit)
-    return SweepState(config, environment, config_dict, capacity, warnings, [], device)
+        capacity = _gpu_capacity(environment, limit)
+    return SweepState(config, environment, capacity, warnings, [], device)
 
 
-def _gpu_capacity(environment: dict[str, Any], device: str, limit: int | None) -> int | None:
-    index = int(device.split(":")[1]) if ":" in device else 0
-    gpus = environment.get("gpus") or []
-    total = gpus[index]["memory_total_bytes"] if index < len(gpus) else None
+def _gpu_capacity(environment: Environment, limit: int | None) -> int | None:
+    gpu = environment.gpu()
+    total = None if gpu is None else gpu.memory_total_bytes
     if limit is None:
-        return total if isinstance(total, int) else None
-    return min(limit, total) if isinstance(total, int) else limit
+        return total
+    return limit if total is None else min(limit, total)
 
 
 def _plan(config: SweepConfig) -> SearchPlan:
@@ -328,6 +325,6 @@ def _raise_if_the_model_never_ran(result: SweepResult) -> None:
         raise ModelFileError(tried[0].error or "the model failed at every batch size")
     first = tried[0]
     raise ModelFileError(
-        f"{result.config.get('model')}: the model failed at every batch size, never ran out of "
+        f"{result.config.model}: the model failed at every batch size, never ran out of "
         f"memory; at batch {first.batch_size}: {first.status.value}: {first.error or 'no message'}"
     )

@@ -92,14 +92,11 @@ def _short(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def setup_differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+def setup_differences(old: TrainingSetup | None, new: TrainingSetup | None) -> list[str]:
     """``optimizer AdamW(lr=0.001) -> SGD(lr=0.1)``, ``parameters 1,000 -> 2,000``: what
-    differs between two sweep configs' training setups (nothing where either lacks one)."""
-    if not isinstance(before.get("optimizer"), Mapping) or not isinstance(
-        after.get("optimizer"), Mapping
-    ):
+    differs between two sweeps' training setups (nothing where either lacks one)."""
+    if old is None or new is None:
         return []
-    old, new = TrainingSetup.from_dict(before), TrainingSetup.from_dict(after)
     pairs = (
         ("optimizer", old.optimizer_text, new.optimizer_text),
         ("loss", old.loss, new.loss),

@@ -12,6 +12,8 @@ import pytest
 import torch
 from torch import nn
 
+from bsprof.config import SweepConfig, config_from_dict
+from bsprof.environment import Environment
 from bsprof.records import PredictionRecord, TimingStats, TrialRecord, TrialStatus
 from bsprof.result import SweepResult
 from bsprof.workload import Workload
@@ -66,17 +68,17 @@ def ok_trial(
 
 def sweep_result(
     *records: TrialRecord,
-    environment: Mapping[str, Any] | None = None,
-    config: Mapping[str, Any] | None = None,
+    environment: Mapping[str, Any] | Environment | None = None,
+    config: Mapping[str, Any] | SweepConfig | None = None,
     **fields: Any,
 ) -> SweepResult:
-    """A sweep of ``records`` (in any order); ``fields`` are SweepResult's other fields."""
-    return SweepResult(
-        environment={} if environment is None else environment,
-        config={} if config is None else config,
-        results=records,
-        **fields,
-    )
+    """A sweep of ``records`` (in any order); ``environment`` and ``config`` as the JSON has
+    them (or typed); ``fields`` are SweepResult's other fields."""
+    if not isinstance(environment, Environment):
+        environment = Environment.from_dict(environment or {})
+    if not isinstance(config, SweepConfig):
+        config = config_from_dict(config or {})
+    return SweepResult(environment=environment, config=config, results=records, **fields)
 
 
 # ---- tiny models --------------------------------------------------------------------------

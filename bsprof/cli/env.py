@@ -21,6 +21,7 @@ def env(
     Collected in a worker process, as a sweep would (the CLI never initialises CUDA itself).
     """
     from bsprof.config import SweepConfig
+    from bsprof.environment import Environment
     from bsprof.report import make_console
     from bsprof.report.env import render_env
     from bsprof.runner.jobs import EnvJob, Succeeded
@@ -33,4 +34,4 @@ def env(
     if as_json:
         typer.echo(json.dumps(outcome.payload, indent=2))
         return
-    render_env(outcome.payload, make_console())
+    render_env(Environment.from_dict(outcome.payload), make_console())

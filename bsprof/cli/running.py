@@ -34,7 +34,7 @@ class SweepOutputs:
             from bsprof.summary import scaling_efficiency
 
             efficiency = scaling_efficiency(result, read_sweep(self.single_process))
-            result = replace(result, extra={**result.extra, "scaling_efficiency": efficiency})
+            result = replace(result, scaling_efficiency=efficiency)
         self.write_final(result)
         return result
 

@@ -7,8 +7,6 @@ loss, parameter counts), which moves every number, so the report says so up fron
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from bsprof.result import SweepResult
 from bsprof.training_setup import setup_differences
 
@@ -17,14 +15,14 @@ def fingerprint(result: SweepResult) -> dict[str, object]:
     """What must match for two timings to be comparable: hardware, software, and the work."""
     env, config = result.environment, result.config
     return {
-        "torch": env.get("torch"),
-        "device": env.get("device"),
-        "gpus": [gpu.get("name") for gpu in env.get("gpus") or () if isinstance(gpu, Mapping)],
-        "torch_threads": env.get("torch_threads"),
-        "cpu_count": env.get("cpu_count"),
-        "precision": config.get("precision"),
-        "mode": config.get("mode"),
-        "world_size": config.get("world_size"),
+        "torch": env.torch,
+        "device": env.device,
+        "gpus": [gpu.name for gpu in env.gpus],
+        "torch_threads": env.torch_threads,
+        "cpu_count": env.cpu_count,
+        "precision": config.precision.value,
+        "mode": config.mode.value,
+        "world_size": config.world_size,
     }
 
 
@@ -48,7 +46,7 @@ def _plain(value: object) -> str:
 def setup_change_warning(baseline: SweepResult, current: SweepResult) -> str | None:
     """A warning when the training setup changed: a regression may then be the setup's doing,
     not the code's. None when it did not change (or either sweep does not record one)."""
-    changed = setup_differences(baseline.config, current.config)
+    changed = setup_differences(baseline.config.training, current.config.training)
     if not changed:
         return None
     return (

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bsprof.config import SweepConfig, config_from_dict
-from bsprof.errors import ConfigError, InputFileError
+from bsprof.config import SweepConfig
+from bsprof.errors import InputFileError
 from bsprof.records import TrialStatus
 from bsprof.regression.compare import compare
 from bsprof.regression.metrics import is_timing
@@ -35,12 +35,6 @@ def rerun_config(
 ) -> SweepConfig:
     """The baseline's configuration for ``model``, on the baseline's batch sizes (explicitly)
     unless others are asked for (the comparison then refuses what it cannot match)."""
-    try:
-        config = config_from_dict(dict(baseline.config))
-    except ConfigError as exc:  # a setting the user did not give: say whose it is
-        raise exc.prefixed("the baseline's configuration is invalid: ") from None
-    except (TypeError, ValueError, KeyError) as exc:
-        raise InputFileError(f"the baseline's configuration cannot be reused: {exc}") from None
     sizes = tuple(
         sorted(
             r.batch_size
@@ -51,7 +45,16 @@ def rerun_config(
     if not sizes:
         raise InputFileError("the baseline has no measured batch size to compare against")
     chosen = batch_sizes or sizes
-    return replace(config, model=model, batch_sizes=chosen, exact=False, guide=False)
+    # the rerun probes its own training setup; settings this bsprof does not know are dropped
+    return replace(
+        baseline.config,
+        model=model,
+        batch_sizes=chosen,
+        exact=False,
+        guide=False,
+        training=None,
+        extra={},
+    )
 
 
 def run_check(
@@ -63,7 +66,8 @@ def run_check(
 ) -> CheckOutcome:
     """Rerun the baseline at ``baseline_path`` for ``model`` and compare; the suspect batch
     sizes are measured again and judged on their second measurement."""
-    baseline = read_sweep(baseline_path)
+    # a setting the user did not give is invalid: say whose it is
+    baseline = read_sweep(baseline_path, "the baseline's configuration is invalid: ")
     config = rerun_config(baseline, model, batch_sizes)
     current = run_sweep(config, observer)
     report = compare(baseline, current, thresholds)

@@ -85,7 +85,7 @@ _MEASURED_DEFAULTS = (
 def default_thresholds(result: SweepResult) -> tuple[Threshold, ...]:
     """The limits when the user gives none, for a baseline like ``result``: a prediction-only
     baseline measured nothing, so only the predicted metrics and the largest batch apply."""
-    if result.config.get("predict"):
+    if result.config.predict:
         return _GATING_DEFAULTS
     return _GATING_DEFAULTS + _MEASURED_DEFAULTS
 

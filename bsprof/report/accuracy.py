@@ -32,7 +32,7 @@ def prediction_error_lines(result: SweepResult) -> list[str]:
     ]
     if not rows:
         return []
-    device = str(result.environment.get("device") or "cpu").split(":")[0]
+    device = (result.environment.device or "cpu").split(":")[0]
     lines = [PREDICTION_ERROR_NOTE.format(measured=MEASURED_BY_DEVICE.get(device, ""))]
     flagged = [(batch, error) for batch, error in rows if abs(error or 0) > PREDICTION_ERROR_FLAG]
     below = [(batch, error) for batch, error in flagged if (error or 0) < 0]

@@ -128,11 +128,11 @@ def rerun_line(baseline_path: str, current: SweepResult) -> str:
     sizes = ", ".join(
         str(r.batch_size) for r in sorted(current.results, key=lambda r: r.batch_size)
     )
-    kind = "predicted" if config.get("predict") else "measured"
-    device = current.environment.get("device") or config.get("device")
+    kind = "predicted" if config.predict else "measured"
+    device = current.environment.device or config.device
     return (
-        f"Rerun of {baseline_path} ({kind}): {config.get('model')} on {device}, mode "
-        f"{config.get('mode')}, precision {config.get('precision')}, batch {sizes}"
+        f"Rerun of {baseline_path} ({kind}): {config.model} on {device}, mode "
+        f"{config.mode.value}, precision {config.precision.value}, batch {sizes}"
     )
 
 

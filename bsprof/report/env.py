@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -10,6 +10,9 @@ from rich.text import Text
 
 from bsprof.report.common import wrap_text
 from bsprof.units import format_bytes
+
+if TYPE_CHECKING:
+    from bsprof.environment import Environment
 
 NOT_AVAILABLE = "not available"
 _GAP = 2  # characters between a label and its value
@@ -23,14 +26,8 @@ def _bytes(value: object) -> str:
     return format_bytes(value) if isinstance(value, int) else NOT_AVAILABLE
 
 
-def _entries(value: object) -> list[Mapping[str, object]]:
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        return []
-    return [entry for entry in value if isinstance(entry, Mapping)]
-
-
-def _cuda_line(env: Mapping[str, object]) -> str:
-    version, available = env.get("cuda"), env.get("cuda_available")
+def _cuda_line(env: Environment) -> str:
+    version, available = env.cuda, env.cuda_available
     if version is None:
         return f"{NOT_AVAILABLE} (this torch is built without CUDA)"
     if available is True:
@@ -40,55 +37,47 @@ def _cuda_line(env: Mapping[str, object]) -> str:
     return f"torch built for CUDA {version} (not checked: --device cpu)"
 
 
-def _gpu_lines(env: Mapping[str, object]) -> list[str]:
-    gpus = _entries(env.get("gpus"))
-    if not gpus:
-        unasked = env.get("cuda") is not None and env.get("cuda_available") is None
+def _gpu_lines(env: Environment) -> list[str]:
+    if not env.gpus:
+        unasked = env.cuda is not None and env.cuda_available is None
         return ["not checked" if unasked else "none"]
     return [
-        f"cuda:{gpu.get('index')}  {_text(gpu.get('name'))}, "
-        f"{_bytes(gpu.get('memory_total_bytes'))}"
-        for gpu in gpus
+        f"cuda:{gpu.index}  {_text(gpu.name)}, {_bytes(gpu.memory_total_bytes)}" for gpu in env.gpus
     ]
 
 
-def _nvml_gpu_lines(env: Mapping[str, object]) -> list[str]:
+def _nvml_gpu_lines(env: Environment) -> list[str]:
     return [
-        f"{gpu.get('index')}: {_text(gpu.get('name'))}, {_bytes(gpu.get('memory_used_bytes'))} "
-        f"used of {_bytes(gpu.get('memory_total_bytes'))}  {_text(gpu.get('uuid'))}"
-        for gpu in _entries(env.get("nvml_gpus"))
+        f"{gpu.index}: {_text(gpu.name)}, {_bytes(gpu.memory_used_bytes)} "
+        f"used of {_bytes(gpu.memory_total_bytes)}  {_text(gpu.uuid)}"
+        for gpu in env.nvml_gpus
     ]
 
 
-def _cpu_line(env: Mapping[str, object]) -> str:
-    cpus, threads = _text(env.get("cpu_count")), _text(env.get("torch_threads"))
-    return f"{cpus} logical CPUs; torch threads {threads}"
+def _cpu_line(env: Environment) -> str:
+    return f"{_text(env.cpu_count)} logical CPUs; torch threads {_text(env.torch_threads)}"
 
 
-def _ram_line(env: Mapping[str, object]) -> str:
-    available, total = env.get("ram_available_bytes"), env.get("ram_total_bytes")
+def _ram_line(env: Environment) -> str:
+    available, total = env.ram_available_bytes, env.ram_total_bytes
     if available is None and total is None:
         return NOT_AVAILABLE
     return f"{_bytes(available)} available of {_bytes(total)}"
 
 
-def render_env(env: Mapping[str, object], console: Console) -> None:
+def render_env(env: Environment, console: Console) -> None:
     rows: list[tuple[str, str]] = [
-        ("Host", f"{_text(env.get('host'))} ({_text(env.get('platform'))})"),
-        ("Python", _text(env.get("python"))),
-        ("bsprof", _text(env.get("bsprof"))),
-        ("torch", _text(env.get("torch"))),
+        ("Host", f"{_text(env.host)} ({_text(env.platform)})"),
+        ("Python", _text(env.python)),
+        ("bsprof", _text(env.bsprof)),
+        ("torch", _text(env.torch)),
         ("CUDA", _cuda_line(env)),
-        ("cuDNN", _text(env.get("cudnn"))),
+        ("cuDNN", _text(env.cudnn)),
     ]
     rows += [("GPUs" if i == 0 else "", line) for i, line in enumerate(_gpu_lines(env))]
-    rows.append(("NVML", _text(env.get("nvml"))))
+    rows.append(("NVML", _text(env.nvml)))
     rows += [("NVML GPUs" if i == 0 else "", ln) for i, ln in enumerate(_nvml_gpu_lines(env))]
-    rows += [
-        ("CPU", _cpu_line(env)),
-        ("RAM", _ram_line(env)),
-        ("Device", _text(env.get("device"))),
-    ]
+    rows += [("CPU", _cpu_line(env)), ("RAM", _ram_line(env)), ("Device", _text(env.device))]
     console.print(_grid(rows, console.width))
 
 

@@ -19,7 +19,6 @@ from bsprof.report.common import (
     print_lines,
     print_paragraph,
 )
-from bsprof.training_setup import TrainingSetup
 from bsprof.units import format_count
 
 if TYPE_CHECKING:
@@ -53,9 +52,9 @@ def short_error(
 
 def setup_line(result: SweepResult) -> str | None:
     """``Training: AdamW(lr=0.001, ...), loss cross_entropy (default); 669,706 parameters``."""
-    if not isinstance(result.config.get("optimizer"), dict):
+    setup = result.config.training
+    if setup is None:
         return None  # a file from before bsprof recorded the setup
-    setup = TrainingSetup.from_dict(result.config)
     parts = [f"Training: {setup.optimizer_text}, loss {setup.loss} ({setup.loss_source})"]
     if setup.parameters is not None:
         trainable = setup.trainable_parameters
@@ -70,12 +69,11 @@ def setup_line(result: SweepResult) -> str | None:
 
 def header_line(result: SweepResult) -> str:
     """``Sweep of MODEL on DEVICE (mode train, precision bf16)``."""
-    model = result.config.get("model") or "unknown model"
-    device = result.environment.get("device") or result.config.get("device") or "unknown device"
-    details = [
-        f"{key} {result.config[key]}" for key in ("mode", "precision") if result.config.get(key)
-    ]
-    suffix = f" ({', '.join(details)})" if details else ""
+    config = result.config
+    model = "unknown model" if config.model == "unknown" else config.model
+    device = result.environment.device or config.device
+    device = "unknown device" if device == "auto" else device  # never resolved: nothing ran
+    suffix = f" (mode {config.mode.value}, precision {config.precision.value})"
     return f"Sweep of {model} on {device}{suffix}"
 
 

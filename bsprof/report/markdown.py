@@ -40,10 +40,11 @@ def table_lines(result: SweepResult) -> list[str]:
 
 def environment_line(result: SweepResult) -> str:
     env = result.environment
-    device = env.get("device") or result.config.get("device") or "unknown"
+    device = env.device or result.config.device
     return (
-        f"Environment: host {env.get('host') or 'unknown'}, device {device}, "
-        f"torch {env.get('torch') or 'unknown'}, bsprof {result.bsprof_version}"
+        f"Environment: host {env.host or 'unknown'}, device "
+        f"{'unknown' if device == 'auto' else device}, "
+        f"torch {env.torch or 'unknown'}, bsprof {result.bsprof_version}"
     )
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -31,6 +30,7 @@ from bsprof.summary import summarize, training_estimate
 from bsprof.units import format_bytes, format_count, format_duration
 
 if TYPE_CHECKING:
+    from bsprof.gpus import DeviceModel
     from bsprof.result import SweepResult
 
 PREDICTION_NOTE = (
@@ -53,7 +53,7 @@ def _training_time(result: SweepResult, prediction: PredictionRecord, batch: int
 
 
 def _has_dataset(result: SweepResult) -> bool:
-    return bool(result.config.get("dataset_size") and result.config.get("epochs"))
+    return bool(result.config.dataset_size and result.config.epochs)
 
 
 # The table's columns, most important first: a table too wide for the console gives up the
@@ -107,8 +107,8 @@ def _cells(result: SweepResult, record: TrialRecord, errors_inline: bool) -> dic
 
 def prediction_grid(result: SweepResult, errors_inline: bool = True) -> Grid:
     """The predicted table as a grid, one row per batch size, ascending."""
-    target = result.config.get("target")
-    has_gpu = bool(target and target.get("gpu"))
+    target = result.config.target
+    has_gpu = target is not None and target.gpu is not None
     columns = _columns(bool(target), has_gpu, _has_dataset(result))
     rows = []
     for record in sorted(result.results, key=lambda r: r.batch_size):
@@ -155,20 +155,20 @@ def breakdown_line(record: TrialRecord) -> str:
     )
 
 
-def assumption_lines(target: Mapping[str, Any]) -> list[str]:
-    gpu = target.get("gpu")
-    name = gpu["name"] if gpu else "a device"
+def assumption_lines(target: DeviceModel) -> list[str]:
+    gpu = target.gpu
+    name = gpu.name if gpu else "a device"
     lines = [
-        f"Target: {name} with {format_bytes(target['capacity_bytes'])}.",
+        f"Target: {name} with {format_bytes(target.capacity_bytes)}.",
         "Device bytes = ceil(peak with each allocation rounded up to 512 B x "
-        f"(1 + headroom {target['headroom']:.0%})) + cuBLAS workspace "
-        f"{format_bytes(target['cublas_workspace_bytes'])} + CUDA context "
-        f"{format_bytes(target['context_reserve_bytes'])}.",
+        f"(1 + headroom {target.headroom:.0%})) + cuBLAS workspace "
+        f"{format_bytes(target.cublas_workspace_bytes)} + CUDA context "
+        f"{format_bytes(target.context_reserve_bytes)}.",
     ]
     if gpu:
         lines.append(
-            f"Estimated time = FLOPs / ({gpu['bf16_flops'] / 1e12:g} TFLOP/s bf16 or "
-            f"{gpu['fp32_flops'] / 1e12:g} TFLOP/s fp32 peak x MFU {target['mfu']:.0%}): "
+            f"Estimated time = FLOPs / ({gpu.bf16_flops / 1e12:g} TFLOP/s bf16 or "
+            f"{gpu.fp32_flops / 1e12:g} TFLOP/s fp32 peak x MFU {target.mfu:.0%}): "
             "an estimate, not a measurement."
         )
     return lines
@@ -190,9 +190,9 @@ def fits_line(result: SweepResult, capacity: int) -> str:
 
 
 def _print_target(result: SweepResult, console: Console) -> None:
-    target = result.config.get("target")
-    if target:
-        print_paragraph(console, fits_line(result, int(target["capacity_bytes"])))
+    target = result.config.target
+    if target is not None:
+        print_paragraph(console, fits_line(result, target.capacity_bytes))
         print_lines(console, assumption_lines(target))
 
 

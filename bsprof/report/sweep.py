@@ -314,7 +314,7 @@ def _print_ranks(result: SweepResult, console: Console) -> None:
 
 def _print_summary(result: SweepResult, console: Console) -> None:
     print_lines(console, summary_lines(result))
-    efficiency = result.extra.get("scaling_efficiency")
+    efficiency = result.scaling_efficiency
     if efficiency:
         listed = ", ".join(f"batch {b}: {e:.0%}" for b, e in sorted(efficiency.items()))
         print_paragraph(console, f"Scaling efficiency against one process: {listed}")
@@ -337,7 +337,7 @@ def render_sweep(result: SweepResult, console: Console) -> None:
         print_paragraph(console, header_line(result), HEADING_STYLE)
         print_paragraph(console, NOTHING_YET)
         return
-    if result.config.get("predict"):
+    if result.config.predict:
         render_prediction(result, console)
         return
     print_heading(result, console)

@@ -26,7 +26,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from bsprof.backends import create_backend
 from bsprof.config import SweepConfig, config_from_dict
-from bsprof.errors import ModelFileError, UsageError
+from bsprof.environment import Environment
+from bsprof.errors import ConfigError, ModelFileError
 from bsprof.lifetime import die_with_parent
 from bsprof.measure import run_trial
 from bsprof.records import TrialRecord, TrialStatus
@@ -128,7 +129,7 @@ def run_ranked_sweep(config: SweepConfig, device: str) -> SweepResult | None:
     from bsprof.search import SearchPlan, search
 
     if device == "cpu" and config.memory_limit_bytes is not None:
-        raise UsageError("under torchrun, --memory-limit works on CUDA only; on CPU use --nproc")
+        raise ConfigError("under torchrun, {memory_limit} works on CUDA only; on CPU use {nproc}")
     dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     control = dist.new_group(backend="gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -151,10 +152,10 @@ def run_ranked_sweep(config: SweepConfig, device: str) -> SweepResult | None:
     dist.destroy_process_group()
     if rank != 0:
         return None
-    environment = {**collect_environment(device, touch_cuda=device.startswith("cuda"))}
+    environment = collect_environment(device, touch_cuda=device.startswith("cuda"))
     return SweepResult(
-        environment={**environment, "device": device},
-        config={**config.to_dict(), "device": device, "launched_by": "torchrun"},
+        environment=replace(Environment.from_dict(environment), device=device),
+        config=replace(config, device=device, extra={**config.extra, "launched_by": "torchrun"}),
         results=outcome.records,
         warnings=outcome.notes,
         notes=() if outcome.confirmation is None else (outcome.confirmation,),

@@ -48,7 +48,7 @@ def test_the_readme_one_liner_prints_the_largest_fitting_batch() -> None:
 def test_predict_a_path_and_the_same_model_in_memory_agree() -> None:
     from_path = bsprof.predict(MNIST, batch_sizes=[2, 8])
     in_memory = bsprof.predict(_import_file(MNIST), batch_sizes=[2, 8])
-    assert in_memory.config["model"] == "<in-memory api_test_model>"
+    assert in_memory.config.model == "<in-memory api_test_model>"
     for result in (from_path, in_memory):
         assert [r.batch_size for r in result.results] == [2, 8]
         assert all(r.prediction is not None for r in result.results)
@@ -76,7 +76,7 @@ def test_predict_takes_a_namespace_and_a_target_gpu() -> None:
     record = result.by_batch_size()[4]
     assert record.fits
     assert record.prediction is not None and record.prediction.predicted_device_bytes
-    assert result.config["model"] == "<in-memory SimpleNamespace>"
+    assert result.config.model == "<in-memory SimpleNamespace>"
 
 
 @pytest.mark.slow

@@ -654,7 +654,7 @@ def test_a_changed_training_setup_is_said_first() -> None:
             parameters=parameters,
             trainable_parameters=parameters,
         )
-        return replace(result, config={**result.config, **setup.to_dict()})
+        return replace(result, config=replace(result.config, training=setup))
 
     report = compare(
         with_setup(predicted_sweep({8: GIB}), 0.001, 1000),

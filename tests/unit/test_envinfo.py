@@ -12,6 +12,7 @@ import torch
 from rich.console import Console
 
 from bsprof.envinfo import collect_environment
+from bsprof.environment import Environment
 from bsprof.report.env import render_env
 from bsprof.sysinfo import _meminfo_bytes, available_ram_bytes, total_ram_bytes
 from bsprof.version import __version__
@@ -89,7 +90,7 @@ def test_meminfo_parsing(tmp_path: Path) -> None:
 
 def _render(env: dict[str, object]) -> str:
     buffer = io.StringIO()
-    render_env(env, Console(file=buffer, width=120))
+    render_env(Environment.from_dict(env), Console(file=buffer, width=120))
     return buffer.getvalue()
 
 

@@ -5,9 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from bsprof.errors import InputFileError
+from bsprof.config import SweepConfig, config_from_dict
+from bsprof.environment import CudaGpu, Environment
+from bsprof.errors import ConfigError, InputFileError
+from bsprof.gpus import device_model
 from bsprof.records import TimingStats, TrialRecord, TrialStatus
 from bsprof.result import SCHEMA_VERSION, SweepResult, read_sweep, write_json_atomic
+from bsprof.training_setup import TrainingSetup
 from tests.conftest import ok_trial, sweep_result
 
 
@@ -33,8 +37,8 @@ def _sweep() -> SweepResult:
         ok_trial(2, (0.1, 0.2, 0.3), peak=10),
         TrialRecord(1, TrialStatus.ERROR, error="BatchNorm needs more than 1 value"),
         TrialRecord(4, TrialStatus.OOM, error="can't allocate memory"),
-        environment={"host": "box", "device": "cpu"},
-        config={"model": "m.py", "world_size": 1},
+        environment=Environment.from_dict({"host": "box", "device": "cpu"}),
+        config=config_from_dict({"model": "m.py", "world_size": 1}),
         capacity_bytes=2**30,
         warnings=("noisy",),
     )
@@ -56,7 +60,7 @@ def test_sweep_round_trips_through_json(tmp_path: Path) -> None:
 
 
 def test_largest_fitting_batch_is_none_when_nothing_fits() -> None:
-    sweep = SweepResult({}, {}, (TrialRecord(1, TrialStatus.OOM),))
+    sweep = SweepResult(Environment(), SweepConfig("unknown"), (TrialRecord(1, TrialStatus.OOM),))
     assert sweep.largest_fitting_batch is None
 
 
@@ -83,3 +87,48 @@ def test_broken_files_are_one_line_errors(tmp_path: Path, content: str, message:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="no such file"):
         read_sweep(tmp_path / "nope.json")
+
+
+def test_a_typed_result_round_trips_through_json_unchanged() -> None:
+    setup = TrainingSetup(
+        "torch.optim.SGD", "build_optimizer()", "mse_loss", "loss_fn()", {"lr": 0.1}
+    )
+    config = SweepConfig(
+        "m.py", device="cuda:0", batch_sizes=(2, 4), predict=True,
+        target=device_model(None, "h100"), training=setup, extra={"launched_by": "torchrun"},
+    )  # fmt: skip
+    environment = Environment(
+        torch="2.13.0", device="cuda:0", gpus=(CudaGpu(0, "NVIDIA H100", 80 * 2**30, "GPU-1"),)
+    )
+    result = SweepResult(
+        environment, config, (TrialRecord(2, TrialStatus.OK),), scaling_efficiency={2: 0.9}
+    )
+    data = json.loads(json.dumps(result.to_dict()))
+    again = SweepResult.from_dict(data)
+    assert again.config == config and again.environment == environment
+    assert again.to_dict() == data
+    assert data["config"]["optimizer"]["class"] == "torch.optim.SGD"  # the JSON's shape
+    assert data["config"]["launched_by"] == "torchrun"
+    assert data["scaling_efficiency"] == {"2": 0.9}
+
+
+def test_version_1_files_from_earlier_releases_still_read() -> None:
+    baselines = sorted((Path(__file__).resolve().parents[2] / ".ci" / "baselines").glob("*.json"))
+    assert baselines
+    for path in baselines:
+        result = read_sweep(path)
+        assert result.schema_version == 1
+        assert result.config.training is not None and result.environment.torch
+
+
+def test_a_hand_edited_config_no_sweep_could_run_is_refused_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps({"schema_version": 1, "results": [], "config": {"iters": 0}}))
+    with pytest.raises(ConfigError) as raised:
+        read_sweep(path)
+    assert (
+        raised.value.cli_message
+        == f"{path}: invalid configuration: --iters must be a positive integer, got 0"
+    )

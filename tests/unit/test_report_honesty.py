@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import replace
 
 from rich.console import Console
 
+from bsprof.config import config_from_dict
+from bsprof.environment import Environment
 from bsprof.prediction_check import OpDifference, PredictionCheck
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.report.sweep import render_sweep, summary_lines
@@ -37,8 +40,8 @@ def cpu_result(*records: TrialRecord, **fields: object) -> SweepResult:
     config = {"model": "m.py", "device": "cpu", "mode": "train", "precision": "fp32"}
     return sweep_result(
         *records,
-        environment={"device": "cpu", "host": "box", "torch": "2.13.0"},
-        config={**config, **SETUP.to_dict()},
+        environment=Environment.from_dict({"device": "cpu", "host": "box", "torch": "2.13.0"}),
+        config=config_from_dict({**config, **SETUP.to_dict()}),
         capacity_bytes=512 * MIB,
         **fields,
     )
@@ -119,7 +122,7 @@ def test_an_unverified_prediction_is_a_warning_naming_the_ops(
     )
     result = SweepResult(
         environment=result.environment,
-        config={**result.config, "predict": True},
+        config=replace(result.config, predict=True),
         results=result.results,
         warnings=result.warnings,
         prediction_check=check,

@@ -16,6 +16,8 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
+from bsprof.config import config_from_dict
+from bsprof.environment import Environment
 from bsprof.estimate_request import EstimateRequest, run_estimate
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import TimingStats, TrialRecord, TrialStatus
@@ -35,7 +37,14 @@ from tests.conftest import prediction
 GIB = 2**30
 MIB = 2**20
 REPORT = Path(__file__).resolve().parents[2] / "bsprof" / "report"
-H100 = {"name": "NVIDIA H100 80GB HBM3 (SXM)", "bf16_flops": 989e12, "fp32_flops": 67e12}
+H100 = {
+    "key": "h100",
+    "name": "NVIDIA H100 80GB HBM3 (SXM)",
+    "memory_bytes": 80 * GIB,
+    "bf16_flops": 989e12,
+    "fp32_flops": 67e12,
+    "hopper": True,
+}
 TARGET = {
     "capacity_bytes": 80 * GIB,
     "headroom": 0.1,
@@ -61,15 +70,17 @@ def ok(batch: int, median: float, peak: int, reserved: int | None = None) -> Tri
 def measured_sweep() -> SweepResult:
     """A CUDA sweep with every column a measured table can have but the predictions."""
     return SweepResult(
-        environment={"host": "box", "device": "cuda:0", "torch": "2.4.0"},
-        config={
-            "model": "models/resnet50.py",
-            "device": "auto",
-            "mode": "train",
-            "precision": "bf16",
-            "dataset_size": 1_281_167,
-            "epochs": 90,
-        },
+        environment=Environment.from_dict({"host": "box", "device": "cuda:0", "torch": "2.4.0"}),
+        config=config_from_dict(
+            {
+                "model": "models/resnet50.py",
+                "device": "auto",
+                "mode": "train",
+                "precision": "bf16",
+                "dataset_size": 1_281_167,
+                "epochs": 90,
+            }
+        ),
         capacity_bytes=80 * GIB,
         results=(
             TrialRecord(
@@ -97,8 +108,10 @@ def predicted_cpu_sweep() -> SweepResult:
         for batch in (1, 16, 256, 1024)
     )
     return SweepResult(
-        environment={"host": "laptop", "device": "cpu", "torch": "2.4.0"},
-        config={"model": "examples/mnist_mlp.py", "device": "cpu", "mode": "train"},
+        environment=Environment.from_dict({"host": "laptop", "device": "cpu", "torch": "2.4.0"}),
+        config=config_from_dict(
+            {"model": "examples/mnist_mlp.py", "device": "cpu", "mode": "train"}
+        ),
         capacity_bytes=18 * GIB,
         results=records,
         prediction_check=PredictionCheck(1, 13 * MIB, 13 * MIB, "backward", "backward"),
@@ -119,17 +132,19 @@ def predicted(batch: int, gib: float, status: TrialStatus = TrialStatus.OK) -> T
 def predicted_sweep() -> SweepResult:
     """``--predict --gpu h100`` with a dataset: every column the predicted table can have."""
     return SweepResult(
-        environment={"host": "box", "device": "cpu", "torch": "2.4.0"},
-        config={
-            "model": "models/resnet50.py",
-            "device": "cpu",
-            "mode": "train",
-            "precision": "bf16",
-            "predict": True,
-            "target": TARGET,
-            "dataset_size": 1_281_167,
-            "epochs": 90,
-        },
+        environment=Environment.from_dict({"host": "box", "device": "cpu", "torch": "2.4.0"}),
+        config=config_from_dict(
+            {
+                "model": "models/resnet50.py",
+                "device": "cpu",
+                "mode": "train",
+                "precision": "bf16",
+                "predict": True,
+                "target": TARGET,
+                "dataset_size": 1_281_167,
+                "epochs": 90,
+            }
+        ),
         results=(
             predicted(64, 9.8),
             predicted(256, 36.4),
@@ -326,10 +341,10 @@ def test_user_text_is_never_read_as_markup(monkeypatch: pytest.MonkeyPatch) -> N
     error = f"shape {MARKUP} mismatch"
     measured = replace(
         measured_sweep(),
-        config={**measured_sweep().config, "model": model},
+        config=replace(measured_sweep().config, model=model),
         results=(TrialRecord(2, TrialStatus.ERROR, error=error), *measured_sweep().results[1:]),
     )
-    guessed = replace(predicted_sweep(), config={**predicted_sweep().config, "model": model})
+    guessed = replace(predicted_sweep(), config=replace(predicted_sweep().config, model=model))
     for result in (measured, guessed):
         out = printed(partial(render_sweep, result), 200, monkeypatch)
         assert model in out

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from bsprof.config import SweepConfig, config_from_dict
+from bsprof.environment import Environment
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.report.chart import block_bar, chart_lines, format_rate
 from bsprof.report.csv import BASE_FIELDS, ESTIMATE_FIELDS, sweep_csv, write_csv
@@ -38,15 +40,17 @@ OOM_ERROR = "CUDA out of memory | tried to allocate 8.00 GiB [block]"
 def gpu_sweep(complete: bool = True) -> SweepResult:
     """Throughput 4,000 / 8,889 / 9,143 samples/s: batch 64 is within 5% of the best (128)."""
     return SweepResult(
-        environment={"host": "box", "device": "cuda:0", "torch": "2.3.0"},
-        config={
-            "model": "m.py",
-            "device": "auto",
-            "mode": "train",
-            "precision": "bf16",
-            "dataset_size": 60_000,
-            "epochs": 10,
-        },
+        environment=Environment.from_dict({"host": "box", "device": "cuda:0", "torch": "2.3.0"}),
+        config=config_from_dict(
+            {
+                "model": "m.py",
+                "device": "auto",
+                "mode": "train",
+                "precision": "bf16",
+                "dataset_size": 60_000,
+                "epochs": 10,
+            }
+        ),
         capacity_bytes=16 * GIB,
         results=(
             TrialRecord(256, TrialStatus.OOM, error=OOM_ERROR),
@@ -65,8 +69,8 @@ def gpu_sweep(complete: bool = True) -> SweepResult:
 def cpu_sweep() -> SweepResult:
     """No capacity, no reserved memory, no dataset: the optional columns drop out."""
     return SweepResult(
-        environment={"host": "laptop", "torch": "2.4.0"},
-        config={"model": "cnn.py", "device": "cpu"},
+        environment=Environment.from_dict({"host": "laptop", "torch": "2.4.0"}),
+        config=config_from_dict({"model": "cnn.py", "device": "cpu"}),
         results=(ok_trial(2, (0.5, 0.5), 100, None), TrialRecord(4, TrialStatus.OOM)),
     )
 
@@ -119,8 +123,8 @@ def test_short_error_keeps_the_first_line_and_cuts_at_60() -> None:
 
 def chart_sweep(capacity: int | None) -> SweepResult:
     return SweepResult(
-        environment={},
-        config={},
+        environment=Environment.from_dict({}),
+        config=config_from_dict({}),
         capacity_bytes=capacity,
         results=(
             TrialRecord(8, TrialStatus.OOM, error="out of memory"),
@@ -157,7 +161,12 @@ def test_chart_default_width_gives_20_character_bars() -> None:
 
 
 def test_chart_of_a_sweep_where_nothing_fits_is_empty() -> None:
-    result = SweepResult({}, {}, (TrialRecord(1, TrialStatus.OOM),), capacity_bytes=1000)
+    result = SweepResult(
+        Environment(),
+        SweepConfig("unknown"),
+        (TrialRecord(1, TrialStatus.OOM),),
+        capacity_bytes=1000,
+    )
     assert chart_lines(result) == []
 
 
@@ -212,7 +221,9 @@ def test_summary_lines() -> None:
 
 def test_summary_when_the_best_is_the_largest_batch() -> None:
     result = SweepResult(
-        {}, {}, (ok_trial(1, (1.0,), 1), ok_trial(2, (1.0,), 1), TrialRecord(4, TrialStatus.OOM))
+        Environment(),
+        SweepConfig("unknown"),
+        (ok_trial(1, (1.0,), 1), ok_trial(2, (1.0,), 1), TrialRecord(4, TrialStatus.OOM)),
     )
     assert summary_lines(result) == [
         "Largest batch that fits: 2 (first out of memory: batch 4)",
@@ -222,7 +233,11 @@ def test_summary_when_the_best_is_the_largest_batch() -> None:
 
 
 def test_summary_when_nothing_fits() -> None:
-    result = SweepResult({}, {}, (TrialRecord(1, TrialStatus.OOM), TrialRecord(2, TrialStatus.OOM)))
+    result = SweepResult(
+        Environment(),
+        SweepConfig("unknown"),
+        (TrialRecord(1, TrialStatus.OOM), TrialRecord(2, TrialStatus.OOM)),
+    )
     assert summary_lines(result) == [
         "Nothing fits: no batch size ran successfully (out of memory from batch 1)."
     ]
@@ -295,12 +310,12 @@ def test_render_partial_sweep() -> None:
 
 def test_render_sweep_where_nothing_fits() -> None:
     result = SweepResult(
-        environment={"device": "cpu"},
-        config={"model": "big.py"},
+        environment=Environment.from_dict({"device": "cpu"}),
+        config=config_from_dict({"model": "big.py"}),
         results=(TrialRecord(1, TrialStatus.OOM, error="can't allocate memory"),),
     )
     out = render(result)
-    assert "Sweep of big.py on cpu\n" in out
+    assert "Sweep of big.py on cpu (mode train, precision fp32)\n" in out
     assert "Nothing fits: no batch size ran successfully (out of memory from batch 1)." in out
     assert "Fastest" not in out
     assert "throughput (samples/s)" not in out  # no chart

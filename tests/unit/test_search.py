@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bsprof.config import SweepConfig
+from bsprof.environment import Environment
 from bsprof.records import TimingStats, TrialRecord, TrialStatus
 from bsprof.result import SweepResult
 from bsprof.search import Guide, SearchPlan, search
@@ -85,7 +87,7 @@ def test_no_oom_up_to_the_maximum_is_noted() -> None:
     outcome = search(SearchPlan((1, 2, 4), exact=True), FakeDevice(capacity=10_000))
     assert len(outcome.records) == 3
     assert outcome.notes == ()  # the summary says "fits up to", never "largest"
-    result = SweepResult({}, {}, outcome.records)
+    result = SweepResult(Environment(), SweepConfig("unknown"), outcome.records)
     assert result.largest_fitting_batch == 4 and not result.largest_fitting_batch_bounded
 
 

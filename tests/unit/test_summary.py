@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from bsprof.config import config_from_dict
+from bsprof.errors import ConfigError
 from bsprof.records import TimingStats, TrialRecord, TrialStatus
 from bsprof.result import SweepResult
 from bsprof.summary import SweepSummary, summarize, training_estimates
@@ -173,22 +175,25 @@ def test_a_batch_larger_than_the_dataset_with_drop_last_is_skipped() -> None:
     assert rows[64].iterations_per_epoch == 1
 
 
-@pytest.mark.parametrize(
-    "config",
-    [
-        {},
-        {"dataset_size": 60_000},
-        {"epochs": 10},
-        {"dataset_size": None, "epochs": None},
-        {"dataset_size": "60000", "epochs": 10},
-        {"dataset_size": True, "epochs": 10},
-        {"dataset_size": 60_000, "epochs": 2.5},
-    ],
-)
-def test_no_estimates_without_integer_dataset_size_and_epochs(config: dict[str, Any]) -> None:
+@pytest.mark.parametrize("config", [{}, {"dataset_size": None, "epochs": None}])
+def test_no_estimates_without_dataset_size_and_epochs(config: dict[str, Any]) -> None:
     assert training_estimates(sweep(ok(128, 0.012), **config)) == {}
 
 
-def test_an_invalid_world_size_gives_no_estimates() -> None:
-    result = sweep(ok(128, 0.012), dataset_size=60_000, epochs=10, world_size=0)
-    assert training_estimates(result) == {}
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"dataset_size": 60_000}, "training time needs both dataset_size and epochs"),
+        ({"epochs": 10}, "training time needs both dataset_size and epochs"),
+        ({"dataset_size": "60000", "epochs": 10}, "dataset_size must be an integer"),
+        ({"dataset_size": True, "epochs": 10}, "dataset_size must be an integer"),
+        ({"dataset_size": 60_000, "epochs": 2.5}, "epochs must be an integer"),
+        ({"dataset_size": 60_000, "epochs": 10, "world_size": 0}, "nproc must be a positive"),
+    ],
+)
+def test_a_config_no_sweep_could_run_is_refused_when_read(
+    config: dict[str, Any], message: str
+) -> None:
+    """Results hold typed configs: what a hand-edited JSON gets wrong is said on reading."""
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(config)
