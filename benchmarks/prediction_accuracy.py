@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.reference and tests.unit.test_zoo_predictions
 
 from bsprof.config import Precision, SweepConfig  # noqa: E402
+from bsprof.device import CPU  # noqa: E402
 from bsprof.prediction import predict_iteration  # noqa: E402
 from bsprof.sweeper import QuietObserver, run_sweep  # noqa: E402
 from bsprof.units import format_bytes  # noqa: E402
@@ -70,7 +71,7 @@ def speed() -> None:
     timings = {}
     for predict in (True, False):
         config = SweepConfig(
-            model, device="cpu", batch_sizes=sizes, predict=predict, memory_limit_bytes=2**31
+            model, device=CPU, batch_sizes=sizes, predict=predict, memory_limit_bytes=2**31
         )
         started = time.perf_counter()
         run_sweep(config, QuietObserver())

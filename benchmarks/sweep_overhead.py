@@ -17,6 +17,7 @@ import platform
 import time
 
 from bsprof.config import SweepConfig
+from bsprof.device import CPU
 from bsprof.records import TrialRecord
 from bsprof.sweeper import QuietObserver, run_sweep
 
@@ -37,7 +38,7 @@ def main() -> None:
 
     config = SweepConfig(
         model=args.model,
-        device="cpu",
+        device=CPU,
         max_batch=args.max_batch,
         memory_limit_bytes=parse_size(args.memory_limit),
     )

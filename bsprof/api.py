@@ -25,6 +25,7 @@ from bsprof.config import (
     Precision,
     SweepConfig,
 )
+from bsprof.device import CPU, Device
 from bsprof.errors import ConfigError, ModelFileError
 from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU, device_model
 from bsprof.units import parse_duration, parse_size
@@ -73,7 +74,7 @@ def sweep(
     holds what was measured)."""
     config = SweepConfig(
         model=_model_source(model, "sweep"),
-        device=device,
+        device=Device.parse(device),
         mode=_enum(Mode, mode, "mode"),
         precision=_enum(Precision, precision, "precision"),
         batch_sizes=_sizes(batch_sizes),
@@ -128,7 +129,7 @@ def predict(
     in_memory = not isinstance(model, (str, os.PathLike))
     config = SweepConfig(
         model=_describe_object(model) if in_memory else _model_source(model, "predict"),
-        device="cpu",
+        device=CPU,
         mode=_enum(Mode, mode, "mode"),
         precision=_enum(Precision, precision, "precision"),
         batch_sizes=_sizes(batch_sizes),

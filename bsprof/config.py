@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
+from bsprof.device import AUTO, Device
 from bsprof.errors import ConfigError
 from bsprof.gpus import DeviceModel, device_model_from_dict
 from bsprof.training_setup import TrainingSetup
@@ -21,8 +21,6 @@ DEFAULT_TRIAL_TIMEOUT_S = 300.0
 # Without --memory-limit a CPU trial may use at most this share of the RAM that is available
 # when the sweep starts, so a runaway batch size meets a clean OOM instead of the OOM killer.
 DEFAULT_CPU_RAM_FRACTION = 0.8
-
-_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
 
 class Mode(str, Enum):
@@ -41,7 +39,7 @@ class SweepConfig:
     """Everything one sweep needs; stored whole in the result JSON."""
 
     model: str
-    device: str = "auto"
+    device: Device = AUTO
     mode: Mode = Mode.TRAIN
     precision: Precision = Precision.FP32
     batch_sizes: tuple[int, ...] = ()
@@ -66,9 +64,6 @@ class SweepConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # keys a newer bsprof wrote
 
     def __post_init__(self) -> None:
-        if not _DEVICE.match(self.device):
-            raise ConfigError("{device} must be auto, cpu, cuda or cuda:N, got {value!r}",
-                              value=self.device)  # fmt: skip
         for name, value in (("min_batch", self.min_batch), ("max_batch", self.max_batch),
                             ("iters", self.iters), ("nproc", self.world_size)):  # fmt: skip
             _positive(name, value)
@@ -117,6 +112,7 @@ class SweepConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["device"] = str(self.device)
         data["mode"] = self.mode.value
         data["precision"] = self.precision.value
         data["batch_sizes"] = list(self.batch_sizes)
@@ -140,6 +136,7 @@ def config_from_dict(data: Mapping[str, Any]) -> SweepConfig:
     values = {k: v for k, v in data.items() if k in known}
     values.setdefault("model", "unknown")  # a file written by hand or by an older bsprof
     _check_json_types(values)
+    values["device"] = Device.parse(str(values.get("device", "auto")))
     values["mode"] = Mode(values.get("mode", "train"))
     values["precision"] = Precision(values.get("precision", "fp32"))
     values["batch_sizes"] = tuple(values.get("batch_sizes") or ())

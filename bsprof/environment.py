@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bsprof.backends.nvml import GpuInfo
+from bsprof.device import Device
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,10 @@ class Environment:
 
     def gpu(self, device: str | None = None) -> CudaGpu | None:
         """The CUDA GPU ``device`` (default: this sweep's) names, if it was described."""
-        name = device or self.device or ""
-        if not name.startswith("cuda"):
+        parsed = Device.parse(device or self.device or "auto")
+        if not parsed.is_cuda:
             return None
-        index = int(name.split(":")[1]) if ":" in name else 0
-        return next((gpu for gpu in self.gpus if gpu.index == index), None)
+        return next((gpu for gpu in self.gpus if gpu.index == parsed.cuda_index), None)
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}

@@ -25,6 +25,13 @@ class TrialStatus(str, Enum):
     SKIPPED = "skipped"  # not run: predicted not to fit, or above a known OOM
 
 
+class SkipReason(str, Enum):
+    """Why a SKIPPED batch size did not run."""
+
+    PREDICTED_OOM = "predicted_oom"  # predicted far beyond the memory limit (it bounds the search)
+    ABOVE_OOM = "above_oom"  # above a size that ran out of memory
+
+
 @dataclass(frozen=True)
 class TimingStats:
     """Raw per-iteration times in seconds; the statistics are derived, never stored apart."""
@@ -167,6 +174,12 @@ class TrialRecord:
     world_size: int = 1  # data-parallel processes: the global batch is batch_size x world_size
     per_rank: tuple[dict[str, Any], ...] | None = None  # each rank's outcome in a DDP trial
     rechecked: TrialStatus | None = None  # --exact's confirmation: the same size run again
+    skip_reason: SkipReason | None = None  # with SKIPPED: why it did not run
+
+    @property
+    def predicted_not_to_fit(self) -> bool:
+        """Skipped as predicted far beyond the memory limit: it bounds the largest fit."""
+        return self.status is TrialStatus.SKIPPED and self.skip_reason is SkipReason.PREDICTED_OOM
 
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, bool) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
@@ -206,13 +219,16 @@ class TrialRecord:
             "global_batch": self.batch_size * self.world_size,
             "per_rank": None if self.per_rank is None else list(self.per_rank),
             "rechecked": None if self.rechecked is None else self.rechecked.value,
+            "skip_reason": None if self.skip_reason is None else self.skip_reason.value,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:
         timing = data.get("time_per_iter_s")
         prediction = data.get("prediction")
-        structured = ("batch_size", "status", "timing", "prediction", "per_rank", "rechecked")
+        structured = (
+            "batch_size", "status", "timing", "prediction", "per_rank", "rechecked", "skip_reason",
+        )  # fmt: skip
         optional = {
             f.name: data[f.name]
             for f in fields(cls)
@@ -225,5 +241,17 @@ class TrialRecord:
             prediction=None if prediction is None else PredictionRecord.from_dict(prediction),
             per_rank=None if data.get("per_rank") is None else tuple(data["per_rank"]),
             rechecked=None if data.get("rechecked") is None else TrialStatus(data["rechecked"]),
+            skip_reason=_skip_reason(data),
             **optional,
         )
+
+
+def _skip_reason(data: Mapping[str, Any]) -> SkipReason | None:
+    """The field, or for a file from before it existed, what the message says (the only place
+    bsprof reads its own message text)."""
+    if data.get("skip_reason") is not None:
+        return SkipReason(data["skip_reason"])
+    if data.get("status") != TrialStatus.SKIPPED.value:
+        return None
+    error = str(data.get("error") or "")
+    return SkipReason.PREDICTED_OOM if error.startswith("predicted") else SkipReason.ABOVE_OOM

@@ -66,11 +66,7 @@ class SweepResult:
         only then is ``largest_fitting_batch`` the largest that fits, not the largest tried."""
         largest = self.largest_fitting_batch
         return largest is not None and any(
-            r.batch_size > largest
-            and (
-                r.status is TrialStatus.OOM
-                or (r.status is TrialStatus.SKIPPED and (r.error or "").startswith("predicted"))
-            )
+            r.batch_size > largest and (r.status is TrialStatus.OOM or r.predicted_not_to_fit)
             for r in self.results
         )
 

@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from bsprof.records import TrialRecord, TrialStatus
+from bsprof.records import SkipReason, TrialRecord, TrialStatus
 
 Measure = Callable[[int], TrialRecord]
 FAR_BEYOND_FACTOR = 2.0  # a guided search skips sizes predicted to need this times the limit
@@ -107,6 +107,7 @@ def _predicted_skip(size: int, guide: Guide) -> TrialRecord:
         size,
         TrialStatus.SKIPPED,
         error=f"predicted to need over {guide.far_factor:g}x the memory limit; not run",
+        skip_reason=SkipReason.PREDICTED_OOM,
     )
 
 
@@ -130,7 +131,10 @@ def _run_explicit(
         oom = _first_oom(records)
         if oom is not None and size > oom:
             error = f"above batch {oom}, which ran out of memory"
-            records.append(TrialRecord(size, TrialStatus.SKIPPED, error=error))
+            skipped = TrialRecord(
+                size, TrialStatus.SKIPPED, error=error, skip_reason=SkipReason.ABOVE_OOM
+            )
+            records.append(skipped)
         elif guide is not None and guide.is_far_beyond(size):
             records.append(_predicted_skip(size, guide))
         else:
@@ -313,10 +317,7 @@ def _first_oom(records: Sequence[TrialRecord]) -> int | None:
 def _upper_bound(records: Sequence[TrialRecord]) -> int | None:
     """The smallest size known not to fit: measured OOM, or skipped as predicted far beyond."""
     bounds = [
-        r.batch_size
-        for r in records
-        if r.status is TrialStatus.OOM
-        or (r.status is TrialStatus.SKIPPED and (r.error or "").startswith("predicted"))
+        r.batch_size for r in records if r.status is TrialStatus.OOM or r.predicted_not_to_fit
     ]
     return min(bounds) if bounds else None
 

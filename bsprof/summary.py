@@ -66,11 +66,7 @@ def summarize(
         threshold = (1 - plateau_tolerance) * fastest[1]
         plateau = next(batch for batch, rate in timed if rate >= threshold)
     ooms = [r.batch_size for r in result.results if r.status is TrialStatus.OOM]
-    predicted_ooms = [
-        r.batch_size
-        for r in result.results
-        if r.status is TrialStatus.SKIPPED and (r.error or "").startswith("predicted")
-    ]
+    predicted_ooms = [r.batch_size for r in result.results if r.predicted_not_to_fit]
     noisy = sorted(
         r.batch_size for r in result.results if r.fits and r.timing and r.timing.is_noisy
     )

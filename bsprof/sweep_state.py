@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bsprof.config import SweepConfig
+from bsprof.device import CPU, Device
 from bsprof.environment import Environment
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import PredictionRecord, TrialRecord
@@ -25,7 +26,7 @@ class SweepState:
     capacity_bytes: int | None
     warnings: list[str]
     records: list[TrialRecord]
-    device: str = "cpu"
+    device: Device = CPU  # resolved
     predictions: dict[int, PredictionRecord] = field(default_factory=dict)
     prediction_check: PredictionCheck | None = None
     notes: list[str] = field(default_factory=list)
@@ -48,7 +49,7 @@ class SweepState:
         effective cap becomes the capacity), and a model file whose import took much memory."""
         effective = payload.get("capacity_bytes")
         asked = self.config.memory_limit_bytes
-        if self.device == "cpu" and effective is not None and asked and effective < asked:
+        if self.device.is_cpu and effective is not None and asked and effective < asked:
             if self.capacity_bytes != effective:
                 self.warnings.append(
                     f"the hard address-space limit (ulimit -v) leaves each trial "

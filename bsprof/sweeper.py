@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bsprof.config import DEFAULT_CPU_RAM_FRACTION, SweepConfig
+from bsprof.device import Device
 from bsprof.environment import Environment
 from bsprof.errors import BsprofError, ConfigError, ModelFileError
 from bsprof.lifetime import run_directory
@@ -146,22 +147,22 @@ def _probe(config: SweepConfig, pool: JobRunner) -> dict[str, Any]:
     job = jobs.ProbeJob(config, host_limit_bytes=host_limit())
     outcome = pool.run(job, config.trial_timeout_s)  # a hung import is a timeout
     payload = _payload(outcome, f"{config.model}: loading the model file failed")
-    if config.device.startswith("cuda") and not payload["environment"].get("cuda_available"):
+    if config.device.is_cuda and not payload["environment"].get("cuda_available"):
         raise ConfigError("{device} {value}: CUDA is not available on this machine",
                           value=config.device)  # fmt: skip
     gpus = payload["environment"].get("gpus") or []
-    if ":" in config.device and int(config.device.split(":")[1]) >= len(gpus):
+    if config.device.index is not None and config.device.index >= len(gpus):
         raise ConfigError("{device} {value}: this machine has {count} GPU(s)",
                           value=config.device, count=len(gpus))  # fmt: skip
-    _check_world_size(config, str(payload["device"]), len(gpus))
+    _check_world_size(config, Device.parse(payload["device"]), len(gpus))
     return payload
 
 
-def _check_world_size(config: SweepConfig, device: str, gpus: int) -> None:
+def _check_world_size(config: SweepConfig, device: Device, gpus: int) -> None:
     """One rank per GPU, or per CPU core: more would measure contention, not the model."""
     if config.world_size == 1 or config.oversubscribe:
         return
-    on_cuda = device.startswith("cuda")
+    on_cuda = device.is_cuda
     available = gpus if on_cuda else usable_cpu_count()
     if config.world_size > available:
         what = f"{available} GPU(s)" if on_cuda else f"{available} CPU core(s) to run on"
@@ -181,10 +182,10 @@ def host_limit() -> int | None:
 
 
 def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> SweepState:
-    device = str(probe["device"])
+    device = Device.parse(probe["device"])
     limit = config.memory_limit_bytes
     warnings: list[str] = []
-    if device == "cpu" and limit is None and not config.predict:
+    if device.is_cpu and limit is None and not config.predict:
         # the ranks of a data-parallel trial share the machine's RAM
         limit = ram_share_bytes(DEFAULT_CPU_RAM_FRACTION, config.world_size)
         if limit is not None:
@@ -201,10 +202,10 @@ def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> SweepState:
             "activation memory"
         )
     config = replace(config, device=device, training=TrainingSetup.from_dict(probe["training"]))
-    environment = replace(Environment.from_dict(probe["environment"]), device=device)
+    environment = replace(Environment.from_dict(probe["environment"]), device=str(device))
     if config.target is not None:
         capacity: int | None = config.target.capacity_bytes
-    elif device == "cpu":
+    elif device.is_cpu:
         capacity = limit
     else:
         capacity = _gpu_capacity(environment, limit)
@@ -237,7 +238,7 @@ def _guide(state: SweepState, pool: JobRunner, observer: SweepObserver) -> Guide
     job = jobs.PredictJob(
         config,
         sizes=tuple(sizes),
-        cuda_kernels=state.device.startswith("cuda"),
+        cuda_kernels=state.device.is_cuda,
         stop_above_bytes=None if limit is None else int(FAR_BEYOND_FACTOR * limit),
         host_limit_bytes=host_limit(),
     )

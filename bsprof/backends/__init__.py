@@ -10,14 +10,15 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bsprof.backends.base import Backend
+    from bsprof.device import Device
 
 
-def create_backend(device: str) -> Backend:
+def create_backend(device: Device) -> Backend:
     """``cpu``, ``cuda`` or ``cuda:N`` (``auto`` is resolved before a trial starts)."""
-    if device == "cpu":
+    if device.is_cpu:
         from bsprof.backends.cpu import CpuBackend
 
         return CpuBackend()
     from bsprof.backends.cuda import CudaBackend
 
-    return CudaBackend(device)
+    return CudaBackend(str(device))

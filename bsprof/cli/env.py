@@ -20,15 +20,14 @@ def env(
 
     Collected in a worker process, as a sweep would (the CLI never initialises CUDA itself).
     """
-    from bsprof.config import SweepConfig
+    from bsprof.device import Device
     from bsprof.environment import Environment
     from bsprof.report import make_console
     from bsprof.report.env import render_env
     from bsprof.runner.jobs import EnvJob, Succeeded
     from bsprof.runner.pool import WorkerPool
 
-    SweepConfig(model="-", device=device)  # validates --device
-    outcome = WorkerPool().run(EnvJob(device), timeout_s=120)
+    outcome = WorkerPool().run(EnvJob(Device.parse(device)), timeout_s=120)
     if not isinstance(outcome, Succeeded):
         raise BsprofError(f"collecting the environment failed: {outcome.failure}")
     if as_json:

@@ -21,6 +21,7 @@ from bsprof.config import (
     Precision,
     SweepConfig,
 )
+from bsprof.device import Device as DeviceValue
 from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU, device_model
 from bsprof.units import parse_duration, parse_size
 
@@ -224,7 +225,7 @@ class Measurement:
         )
         return SweepConfig(
             model=model,
-            device=self.device,
+            device=DeviceValue.parse(self.device),
             mode=self.mode,
             precision=self.precision,
             batch_sizes=self.batch_sizes,

@@ -118,16 +118,17 @@ def run_sweep_command(config: SweepConfig, outputs: SweepOutputs) -> int:
 
 def _run_as_a_rank(config: SweepConfig, outputs: SweepOutputs) -> int:
     """Started by the user's torchrun: this process is one rank; rank 0 reports."""
+    from bsprof.device import CPU, CUDA
     from bsprof.report import make_console
     from bsprof.report.sweep import render_sweep
     from bsprof.runner.rank import run_ranked_sweep
 
     device = config.device
-    if device == "auto":
+    if device.is_auto:
         import torch
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    result = run_ranked_sweep(config, "cuda" if device.startswith("cuda") else "cpu")
+        device = CUDA if torch.cuda.is_available() else CPU
+    result = run_ranked_sweep(config, CUDA if device.is_cuda else CPU)
     if result is None:
         return 0
     result = outputs.finish(result)

@@ -41,12 +41,12 @@ def check_batch_sizes(baseline: SweepResult, current: SweepResult) -> None:
 
 def _known_not_to_fit(record: TrialRecord, result: SweepResult) -> bool:
     """Out of memory, or skipped because of it: the search skips sizes above a known OOM and
-    sizes predicted far beyond the limit (its messages start "predicted")."""
+    sizes predicted far beyond the limit."""
     if record.status is TrialStatus.OOM:
         return True
     if record.status is not TrialStatus.SKIPPED:
         return False
-    if (record.error or "").startswith("predicted"):
+    if record.predicted_not_to_fit:
         return True
     return any(
         r.status is TrialStatus.OOM and r.batch_size < record.batch_size for r in result.results

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bsprof.device import Device
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import TrialRecord
 
@@ -32,7 +33,7 @@ def prediction_error_lines(result: SweepResult) -> list[str]:
     ]
     if not rows:
         return []
-    device = (result.environment.device or "cpu").split(":")[0]
+    device = Device.parse(result.environment.device or "cpu").kind.value
     lines = [PREDICTION_ERROR_NOTE.format(measured=MEASURED_BY_DEVICE.get(device, ""))]
     flagged = [(batch, error) for batch, error in rows if abs(error or 0) > PREDICTION_ERROR_FLAG]
     below = [(batch, error) for batch, error in flagged if (error or 0) < 0]

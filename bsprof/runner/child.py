@@ -15,6 +15,7 @@ import torch._dynamo
 
 from bsprof.backends import cpu as _cpu
 from bsprof.backends import create_backend
+from bsprof.device import CPU, CUDA, Device
 from bsprof.errors import ModelFileError
 from bsprof.measure import run_trial
 from bsprof.prediction import PredictionUnsupported, predict_iteration
@@ -78,16 +79,17 @@ def run_job(job: Job, conn: Connection | Sender) -> dict[str, Any]:
         from bsprof.envinfo import collect_environment
 
         device = resolve_device(job.device)
-        return collect_environment(device, touch_cuda=device.startswith("cuda"))
+        return collect_environment(str(device), touch_cuda=device.is_cuda)
     if isinstance(job, PredictJob):
         return predict(job, conn)
     return measure(job, conn)
 
 
-def resolve_device(device: str) -> str:
-    if device != "auto":
+def resolve_device(device: Device) -> Device:
+    """``auto``: CUDA when torch sees a GPU, else the CPU (asked here, in a worker)."""
+    if not device.is_auto:
         return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return CUDA if torch.cuda.is_available() else CPU
 
 
 def probe(job: ProbeJob) -> dict[str, Any]:
@@ -96,17 +98,17 @@ def probe(job: ProbeJob) -> dict[str, Any]:
     device = resolve_device(job.config.device)
     if job.config.threads is not None:
         torch.set_num_threads(job.config.threads)
-    environment = collect_environment(device, touch_cuda=device.startswith("cuda"))
-    if device == "cpu":  # an address-space cap would break a CUDA context
+    environment = collect_environment(str(device), touch_cuda=device.is_cuda)
+    if device.is_cpu:  # an address-space cap would break a CUDA context
         _cap_host(job.host_limit_bytes)
     before = _cpu.anonymous_rss()
     workload = load_workload(job.config.model)
-    if device == "cpu":
+    if device.is_cpu:
         check_import(job.config.model, _cpu.anonymous_rss() - before, job.config.memory_limit_bytes)
     from bsprof.describe import describe_training
 
     return {
-        "device": device,
+        "device": str(device),
         "environment": environment,
         "training": describe_training(workload, job.config).to_dict(),
     }
@@ -128,7 +130,7 @@ def measure(job: TrialJob, conn: Connection | Sender) -> dict[str, Any]:
     backend.prepare(job.memory_limit_bytes, job.host_limit_bytes)  # before the user's code
     workload = load_workload(job.config.model)
     import_bytes = backend.model_loaded()
-    if job.device == "cpu":
+    if job.device.is_cpu:
         check_import(job.config.model, import_bytes, job.memory_limit_bytes)
 
     def progress(phase: str, done: int, total: int) -> None:

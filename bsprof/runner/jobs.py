@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bsprof.config import SweepConfig
+from bsprof.device import Device
 
 # --- jobs: parent -> child ----------------------------------------------------------------
 
@@ -30,7 +31,7 @@ class ProbeJob:
 class TrialJob:
     config: SweepConfig
     batch_size: int
-    device: str
+    device: Device  # resolved: cpu, cuda or cuda:N
     memory_limit_bytes: int | None
     host_limit_bytes: int | None = None  # the guard while the model file is imported (CPU)
 
@@ -50,7 +51,7 @@ class PredictJob:
 class EnvJob:
     """Describe the environment (``bsprof env``)."""
 
-    device: str
+    device: Device
 
 
 Job = ProbeJob | TrialJob | EnvJob | PredictJob

@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from bsprof.backends import create_backend
 from bsprof.config import SweepConfig, config_from_dict
+from bsprof.device import CPU, Device, DeviceKind
 from bsprof.environment import Environment
 from bsprof.errors import ConfigError, ModelFileError
 from bsprof.lifetime import die_with_parent
@@ -40,8 +41,9 @@ _SEVERITY = {TrialStatus.OK: 0, TrialStatus.ERROR: 1, TrialStatus.OOM: 2}
 _BY_SEVERITY = {value: status for status, value in _SEVERITY.items()}
 
 
-def rank_device(device: str, local_rank: int) -> str:
-    return f"cuda:{local_rank}" if device.startswith("cuda") else "cpu"
+def rank_device(device: str, local_rank: int) -> Device:
+    """Each rank's own GPU (``cuda:LOCAL_RANK``), or the CPU."""
+    return Device(DeviceKind.CUDA, local_rank) if Device.parse(device).is_cuda else CPU
 
 
 def agree(record: TrialRecord, group: Any) -> TrialRecord:
@@ -73,11 +75,11 @@ def run_rank(job: dict[str, Any]) -> TrialRecord:
     backend.prepare(job["memory_limit_bytes"], job.get("host_limit_bytes"))  # before user code
     workload = load_workload(config.model)
     imported = backend.model_loaded()
-    if device == "cpu":
+    if device.is_cpu:
         check_import(config.model, imported, job["memory_limit_bytes"])
-    if device.startswith("cuda"):
+    if device.is_cuda:
         torch.cuda.empty_cache()  # under torchrun, trials share the process
-    device_ids = [local_rank] if device.startswith("cuda") else None
+    device_ids = [local_rank] if device.is_cuda else None
 
     def wrap(model: torch.nn.Module) -> torch.nn.Module:
         return DistributedDataParallel(model, device_ids=device_ids)
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     die_with_parent()  # torchrun's ranks must not outlive it
     job = json.loads(args.job.read_text())
-    backend_name = "nccl" if job["device"].startswith("cuda") else "gloo"
+    backend_name = "nccl" if Device.parse(job["device"]).is_cuda else "gloo"
     timeout = timedelta(seconds=float(job["collective_timeout_s"]))
     dist.init_process_group(backend_name, timeout=timeout)
     control = dist.new_group(backend="gloo", timeout=timeout * 4)
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     dist.destroy_process_group()
 
 
-def run_ranked_sweep(config: SweepConfig, device: str) -> SweepResult | None:
+def run_ranked_sweep(config: SweepConfig, on: Device) -> SweepResult | None:
     """The whole search on every rank, each trial in this process, outcomes agreed so every
     rank takes the same path; rank 0 gets the combined result, the others ``None``.
 
@@ -128,9 +130,10 @@ def run_ranked_sweep(config: SweepConfig, device: str) -> SweepResult | None:
     from bsprof.envinfo import collect_environment
     from bsprof.search import SearchPlan, search
 
-    if device == "cpu" and config.memory_limit_bytes is not None:
+    device = str(on)  # the job dicts this rank hands run_rank carry text
+    if on.is_cpu and config.memory_limit_bytes is not None:
         raise ConfigError("under torchrun, {memory_limit} works on CUDA only; on CPU use {nproc}")
-    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    dist.init_process_group("nccl" if on.is_cuda else "gloo")
     control = dist.new_group(backend="gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     config = replace(config, world_size=world)
@@ -152,10 +155,10 @@ def run_ranked_sweep(config: SweepConfig, device: str) -> SweepResult | None:
     dist.destroy_process_group()
     if rank != 0:
         return None
-    environment = collect_environment(device, touch_cuda=device.startswith("cuda"))
+    environment = collect_environment(device, touch_cuda=on.is_cuda)
     return SweepResult(
         environment=replace(Environment.from_dict(environment), device=device),
-        config=replace(config, device=device, extra={**config.extra, "launched_by": "torchrun"}),
+        config=replace(config, device=on, extra={**config.extra, "launched_by": "torchrun"}),
         results=outcome.records,
         warnings=outcome.notes,
         notes=() if outcome.confirmation is None else (outcome.confirmation,),

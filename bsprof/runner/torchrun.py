@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bsprof.config import DEFAULT_CPU_RAM_FRACTION, SweepConfig
+from bsprof.device import Device
 from bsprof.errors import ModelFileError
 from bsprof.lifetime import die_with_parent, run_directory
 from bsprof.records import TrialRecord, TrialStatus
@@ -38,7 +39,7 @@ def collective_timeout_s(trial_timeout_s: float) -> float:
 
 
 def run_ddp_trial(
-    config: SweepConfig, batch_size: int, device: str, memory_limit_bytes: int | None
+    config: SweepConfig, batch_size: int, device: Device, memory_limit_bytes: int | None
 ) -> TrialRecord:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ddp-", dir=run_directory()) as scratch:
@@ -46,7 +47,7 @@ def run_ddp_trial(
         job = {
             "config": config.to_dict(),
             "batch_size": batch_size,
-            "device": device,
+            "device": str(device),
             "memory_limit_bytes": memory_limit_bytes,
             "host_limit_bytes": ram_share_bytes(DEFAULT_CPU_RAM_FRACTION, config.world_size),
             "collective_timeout_s": collective_timeout_s(config.trial_timeout_s),

@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from bsprof.config import Mode, Precision, SweepConfig
+from bsprof.config import Mode, Precision, SweepConfig, config_from_dict
+from bsprof.device import CPU, CUDA, Device, DeviceKind
 from bsprof.errors import ConfigError
 
 
@@ -36,7 +37,7 @@ def test_to_dict_is_plain_json() -> None:
 def test_invalid_configs(kwargs: dict[str, object], message: str) -> None:
     """The domain names settings as the Python API does; the CLI's rendering names flags."""
     with pytest.raises(ConfigError) as raised:
-        SweepConfig("m.py", **kwargs)  # type: ignore[arg-type]
+        config_from_dict({"model": "m.py", **kwargs})  # as a JSON config, so text is parsed
     assert message in raised.value.cli_message
     assert "--" not in str(raised.value)
     api_names = re.sub(r"--([a-z-]+)", lambda m: m[1].replace("-", "_"), message)
@@ -49,7 +50,7 @@ def test_a_config_round_trips_through_its_dict() -> None:
 
     config = SweepConfig(
         "m.py",
-        device="cpu",
+        device=CPU,
         mode=Mode.EVAL,
         precision=Precision.BF16,
         batch_sizes=(4, 8),
@@ -58,3 +59,25 @@ def test_a_config_round_trips_through_its_dict() -> None:
         target=device_model(None, "h100"),
     )
     assert config_from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize(
+    ("text", "device"),
+    [
+        ("auto", Device(DeviceKind.AUTO)),
+        ("cpu", CPU),
+        ("cuda", CUDA),
+        ("cuda:3", Device(DeviceKind.CUDA, 3)),
+        (" CUDA:1 ", Device(DeviceKind.CUDA, 1)),
+    ],
+)
+def test_a_device_is_parsed_once_and_prints_as_its_text(text: str, device: Device) -> None:
+    assert Device.parse(text) == device
+    assert Device.parse(str(device)) == device
+    assert str(device) == text.strip().lower()
+
+
+@pytest.mark.parametrize("text", ["tpu", "cpu:0", "cuda:", "cuda:-1", "cuda:x", "", "mps"])
+def test_other_device_text_is_refused(text: str) -> None:
+    with pytest.raises(ConfigError, match="device must be auto, cpu, cuda or cuda:N"):
+        Device.parse(text)

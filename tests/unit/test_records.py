@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 from bsprof.config import SweepConfig, config_from_dict
+from bsprof.device import Device
 from bsprof.environment import CudaGpu, Environment
 from bsprof.errors import ConfigError, InputFileError
 from bsprof.gpus import device_model
-from bsprof.records import TimingStats, TrialRecord, TrialStatus
+from bsprof.records import SkipReason, TimingStats, TrialRecord, TrialStatus
 from bsprof.result import SCHEMA_VERSION, SweepResult, read_sweep, write_json_atomic
 from bsprof.training_setup import TrainingSetup
 from tests.conftest import ok_trial, sweep_result
@@ -94,7 +95,7 @@ def test_a_typed_result_round_trips_through_json_unchanged() -> None:
         "torch.optim.SGD", "build_optimizer()", "mse_loss", "loss_fn()", {"lr": 0.1}
     )
     config = SweepConfig(
-        "m.py", device="cuda:0", batch_sizes=(2, 4), predict=True,
+        "m.py", device=Device.parse("cuda:0"), batch_sizes=(2, 4), predict=True,
         target=device_model(None, "h100"), training=setup, extra={"launched_by": "torchrun"},
     )  # fmt: skip
     environment = Environment(
@@ -132,3 +133,12 @@ def test_a_hand_edited_config_no_sweep_could_run_is_refused_naming_the_file(
         raised.value.cli_message
         == f"{path}: invalid configuration: --iters must be a positive integer, got 0"
     )
+
+
+def test_a_skip_reason_is_typed_and_read_from_older_files_by_its_message() -> None:
+    skipped = TrialRecord(8, TrialStatus.SKIPPED, error="x", skip_reason=SkipReason.PREDICTED_OOM)
+    assert TrialRecord.from_dict(skipped.to_dict()) == skipped
+    older = {"batch_size": 8, "status": "skipped", "error": "predicted to need over 2x; not run"}
+    assert TrialRecord.from_dict(older).predicted_not_to_fit
+    above = {"batch_size": 8, "status": "skipped", "error": "above batch 4, which ran out"}
+    assert TrialRecord.from_dict(above).skip_reason is SkipReason.ABOVE_OOM

@@ -12,7 +12,7 @@ from rich.console import Console
 from bsprof.config import config_from_dict
 from bsprof.environment import Environment
 from bsprof.prediction_check import OpDifference, PredictionCheck
-from bsprof.records import TrialRecord, TrialStatus
+from bsprof.records import SkipReason, TrialRecord, TrialStatus
 from bsprof.report.sweep import render_sweep, summary_lines
 from bsprof.result import SweepResult
 from bsprof.training_setup import TrainingSetup
@@ -69,7 +69,10 @@ def test_without_an_oom_it_says_fits_up_to_not_largest() -> None:
 
 def test_a_predicted_bound_is_named_as_predicted() -> None:
     skipped = TrialRecord(
-        32, TrialStatus.SKIPPED, error="predicted to need over 2x the memory limit; not run"
+        32,
+        TrialStatus.SKIPPED,
+        error="predicted to need over 2x the memory limit; not run",
+        skip_reason=SkipReason.PREDICTED_OOM,
     )
     result = cpu_result(measured(16, 30 * MIB, 29 * MIB), skipped)
     assert summary_lines(result)[0] == (
