@@ -14,8 +14,10 @@ instant. Torch is imported only by what runs or predicts a model (worker process
 
 from typing import TYPE_CHECKING, Any
 
-from bsprof.api import check, estimate, predict, run, sweep
+from bsprof.api import check, environment, estimate, predict, run, sweep
 from bsprof.config import Mode, Precision, SweepConfig
+from bsprof.device import Device
+from bsprof.environment import Environment
 from bsprof.errors import (
     BsprofError,
     ConfigError,
@@ -59,6 +61,8 @@ __all__ = [
     "BsprofError",
     "CheckReport",
     "ConfigError",
+    "Device",
+    "Environment",
     "EstimateReport",
     "InputFileError",
     "Mode",
@@ -78,6 +82,7 @@ __all__ = [
     "Verdict",
     "__version__",
     "check",
+    "environment",
     "estimate",
     "predict",
     "read_sweep",

@@ -26,11 +26,12 @@ from bsprof.config import (
     SweepConfig,
 )
 from bsprof.device import CPU, Device
-from bsprof.errors import ConfigError, ModelFileError
+from bsprof.errors import BsprofError, ConfigError, ModelFileError
 from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU, device_model
 from bsprof.units import parse_duration, parse_size
 
 if TYPE_CHECKING:
+    from bsprof.environment import Environment
     from bsprof.regression import CheckReport
     from bsprof.regression.rerun import CheckOutcome
     from bsprof.result import SweepResult
@@ -42,6 +43,7 @@ Size = int | str
 Duration = float | str
 
 DEFAULT_CONTEXT_RESERVE = "500MiB"
+ENVIRONMENT_TIMEOUT_S = 120.0
 
 
 def sweep(
@@ -230,6 +232,19 @@ def check_outcome(
     )
 
 
+def environment(device: str = "auto") -> Environment:
+    """What a sweep on ``device`` would see (versions, GPUs, NVML, CPU, RAM), collected in a
+    worker process as a sweep's probe does: this process never initialises CUDA."""
+    from bsprof.environment import Environment
+    from bsprof.runner.jobs import EnvJob, Succeeded
+    from bsprof.runner.pool import WorkerPool
+
+    outcome = WorkerPool().run(EnvJob(Device.parse(device)), timeout_s=ENVIRONMENT_TIMEOUT_S)
+    if not isinstance(outcome, Succeeded):
+        raise BsprofError(f"collecting the environment failed: {outcome.failure}")
+    return Environment.from_dict(outcome.payload)
+
+
 def _model_source(model: object, function: str) -> str:
     if isinstance(model, (str, os.PathLike)):
         return os.fspath(model)
@@ -289,4 +304,4 @@ def _seconds(value: Duration) -> float:
     return parse_duration(value) if isinstance(value, str) else float(value)
 
 
-__all__ = ["check", "check_outcome", "estimate", "predict", "run", "sweep"]
+__all__ = ["check", "check_outcome", "environment", "estimate", "predict", "run", "sweep"]

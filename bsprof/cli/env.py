@@ -7,7 +7,6 @@ import json
 import typer
 
 from bsprof.cli.app import app, handles_errors
-from bsprof.errors import BsprofError
 
 
 @app.command()
@@ -20,17 +19,12 @@ def env(
 
     Collected in a worker process, as a sweep would (the CLI never initialises CUDA itself).
     """
-    from bsprof.device import Device
-    from bsprof.environment import Environment
+    from bsprof.api import environment
     from bsprof.report import make_console
     from bsprof.report.env import render_env
-    from bsprof.runner.jobs import EnvJob, Succeeded
-    from bsprof.runner.pool import WorkerPool
 
-    outcome = WorkerPool().run(EnvJob(Device.parse(device)), timeout_s=120)
-    if not isinstance(outcome, Succeeded):
-        raise BsprofError(f"collecting the environment failed: {outcome.failure}")
+    described = environment(device)
     if as_json:
-        typer.echo(json.dumps(outcome.payload, indent=2))
+        typer.echo(json.dumps(described.to_dict(), indent=2))
         return
-    render_env(Environment.from_dict(outcome.payload), make_console())
+    render_env(described, make_console())
