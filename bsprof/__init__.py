@@ -14,7 +14,7 @@ instant. Torch is imported only by what runs or predicts a model (worker process
 
 from typing import TYPE_CHECKING, Any
 
-from bsprof.api import check, environment, estimate, predict, run, sweep
+from bsprof.api import check, env, estimate, predict, run, sweep
 from bsprof.config import Mode, Precision, SweepConfig
 from bsprof.device import Device
 from bsprof.environment import Environment
@@ -82,7 +82,7 @@ __all__ = [
     "Verdict",
     "__version__",
     "check",
-    "environment",
+    "env",
     "estimate",
     "predict",
     "read_sweep",

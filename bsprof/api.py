@@ -28,7 +28,7 @@ from bsprof.config import (
 from bsprof.device import CPU, Device
 from bsprof.errors import BsprofError, ConfigError, ModelFileError
 from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU, device_model
-from bsprof.units import parse_duration, parse_size
+from bsprof.units import MAX_BYTES, MAX_SECONDS, parse_duration, parse_size
 
 if TYPE_CHECKING:
     from bsprof.environment import Environment
@@ -85,9 +85,9 @@ def sweep(
         exact=exact,
         warmup=warmup,
         iters=iters,
-        min_time_s=None if min_time is None else _seconds(min_time),
+        min_time_s=None if min_time is None else _seconds(min_time, "min_time"),
         memory_limit_bytes=None if memory_limit is None else _bytes(memory_limit, "memory_limit"),
-        trial_timeout_s=_seconds(trial_timeout),
+        trial_timeout_s=_seconds(trial_timeout, "trial_timeout"),
         threads=threads,
         world_size=nproc,
         dataset_size=dataset_size,
@@ -121,14 +121,10 @@ def predict(
     ``build_model``/``make_batch`` attributes (predicted in this process). With ``gpu`` (a known
     GPU's name) or ``device_memory``, the search finds the largest batch that fits that device,
     through bsprof's allocator model."""
-    target = device_model(
-        None if device_memory is None else _bytes(device_memory, "device_memory"),
-        gpu,
-        _bytes(context_reserve, "context_reserve"),
-        headroom,
-        mfu,
-    )
-    in_memory = not isinstance(model, (str, os.PathLike))
+    memory = None if device_memory is None else _bytes(device_memory, "device_memory")
+    target = device_model(memory, gpu, _bytes(context_reserve, "context_reserve"), headroom, mfu)
+    default_max = PREDICT_MAX_BATCH if target else DEFAULT_MAX_BATCH
+    in_memory = _in_memory(model)
     config = SweepConfig(
         model=_describe_object(model) if in_memory else _model_source(model, "predict"),
         device=CPU,
@@ -136,7 +132,7 @@ def predict(
         precision=_enum(Precision, precision, "precision"),
         batch_sizes=_sizes(batch_sizes),
         min_batch=min_batch,
-        max_batch=max_batch or (PREDICT_MAX_BATCH if target else DEFAULT_MAX_BATCH),
+        max_batch=default_max if max_batch is None else max_batch,
         dataset_size=dataset_size,
         epochs=epochs,
         drop_last=drop_last,
@@ -164,7 +160,7 @@ def estimate(
     epochs: int,
     *,
     batch_sizes: Sequence[int] = (),
-    times_per_iter: Sequence[Duration] = (),
+    times_per_iter: Duration | Sequence[Duration] = (),
     from_sweep: ModelSource | None = None,
     drop_last: bool = False,
     grad_accum: int = 1,
@@ -181,7 +177,7 @@ def estimate(
         dataset_size=dataset_size,
         epochs=epochs,
         batch_sizes=_sizes(batch_sizes),
-        times_per_iter_s=tuple(_seconds(t) for t in times_per_iter),
+        times_per_iter_s=tuple(_seconds(t, "times_per_iter") for t in _many(times_per_iter)),
         drop_last=drop_last,
         grad_accum=grad_accum,
         world_size=world_size,
@@ -196,7 +192,7 @@ def check(
     model: ModelSource,
     baseline: ModelSource,
     *,
-    fail_on: Sequence[str] = (),
+    fail_on: str | Sequence[str] = (),
     batch_sizes: Sequence[int] | None = None,
     observer: SweepObserver | None = None,
 ) -> CheckReport:
@@ -212,7 +208,7 @@ def check_outcome(
     model: ModelSource,
     baseline: ModelSource,
     *,
-    fail_on: Sequence[str] = (),
+    fail_on: str | Sequence[str] = (),
     batch_sizes: Sequence[int] | None = None,
     observer: SweepObserver | None = None,
 ) -> CheckOutcome:
@@ -222,7 +218,7 @@ def check_outcome(
 
     source = _model_source(model, "check")
     _check_model_file(source)
-    thresholds = tuple(parse_threshold(text) for text in fail_on) or None
+    thresholds = tuple(parse_threshold(text) for text in _many(fail_on)) or None
     return run_check(
         source,
         Path(os.fspath(baseline)),
@@ -232,7 +228,7 @@ def check_outcome(
     )
 
 
-def environment(device: str = "auto") -> Environment:
+def env(device: str = "auto") -> Environment:
     """What a sweep on ``device`` would see (versions, GPUs, NVML, CPU, RAM), collected in a
     worker process as a sweep's probe does: this process never initialises CUDA."""
     from bsprof.environment import Environment
@@ -255,8 +251,23 @@ def _model_source(model: object, function: str) -> str:
     )
 
 
+def _in_memory(model: object) -> bool:
+    """Whether ``model`` is an object to predict in-process (else a path or module name)."""
+    if isinstance(model, (str, os.PathLike)):
+        return False
+    if hasattr(model, "build_model") or hasattr(model, "model"):
+        return True
+    raise TypeError(
+        "bsprof.predict() takes a model file's path, a module name, or an object with "
+        f"build_model and make_batch (a module, an instance, a namespace), not a "
+        f"{type(model).__name__}"
+    )
+
+
 def _check_model_file(model: str) -> None:
     target = model.partition(":")[0]
+    if Path(target).is_dir():
+        raise ModelFileError(f"{target}: is a directory, not a model file")
     if target.endswith(".py") and not Path(target).is_file():
         raise ModelFileError(f"{target}: no such model file")
 
@@ -280,18 +291,25 @@ def _enum(kind: type[Mode] | type[Precision], value: object, setting: str) -> An
         ) from None
 
 
-def _sizes(values: Sequence[int] | None) -> tuple[int, ...]:
-    sizes = tuple(values or ())
+def _sizes(values: Sequence[int] | None, setting: str = "batch_sizes") -> tuple[int, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ConfigError(
+            "{" + setting + "} must be a list of integers such as [8, 16], got {value!r}",
+            value=values,
+        )
+    sizes = tuple(values)
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, int):
-            raise ConfigError("{batch_sizes} must be integers, got {value!r}", value=size)
+            raise ConfigError("{" + setting + "} must be integers, got {value!r}", value=size)
     return sizes
 
 
 def _bytes(value: Size, setting: str) -> int:
     if isinstance(value, str):
-        return parse_size(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return parse_size(value, setting)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BYTES:
         raise ConfigError(
             "{" + setting + "} must be a positive number of bytes or a size such as '24GiB', "
             "got {value!r}",
@@ -300,8 +318,26 @@ def _bytes(value: Size, setting: str) -> int:
     return value
 
 
-def _seconds(value: Duration) -> float:
-    return parse_duration(value) if isinstance(value, str) else float(value)
+def _seconds(value: Duration, setting: str) -> float:
+    if isinstance(value, str):
+        return parse_duration(value, setting)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(
+            "{" + setting + "} must be seconds or a duration such as '2s', got {value!r}",
+            value=value,
+        )
+    if not 0 < value <= MAX_SECONDS:  # NaN fails this too
+        raise ConfigError(
+            "{" + setting + "} must be positive and at most a year, got {value!r}", value=value
+        )
+    return float(value)
 
 
-__all__ = ["check", "check_outcome", "environment", "estimate", "predict", "run", "sweep"]
+def _many(values: object) -> tuple[Any, ...]:
+    """One value, or several: a lone string is one value, never its characters."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        return (values,)
+    return tuple(values)
+
+
+__all__ = ["check", "check_outcome", "env", "estimate", "predict", "run", "sweep"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
@@ -11,6 +12,7 @@ from bsprof.device import AUTO, Device
 from bsprof.errors import ConfigError
 from bsprof.gpus import DeviceModel, device_model_from_dict
 from bsprof.training_setup import TrainingSetup
+from bsprof.units import MAX_BYTES, MAX_SECONDS
 
 DEFAULT_MAX_BATCH = 8192
 MAX_BATCH_SIZE = 2**40  # far past any memory: larger batch sizes are typos or overflows
@@ -64,6 +66,7 @@ class SweepConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # keys a newer bsprof wrote
 
     def __post_init__(self) -> None:
+        _check_types({f.name: getattr(self, f.name) for f in fields(self)})
         for name, value in (("min_batch", self.min_batch), ("max_batch", self.max_batch),
                             ("iters", self.iters), ("nproc", self.world_size)):  # fmt: skip
             _positive(name, value)
@@ -135,7 +138,6 @@ def config_from_dict(data: Mapping[str, Any]) -> SweepConfig:
     known = names - {"extra", "target", "training"}
     values = {k: v for k, v in data.items() if k in known}
     values.setdefault("model", "unknown")  # a file written by hand or by an older bsprof
-    _check_json_types(values)
     values["device"] = Device.parse(str(values.get("device", "auto")))
     values["mode"] = Mode(values.get("mode", "train"))
     values["precision"] = Precision(values.get("precision", "fp32"))
@@ -164,16 +166,27 @@ _SETTING = {"world_size": "nproc", "memory_limit_bytes": "memory_limit", "min_ti
             "trial_timeout_s": "trial_timeout"}  # fmt: skip
 
 
-def _check_json_types(values: Mapping[str, Any]) -> None:
-    """A JSON config's values have the types a sweep writes (a file may be edited by hand)."""
+def _check_types(values: Mapping[str, Any]) -> None:
+    """Each setting has the type a sweep needs, whoever gave it: the API (``min_batch=True``),
+    a hand-edited JSON (``"dataset_size": "60000"``); NaN, infinity and sizes beyond any
+    machine are refused too."""
     for name, value in values.items():
         setting = "{" + _SETTING.get(name, name) + "}"
         if value is None:
             continue
         if name in _INTEGERS and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(setting + " must be an integer, got {value!r}", value=value)
-        if name in _NUMBERS and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ConfigError(setting + " must be a number, got {value!r}", value=value)
+        if name in _NUMBERS and (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value > MAX_SECONDS
+        ):
+            raise ConfigError(setting + " must be seconds, at most a year, got {value!r}",
+                              value=value)  # fmt: skip
+        if name == "memory_limit_bytes" and value > MAX_BYTES:
+            raise ConfigError(setting + " {value} is beyond any machine (at most 1 EiB)",
+                              value=value)  # fmt: skip
         if name in _BOOLEANS and not isinstance(value, bool):
             raise ConfigError(setting + " must be true or false, got {value!r}", value=value)
     if "batch_sizes" in values and not all(

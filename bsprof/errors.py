@@ -48,9 +48,9 @@ class ConfigError(UsageError):
         return ConfigError(self.template, prefix + self.prefix, **self.values)
 
 
-# Settings whose command-line flag is not their name with dashes: the API's from_sweep= is
-# the estimate command's --from.
-_FLAGS = {"from_sweep": "--from"}
+# Settings whose command-line flag is not their name with dashes: the API's from_sweep= and
+# times_per_iter= are the estimate command's --from and --time-per-iter.
+_FLAGS = {"from_sweep": "--from", "times_per_iter": "--time-per-iter"}
 
 
 def setting_name(name: str) -> str:

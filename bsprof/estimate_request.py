@@ -42,10 +42,12 @@ def run_estimate(request: EstimateRequest) -> EstimateReport:
     """Resolve batch sizes and times (from options or a sweep JSON) and estimate each."""
     if request.sweep_path is not None:
         if request.times_per_iter_s:
-            raise ConfigError("give either {time_per_iter} or {from_sweep}, not both")
+            raise ConfigError("give either {times_per_iter} or {from_sweep}, not both")
         return _estimate_from_sweep(request)
     if not request.batch_sizes:
-        raise ConfigError("give at least one {batch_size} (or {from_sweep}: a sweep JSON)")
+        raise ConfigError(
+            "give at least one batch size ({batch_sizes}), or {from_sweep}: a sweep JSON"
+        )
     times = _pair_times(request.batch_sizes, request.times_per_iter_s)
     rows = tuple(
         estimate(_spec(request, batch, time, request.world_size or 1))
@@ -62,7 +64,7 @@ def _pair_times(batch_sizes: tuple[int, ...], times: tuple[float, ...]) -> list[
         return [times[0]] * len(batch_sizes)
     if len(times) != len(batch_sizes):
         raise ConfigError(
-            "got {times} {time_per_iter} values for {sizes} batch sizes: give one time for "
+            "got {times} {times_per_iter} values for {sizes} batch sizes: give one time for "
             "all, or one per batch size in the same order",
             times=len(times),
             sizes=len(batch_sizes),

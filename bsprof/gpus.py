@@ -50,6 +50,8 @@ GPUS = {spec.key: spec for spec in _TABLE}
 
 
 def find_gpu(name: str) -> GpuSpec:
+    if not isinstance(name, str):
+        raise ConfigError("{gpu} must be a GPU's name such as 'h100', got {name!r}", name=name)
     key = name.strip().lower().replace(" ", "-").replace("_", "-")
     if key in GPUS:
         return GPUS[key]
@@ -79,6 +81,10 @@ class DeviceModel:
     mfu: float = DEFAULT_MFU
 
     def __post_init__(self) -> None:
+        for setting in ("headroom", "mfu"):
+            value = getattr(self, setting)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError("{" + setting + "} must be a number, got {value!r}", value=value)
         if not 0 <= self.headroom < 10:
             raise ConfigError(
                 "{headroom} must be a fraction such as 0.1, got {value}", value=self.headroom

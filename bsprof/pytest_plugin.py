@@ -7,16 +7,18 @@
         bsprof.assert_peak_below("models/gpt.py", "6GiB", batch_size=32)
 
 By default the checks predict on fake tensors (deterministic, seconds, no GPU); ``measure=True``
-runs a real trial instead, in a fresh worker process under the memory limit. A failed check
+runs a real trial instead, in a fresh worker process under the memory limit (on CPU its peak is
+resident-memory growth, too coarse for models of a few MiB). A failed check
 shows bsprof's table for that batch size. Loaded through the ``pytest11`` entry point; loading
 it imports neither torch nor the rest of bsprof until a check runs.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -69,9 +71,13 @@ class MemoryChecks:
         ``limit``: the predicted device memory (with ``gpu``), the predicted live tensors'
         peak (without), or the measured peak with ``measure=True``."""
         from bsprof.api import _bytes
+        from bsprof.errors import BsprofError
         from bsprof.units import format_bytes
 
-        limit_bytes = _bytes(limit, "limit")
+        try:
+            limit_bytes = _bytes(limit, "limit")
+        except BsprofError as exc:
+            _fail_plainly(str(exc))
         result = self._run(model, batch_size, None, gpu, measure)
         record = _record(result, batch_size)
         peak = _peak_bytes(record)
@@ -96,14 +102,22 @@ class MemoryChecks:
         gpu: str | None,
         measure: bool,
     ) -> SweepResult:
-        from bsprof.api import _model_source, predict, sweep
+        from bsprof.api import predict, sweep
+        from bsprof.errors import BsprofError
 
-        if measure:
+        try:
+            if not measure:
+                return predict(model, batch_sizes=[batch_size], gpu=gpu, device_memory=memory)
             if gpu is not None:
-                raise TypeError("gpu= names a device to predict for; measure=True runs here")
-            source = _model_source(model, "sweep")
-            return sweep(source, batch_sizes=[batch_size], device=self.device, memory_limit=memory)
-        return predict(model, batch_sizes=[batch_size], gpu=gpu, device_memory=memory)
+                _fail_plainly("gpu= names a device to predict for; measure=True runs here")
+            if not isinstance(model, (str, os.PathLike)):
+                _fail_plainly(
+                    "measure=True runs the model in a fresh worker process: give a model "
+                    "file's path or a module name, not an object"
+                )
+            return sweep(model, batch_sizes=[batch_size], device=self.device, memory_limit=memory)
+        except BsprofError as exc:  # a broken model file or a bad argument: one line, no trace
+            _fail_plainly(str(exc))
 
 
 def _record(result: SweepResult, batch_size: int) -> TrialRecord:
@@ -117,6 +131,10 @@ def _peak_bytes(record: TrialRecord) -> int | None:
     if prediction is None:
         return None
     return prediction.predicted_device_bytes or prediction.predicted_peak_bytes
+
+
+def _fail_plainly(message: str) -> NoReturn:
+    pytest.fail(f"bsprof: {message}", pytrace=False)
 
 
 def _fail(message: str, result: SweepResult) -> None:

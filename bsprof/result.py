@@ -88,8 +88,8 @@ class SweepResult:
 
         return report_html(self)
 
-    def to_rows(self) -> list[dict[str, str | int | float | None]]:
-        """One flat row per batch size, in SI units: the CSV's columns."""
+    def to_rows(self) -> list[dict[str, str | int | float | bool | None]]:
+        """One flat row per batch size, ascending, in SI units: every CSV column, always."""
         from bsprof.report.csv import sweep_rows
 
         return sweep_rows(self)
@@ -162,9 +162,10 @@ class SweepResult:
 MAX_INPUT_BYTES = 64 * 2**20  # a sweep of thousands of batch sizes is a few MiB
 
 
-def read_sweep(path: Path, config_prefix: str | None = None) -> SweepResult:
+def read_sweep(path: Path | str, config_prefix: str | None = None) -> SweepResult:
     """Load a sweep JSON, turning every way it can be broken into one InputFileError line; a
     configuration no sweep could run with is a ConfigError led by ``config_prefix``."""
+    path = Path(path)
     data = _read_json(path)
     if not isinstance(data, dict) or "results" not in data or "schema_version" not in data:
         raise InputFileError(f"{path}: not a bsprof sweep JSON (no 'schema_version'/'results')")

@@ -41,7 +41,7 @@ class EstimateSpec:
                 raise ConfigError("{" + name + "} {value} is beyond any real run (at most 1e15)",
                                   value=value)  # fmt: skip
         if self.time_per_iter_s is not None and not 0 < self.time_per_iter_s <= MAX_SECONDS:
-            raise ConfigError("{time_per_iter} must be positive and at most a year, got {value!r}",
+            raise ConfigError("{times_per_iter} must be positive and at most a year, got {value!r}",
                               value=self.time_per_iter_s)  # fmt: skip
         self._check_scaling_rule()
         if self.drop_last and self.global_batch > self.dataset_size:

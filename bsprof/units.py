@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+from collections.abc import Iterator
 
-from bsprof.errors import UsageError
+from bsprof.errors import ConfigError, UsageError
 
 _SIZE_UNITS: dict[str, int] = {
     "": 1,
@@ -52,8 +54,33 @@ def _split(text: str, what: str, examples: str) -> tuple[float, str]:
     return float(match.group(1)), match.group(2).lower()
 
 
-def parse_size(text: str) -> int:
-    """Bytes from ``80GiB``, ``512MiB``, ``24GB`` (decimal) or a plain byte count."""
+def parse_size(text: str, setting: str | None = None) -> int:
+    """Bytes from ``80GiB``, ``512MiB``, ``24GB`` (decimal) or a plain byte count; an error
+    names ``setting`` (a ConfigError) when given."""
+    with _naming(setting):
+        return _parse_size(text)
+
+
+def parse_duration(text: str, setting: str | None = None) -> float:
+    """Seconds from ``0.012``, ``12ms``, ``1.5s``, ``250us``, ``2min``; an error names
+    ``setting`` (a ConfigError) when given."""
+    with _naming(setting):
+        return _parse_duration(text)
+
+
+@contextlib.contextmanager
+def _naming(setting: str | None) -> Iterator[None]:
+    try:
+        yield
+    except UsageError as exc:
+        if setting is None or isinstance(exc, ConfigError):
+            raise
+        raise ConfigError("{" + setting + "}: {problem}", problem=exc.message) from None
+
+
+def _parse_size(text: str) -> int:
+    if not isinstance(text, str):
+        raise UsageError(f"expected a size such as 24GiB, got {text!r}")
     number, unit = _split(text, "size", "80GiB, 512MiB, 24GB")
     if unit not in _SIZE_UNITS:
         known = ", ".join(u for u in _SIZE_UNITS if u)
@@ -67,8 +94,9 @@ def parse_size(text: str) -> int:
     return size
 
 
-def parse_duration(text: str) -> float:
-    """Seconds from ``0.012``, ``12ms``, ``1.5s``, ``250us``, ``2min``."""
+def _parse_duration(text: str) -> float:
+    if not isinstance(text, str):
+        raise UsageError(f"expected a duration such as 2s, got {text!r}")
     number, unit = _split(text, "duration", "0.012, 12ms, 1.5s")
     if unit not in _DURATION_UNITS:
         known = ", ".join(u for u in _DURATION_UNITS if u)

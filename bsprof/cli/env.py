@@ -19,11 +19,11 @@ def env(
 
     Collected in a worker process, as a sweep would (the CLI never initialises CUDA itself).
     """
-    from bsprof.api import environment
+    from bsprof.api import env as describe
     from bsprof.report import make_console
     from bsprof.report.env import render_env
 
-    described = environment(device)
+    described = describe(device)
     if as_json:
         typer.echo(json.dumps(described.to_dict(), indent=2))
         return

@@ -19,6 +19,7 @@ BatchSize = Annotated[
     list[str] | None,
     typer.Option(
         "--batch-size",
+        "--batch-sizes",
         "-b",
         help="Per-device batch size; repeat or comma-separate to compare: -b 32,64,128.",
         show_default=False,

@@ -217,9 +217,9 @@ class Measurement:
     def config(self, model: str) -> SweepConfig:
         """The SweepConfig these options describe; a command adds its own search settings."""
         target = device_model(
-            None if self.device_memory is None else parse_size(self.device_memory),
+            None if self.device_memory is None else parse_size(self.device_memory, "device_memory"),
             self.gpu,
-            parse_size(self.context_reserve),
+            parse_size(self.context_reserve, "context_reserve"),
             self.headroom,
             self.mfu,
         )
@@ -231,9 +231,11 @@ class Measurement:
             batch_sizes=self.batch_sizes,
             warmup=self.warmup,
             iters=self.iters,
-            min_time_s=None if self.min_time is None else parse_duration(self.min_time),
-            memory_limit_bytes=None if self.memory_limit is None else parse_size(self.memory_limit),
-            trial_timeout_s=parse_duration(self.trial_timeout),
+            min_time_s=None if self.min_time is None else parse_duration(self.min_time, "min_time"),
+            memory_limit_bytes=(
+                None if self.memory_limit is None else parse_size(self.memory_limit, "memory_limit")
+            ),
+            trial_timeout_s=parse_duration(self.trial_timeout, "trial_timeout"),
             threads=self.threads,
             world_size=self.nproc,
             oversubscribe=self.oversubscribe,

@@ -1,8 +1,9 @@
 """Threshold expressions as a user types them (``peak_memory:+2%``), parsed into Thresholds.
 
 This is the one module of the package that reads user input, so it is the one whose errors
-name the option the expression came from: every error is a UsageError (exit 2) that quotes the
-expression, says what is wrong and lists the accepted forms.
+name the setting the expression came from (``fail_on``; the CLI says ``--fail-on``): every
+error is a ConfigError (exit 2) that quotes the expression, says what is wrong and lists the
+accepted forms.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bsprof.errors import UsageError
+from bsprof.errors import ConfigError, UsageError
 from bsprof.regression.metrics import METRICS, Kind, Metric
 from bsprof.regression.thresholds import Threshold
 from bsprof.units import parse_duration, parse_size
@@ -28,12 +29,12 @@ _HAS_UNIT = re.compile(r"[A-Za-zµ]\s*$")
 
 
 def parse_threshold(text: str) -> Threshold:
-    """One ``--fail-on`` expression; a UsageError (exit 2) listing the accepted forms if bad.
+    """One ``fail_on`` expression; a ConfigError (exit 2) listing the accepted forms if bad.
 
     An unsigned limit (``peak_memory:2%``) is read in the metric's worse direction; a sign
     against it (``throughput:+10%``) is an error, as it would never fire.
     """
-    match = _EXPRESSION.match(text)
+    match = _EXPRESSION.match(text) if isinstance(text, str) else None
     if match is None:
         raise _usage(text, "expected METRIC:LIMIT")
     name = match.group(1).lower().replace("-", "_")
@@ -46,8 +47,10 @@ def parse_threshold(text: str) -> Threshold:
     return _parse_limit(text, metric, limit)
 
 
-def _usage(text: str, why: str) -> UsageError:
-    return UsageError(f"--fail-on {text!r}: {why}; {ACCEPTED_FORMS}")
+def _usage(text: str, why: str) -> ConfigError:
+    return ConfigError(
+        "{fail_on} {text!r}: {why}; {forms}", text=text, why=why, forms=ACCEPTED_FORMS
+    )
 
 
 def _direction_hint(metric: Metric) -> str:

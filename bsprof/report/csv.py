@@ -37,7 +37,7 @@ PREDICTION_FIELDS = (
     "prediction_verified",
 )
 
-Cell = str | int | float | None
+Cell = str | int | float | bool | None
 
 
 def _record_cells(record: TrialRecord) -> dict[str, Cell]:
@@ -76,21 +76,24 @@ def _prediction_cells(record: TrialRecord) -> dict[str, Cell]:
         "predicted_device_bytes": p.predicted_device_bytes,
         "peak_phase": p.peak_phase,
         "flops_per_iter": p.flops_per_iter,
-        "prediction_verified": None if p.verified is None else str(p.verified).lower(),
+        "prediction_verified": p.verified,
     }
 
 
+ALL_FIELDS = BASE_FIELDS + ESTIMATE_FIELDS + PREDICTION_FIELDS
+
+
 def sweep_fields(result: SweepResult) -> tuple[str, ...]:
-    """The columns: training time only when the sweep has estimates, predictions only when
-    some batch size was predicted."""
+    """The CSV's columns: training time only when the sweep has estimates, predictions only
+    when some batch size was predicted."""
     estimates = ESTIMATE_FIELDS if training_estimates(result) else ()
     predicted = any(r.prediction is not None for r in result.results)
     return BASE_FIELDS + estimates + (PREDICTION_FIELDS if predicted else ())
 
 
-def sweep_rows(result: SweepResult) -> list[dict[str, Cell]]:
-    """One row per batch size, in SI units (s, bytes), with exactly ``sweep_fields``."""
-    fields = sweep_fields(result)
+def sweep_rows(result: SweepResult, fields: tuple[str, ...] = ALL_FIELDS) -> list[dict[str, Cell]]:
+    """One row per batch size, ascending, in SI units (s, bytes), with exactly ``fields``
+    (by default every column, so rows of different sweeps line up)."""
     estimates = training_estimates(result)
     rows = []
     for record in sorted(result.results, key=lambda r: r.batch_size):
@@ -109,7 +112,9 @@ def sweep_csv(result: SweepResult) -> str:
     # None becomes an empty cell (csv's own rule); floats keep full precision (repr).
     writer = csv.DictWriter(buffer, fieldnames=sweep_fields(result), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(sweep_rows(result))
+    for row in sweep_rows(result, sweep_fields(result)):
+        # booleans as JSON writes them
+        writer.writerow({k: str(v).lower() if isinstance(v, bool) else v for k, v in row.items()})
     return buffer.getvalue()
 
 

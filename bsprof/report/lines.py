@@ -33,6 +33,7 @@ ITERATION_NOTE = (
 )
 PARTIAL_NOTE = "Partial result: the sweep was interrupted."
 NOTHING_YET = "Nothing finished before the interrupt: no batch size to show."
+NOTHING_RAN = "No batch size ran."
 ERROR_NOTE_CHARS = 60
 
 

@@ -36,6 +36,7 @@ from bsprof.report.lines import (
     DATA_LOADING_NOTE,
     ERROR_NOTE_CHARS,
     ITERATION_NOTE,
+    NOTHING_RAN,
     NOTHING_YET,
     PARTIAL_NOTE,
     header_line,
@@ -335,7 +336,7 @@ def _print_closing(result: SweepResult, console: Console) -> None:
 def render_sweep(result: SweepResult, console: Console) -> None:
     if not result.results:
         print_paragraph(console, header_line(result), HEADING_STYLE)
-        print_paragraph(console, NOTHING_YET)
+        print_paragraph(console, NOTHING_YET if not result.complete else NOTHING_RAN)
         return
     if result.config.predict:
         render_prediction(result, console)

@@ -69,7 +69,10 @@ def predict_in_process(
     """A predicted sweep of an object with ``build_model``/``make_batch`` attributes."""
     if not config.predict:
         raise ValueError("only predictions run in-process; measured trials need a worker")
-    with in_memory_workload(config.model, model):
+    import torch
+
+    # the self-check's real iterations draw from torch's RNG: the caller's stream stays as it was
+    with in_memory_workload(config.model, model), torch.random.fork_rng(devices=[]):
         return run_sweep(config, observer or QuietObserver(), InProcessRunner())
 
 

@@ -11,12 +11,14 @@ import subprocess
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 from rich.text import Text
 
 import bsprof
+from bsprof.report.csv import ALL_FIELDS
 
 ROOT = Path(__file__).resolve().parents[2]
 MNIST = str(ROOT / "examples" / "mnist_mlp.py")
@@ -72,7 +74,10 @@ def test_predict_takes_a_namespace_and_a_target_gpu() -> None:
         return torch.randn(batch_size, 64), torch.randn(batch_size, 8)
 
     model = types.SimpleNamespace(build_model=build_model, make_batch=make_batch)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
     result = bsprof.predict(model, batch_sizes=[4], gpu="h100")
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random stream is untouched
     record = result.by_batch_size()[4]
     assert record.fits
     assert record.prediction is not None and record.prediction.predicted_device_bytes
@@ -102,6 +107,8 @@ def test_a_result_renders_as_the_cli_table_in_a_notebook() -> None:
 def test_to_pandas_has_one_row_per_batch_size() -> None:
     pytest.importorskip("pandas")
     frame = bsprof.predict(MNIST, batch_sizes=[2, 4]).to_pandas()
+    assert tuple(frame.columns) == ALL_FIELDS  # every column, so frames of sweeps line up
+    assert frame["prediction_verified"].tolist() == [True, True]
     assert list(frame["batch_size"]) == [2, 4]
     assert list(frame["status"]) == ["ok", "ok"]
     assert (frame["predicted_peak_bytes"] > 0).all()
@@ -153,3 +160,60 @@ def test_check_gates_a_predicted_baseline(tmp_path: Path) -> None:
     assert report.exit_code == 0, report.summary_line
     assert report.verdict is bsprof.Verdict.PASS
     assert os.fspath(baseline)  # a Path was accepted
+
+
+def test_every_public_name_is_what_all_says_even_after_every_submodule_is_imported() -> None:
+    """A submodule import binds its name on the package: no API function may share one."""
+    import pkgutil
+
+    # not the entry points: __main__ runs the CLI, the fork server's setup arms its signals
+    skipped = {"bsprof.__main__", "bsprof.runner._forkserver_setup", "bsprof.pytest_plugin"}
+    for info in pkgutil.walk_packages(bsprof.__path__, "bsprof."):
+        if info.name not in skipped:
+            importlib.import_module(info.name)
+    for name in bsprof.__all__:
+        assert not isinstance(getattr(bsprof, name), types.ModuleType), name
+    assert callable(bsprof.env) and callable(bsprof.sweep) and callable(bsprof.predict)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: bsprof.sweep(MNIST, min_batch=True), bsprof.ConfigError, "^min_batch must be an"),
+        (lambda: bsprof.sweep(MNIST, min_batch="8"), bsprof.ConfigError, "^min_batch must be an"),  # type: ignore[arg-type]
+        (lambda: bsprof.sweep(MNIST, warmup=2.5), bsprof.ConfigError, "^warmup must be an"),  # type: ignore[arg-type]
+        (lambda: bsprof.sweep(MNIST, drop_last="yes"), bsprof.ConfigError, "^drop_last must be"),  # type: ignore[arg-type]
+        (lambda: bsprof.predict(MNIST, max_batch=0), bsprof.ConfigError, "^max_batch must be a"),
+        (lambda: bsprof.sweep(MNIST, trial_timeout=float("nan")), bsprof.ConfigError,
+         "^trial_timeout must be positive"),
+        (lambda: bsprof.sweep(MNIST, min_time=float("inf")), bsprof.ConfigError,
+         "^min_time must be positive"),
+        (lambda: bsprof.sweep(MNIST, memory_limit=2**70), bsprof.ConfigError,
+         "^memory_limit must be a positive number of bytes"),
+        (lambda: bsprof.sweep(MNIST, memory_limit="lots"), bsprof.ConfigError,
+         "^memory_limit: cannot read size 'lots'"),
+        (lambda: bsprof.predict(MNIST, gpu=5), bsprof.ConfigError, "^gpu must be a GPU's name"),  # type: ignore[arg-type]
+        (lambda: bsprof.predict(MNIST, gpu="h100", headroom="x"), bsprof.ConfigError,  # type: ignore[arg-type]
+         "^headroom must be a number"),
+        (lambda: bsprof.predict(MNIST, batch_sizes=4), bsprof.ConfigError,  # type: ignore[arg-type]
+         r"^batch_sizes must be a list of integers"),
+        (lambda: bsprof.predict(MNIST, batch_sizes="48"), bsprof.ConfigError,  # type: ignore[arg-type]
+         r"^batch_sizes must be a list of integers"),
+        (lambda: bsprof.estimate(100, 1, batch_sizes=[4], times_per_iter="x"),
+         bsprof.ConfigError, "^times_per_iter: cannot read duration 'x'"),
+        (lambda: bsprof.check(MNIST, MNIST, fail_on="lots"), bsprof.ConfigError,
+         "^fail_on 'lots'"),
+        (lambda: bsprof.predict(None), TypeError, r"bsprof\.predict\(\) takes a model file"),
+        (lambda: bsprof.sweep(ROOT / "examples"), bsprof.ModelFileError, "is a directory"),
+    ],
+)  # fmt: skip
+def test_a_bad_argument_is_one_error_naming_it_before_anything_runs(
+    call: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_one_time_or_one_threshold_may_be_given_as_a_lone_string() -> None:
+    report = bsprof.estimate(60_000, 10, batch_sizes=[64], times_per_iter="50ms")
+    assert report.rows[0].total_time_s == pytest.approx(469.0)

@@ -11,6 +11,7 @@ pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]
 MNIST = str(ROOT / "examples" / "mnist_mlp.py")
+BROKEN = str(ROOT / "tests" / "models" / "forward_raises.py")
 
 
 def test_the_plugin_is_registered_for_pytest() -> None:
@@ -37,15 +38,20 @@ def test_a_model_that_fits_passes_and_one_that_does_not_fails_with_the_table(
 
         def test_peak_not_below(bsprof):
             bsprof.assert_peak_below(MODEL, "1MiB", batch_size=64)
+
+        def test_a_broken_model(bsprof):
+            bsprof.assert_fits({BROKEN!r}, batch_size=4)
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=600)
-    result.assert_outcomes(passed=2, failed=2)
+    result.assert_outcomes(passed=2, failed=3)
     out = result.stdout.str()
     assert "bsprof: batch 64 does not fit: predicted out of memory: needs" in out
     assert "bsprof: batch 64: peak memory" in out and "is not below 1.0 MiB" in out
     # the breakdown table comes with the failure
     assert "mnist_mlp.py" in out and "Breakdown at batch 64" in out
+    # a broken model file is one line naming it, not bsprof's traceback
+    assert f"bsprof: {BROKEN}" in out and "sweeper.py" not in out
 
 
 @pytest.mark.slow

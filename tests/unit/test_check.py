@@ -10,7 +10,13 @@ from dataclasses import replace
 import pytest
 from rich.console import Console
 
-from bsprof.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION, InputFileError, UsageError
+from bsprof.errors import (
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    EXIT_REGRESSION,
+    ConfigError,
+    InputFileError,
+)
 from bsprof.records import TimingStats, TrialRecord, TrialStatus
 from bsprof.regression import (
     ACCEPTED_FORMS,
@@ -117,9 +123,10 @@ def test_accepted_forms(text: str, expected: Threshold) -> None:
     ],
 )
 def test_errors_are_usage_errors_listing_the_accepted_forms(text: str, why: str) -> None:
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(ConfigError) as caught:  # a UsageError naming its setting
         parse_threshold(text)
-    message = caught.value.message
+    assert caught.value.message.startswith(f"fail_on {text!r}: ")  # the API's name
+    message = caught.value.cli_message
     assert message.startswith(f"--fail-on {text!r}: ")
     assert why in message
     assert message.endswith(ACCEPTED_FORMS)

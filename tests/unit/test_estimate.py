@@ -118,7 +118,7 @@ def test_times_pair_with_batch_sizes_in_order() -> None:
 
 
 def test_mismatched_time_count_is_rejected() -> None:
-    with pytest.raises(UsageError, match="3 time_per_iter values for 2 batch sizes"):
+    with pytest.raises(UsageError, match="3 times_per_iter values for 2 batch sizes"):
         run_estimate(
             EstimateRequest(
                 dataset_size=10, epochs=1, batch_sizes=(1, 2), times_per_iter_s=(1.0, 2.0, 3.0)
@@ -127,5 +127,5 @@ def test_mismatched_time_count_is_rejected() -> None:
 
 
 def test_batch_size_is_required_without_a_sweep() -> None:
-    with pytest.raises(UsageError, match="at least one batch_size"):
+    with pytest.raises(UsageError, match=r"at least one batch size \(batch_sizes\)"):
         run_estimate(EstimateRequest(dataset_size=10, epochs=1))
