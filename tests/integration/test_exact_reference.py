@@ -50,8 +50,12 @@ def reference_fits(batch_size: int) -> bool:
 def test_exact_matches_a_plain_loop_and_reproduces(tmp_path: Path) -> None:
     pytest.importorskip("transformers")
     first, records, notes = exact_answer(tmp_path / "first.json")
+    seen = f"answer {first}; notes {notes}; records " + str(
+        {b: (r["status"], r["rechecked"], r["error"]) for b, r in records.items()}
+    )
     # the boundary was confirmed in fresh trials: B fit again, B+1 ran out of memory again
-    assert records[str(first)]["status"] == "ok" and records[str(first)]["rechecked"] == "ok"
+    assert records[str(first)]["status"] == "ok", seen
+    assert records[str(first)]["rechecked"] == "ok", seen
     above = records[str(first + 1)]
     assert above["status"] == "oom" and above["rechecked"] == "oom"
     assert any(f"--exact confirmed: batch {first} fit again" in note for note in notes)
