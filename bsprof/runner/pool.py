@@ -56,7 +56,13 @@ def child_entry(job: Job, conn: Connection, log_path: str | None, environ: dict[
     os.environ.clear()
     os.environ.update(environ)
     if log_path is not None:
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError:
+            # The run's directory is gone: bsprof is being interrupted and has cleaned up. Leave
+            # quietly (a traceback here would reach the user's terminal); the parent, if it
+            # still waits, records a crash.
+            os._exit(1)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
