@@ -110,7 +110,6 @@ def _estimate_from_sweep(request: EstimateRequest) -> EstimateReport:
             f"the sweep ran with world size {swept_world}; estimating for {world} assumes the "
             "per-device time per iteration does not change"
         )
-    device = sweep.environment.device or sweep.config.device
     rows = tuple(estimate(_spec(request, b, measured[b], world)) for b in wanted)
-    source = f"{request.sweep_path} (median time per iteration measured on {device})"
+    source = f"{request.sweep_path} (median time per iteration measured on {sweep.ran_on})"
     return EstimateReport(rows=rows, notes=tuple(notes), source=source)

@@ -70,6 +70,12 @@ class SweepResult:
             for r in self.results
         )
 
+    @property
+    def ran_on(self) -> str:
+        """The device, as text: the one a worker resolved and described, else the one asked
+        for (``auto`` when nothing ran)."""
+        return self.environment.device or str(self.config.device)
+
     def by_batch_size(self) -> dict[int, TrialRecord]:
         return {r.batch_size: r for r in self.results}
 

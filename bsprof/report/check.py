@@ -129,9 +129,8 @@ def rerun_line(baseline_path: str, current: SweepResult) -> str:
         str(r.batch_size) for r in sorted(current.results, key=lambda r: r.batch_size)
     )
     kind = "predicted" if config.predict else "measured"
-    device = current.environment.device or config.device
     return (
-        f"Rerun of {baseline_path} ({kind}): {config.model} on {device}, mode "
+        f"Rerun of {baseline_path} ({kind}): {config.model} on {current.ran_on}, mode "
         f"{config.mode.value}, precision {config.precision.value}, batch {sizes}"
     )
 

@@ -72,10 +72,8 @@ def header_line(result: SweepResult) -> str:
     """``Sweep of MODEL on DEVICE (mode train, precision bf16)``."""
     config = result.config
     model = "unknown model" if config.model == "unknown" else config.model
-    device = result.environment.device or config.device
-    device = "unknown device" if device == "auto" else device  # never resolved: nothing ran
     suffix = f" (mode {config.mode.value}, precision {config.precision.value})"
-    return f"Sweep of {model} on {device}{suffix}"
+    return f"Sweep of {model} on {result.ran_on}{suffix}"
 
 
 def print_heading(result: SweepResult, console: Console, suffix: str = "") -> None:

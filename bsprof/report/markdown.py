@@ -40,10 +40,8 @@ def table_lines(result: SweepResult) -> list[str]:
 
 def environment_line(result: SweepResult) -> str:
     env = result.environment
-    device = env.device or result.config.device
     return (
-        f"Environment: host {env.host or 'unknown'}, device "
-        f"{'unknown' if device == 'auto' else device}, "
+        f"Environment: host {env.host or 'unknown'}, device {result.ran_on}, "
         f"torch {env.torch or 'unknown'}, bsprof {result.bsprof_version}"
     )
 
