@@ -26,9 +26,10 @@ from bsprof.config import (
     SweepConfig,
 )
 from bsprof.device import CPU, Device
-from bsprof.errors import BsprofError, ConfigError, ModelFileError
+from bsprof.errors import BsprofError, ConfigError
 from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU, device_model
 from bsprof.units import MAX_BYTES, MAX_SECONDS, parse_duration, parse_size
+from bsprof.workload import check_model_source
 
 if TYPE_CHECKING:
     from bsprof.environment import Environment
@@ -151,7 +152,7 @@ def run(config: SweepConfig, observer: SweepObserver | None = None) -> SweepResu
     what ``sweep`` and ``predict`` call, and the command line too."""
     from bsprof.sweeper import QuietObserver, run_sweep
 
-    _check_model_file(config.model)
+    check_model_source(config.model)
     return run_sweep(config, observer or QuietObserver())
 
 
@@ -217,7 +218,7 @@ def check_outcome(
     from bsprof.sweeper import QuietObserver
 
     source = _model_source(model, "check")
-    _check_model_file(source)
+    check_model_source(source)
     thresholds = tuple(parse_threshold(text) for text in _many(fail_on)) or None
     return run_check(
         source,
@@ -262,14 +263,6 @@ def _in_memory(model: object) -> bool:
         f"build_model and make_batch (a module, an instance, a namespace), not a "
         f"{type(model).__name__}"
     )
-
-
-def _check_model_file(model: str) -> None:
-    target = model.partition(":")[0]
-    if Path(target).is_dir():
-        raise ModelFileError(f"{target}: is a directory, not a model file")
-    if target.endswith(".py") and not Path(target).is_file():
-        raise ModelFileError(f"{target}: no such model file")
 
 
 def _describe_object(model: object) -> str:

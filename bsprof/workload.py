@@ -99,6 +99,15 @@ def in_memory_workload(name: str, holder: Any) -> Iterator[None]:
             _IN_MEMORY[name] = previous
 
 
+def check_model_source(target: str) -> None:
+    """Refuse a model file that is not there (or is a directory) before any worker starts."""
+    path = target.partition(":")[0]
+    if Path(path).is_dir():
+        raise ModelFileError(f"{path}: is a directory, not a model file")
+    if path.endswith(".py") and not Path(path).is_file():
+        raise ModelFileError(f"{path}: no such model file")
+
+
 def load_workload(target: str) -> Workload:
     """The model file (a path, or ``package.module[:attr]``) imported and checked."""
     if target in _IN_MEMORY:

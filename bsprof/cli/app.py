@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -22,7 +21,6 @@ from bsprof.errors import (
     EXIT_USAGE,
     BsprofError,
     ConfigError,
-    ModelFileError,
     UsageError,
 )
 from bsprof.lifetime import interrupt_exit_code, interrupt_name, signals_interrupt
@@ -106,12 +104,6 @@ def parse_int_list(values: Sequence[str] | None, option: str) -> tuple[int, ...]
             except ValueError:
                 raise UsageError(f"{option} expects integers, got {part.strip()!r}") from None
     return tuple(parsed)
-
-
-def check_model_path(model: str) -> None:
-    target = model.partition(":")[0]
-    if target.endswith(".py") and not Path(target).is_file():
-        raise ModelFileError(f"{target}: no such model file")
 
 
 def _is_cli_usage_error(exc: BaseException) -> bool:

@@ -11,12 +11,13 @@ import typer
 
 import bsprof.cli.options as opt
 from bsprof.atomic import write_text_atomic
-from bsprof.cli.app import app, check_model_path, error_console, handles_errors
+from bsprof.cli.app import app, error_console, handles_errors
 from bsprof.cli.paths import check_outputs
 from bsprof.cli.running import SweepOutputs, run_sweep_command
 from bsprof.config import Mode, Precision
 from bsprof.errors import UsageError
 from bsprof.lifetime import interrupt_exit_code, interrupt_name
+from bsprof.workload import check_model_source
 
 if TYPE_CHECKING:
     pass
@@ -117,7 +118,7 @@ def check(
         raise UsageError("give exactly one of --baseline PATH or --save-baseline PATH")
     for expr in fail_on or ():
         parse_threshold(expr)  # a malformed gate is refused before anything runs
-    check_model_path(model)
+    check_model_source(model)
     check_outputs({"--save-baseline": save_baseline, "--summary-md": summary_md}, model)
     sizes = opt.Measurement.parse_batch_sizes(batch_sizes)
     if save_baseline is not None:

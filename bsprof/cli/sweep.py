@@ -9,9 +9,10 @@ from typing import Annotated, Any
 import typer
 
 import bsprof.cli.options as opt
-from bsprof.cli.app import app, check_model_path, handles_errors
+from bsprof.cli.app import app, handles_errors
 from bsprof.cli.running import SweepOutputs, run_sweep_command
 from bsprof.config import DEFAULT_MAX_BATCH, PREDICT_MAX_BATCH, Mode, Precision, SweepConfig
+from bsprof.workload import check_model_source
 
 OUTPUT, TRAINING_TIME = "Output", "Training time"
 
@@ -155,7 +156,7 @@ def sweep(
     Example: bsprof sweep examples/mnist_mlp.py --device cpu --memory-limit 2GiB --json out.json
     """
     config = _config(model, ctx.params)
-    check_model_path(model)
+    check_model_source(model)
     outputs = SweepOutputs(json_path, csv_path, markdown_path, single_process)
     outputs.validate(model)
     raise typer.Exit(run_sweep_command(config, outputs))
