@@ -16,13 +16,12 @@ from bsprof.runner.child import outcome_of
 from bsprof.runner.jobs import (
     Job,
     JobOutcome,
-    PredictedRecord,
     PredictJob,
     ProbeJob,
-    Progress,
     ProgressCallback,
     RecordCallback,
     ToParent,
+    deliver,
 )
 from bsprof.sweeper import QuietObserver, SweepObserver, run_sweep
 from bsprof.workload import in_memory_workload
@@ -39,10 +38,7 @@ class _Callbacks:
         self._on_progress, self._on_record = on_progress, on_record
 
     def send(self, message: ToParent) -> None:
-        if isinstance(message, Progress) and self._on_progress is not None:
-            self._on_progress(message.phase, message.done, message.total)
-        elif isinstance(message, PredictedRecord) and self._on_record is not None:
-            self._on_record(message.record)
+        deliver(message, self._on_progress, self._on_record)
 
 
 class InProcessRunner:

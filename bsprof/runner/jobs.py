@@ -142,6 +142,21 @@ class Crashed:
         return self.reason
 
 
+def deliver(
+    message: object, on_progress: ProgressCallback | None, on_record: RecordCallback | None
+) -> bool:
+    """Hand a message sent along the way to its callback; False for any other message."""
+    if isinstance(message, Progress):
+        if on_progress is not None:
+            on_progress(message.phase, message.done, message.total)
+        return True
+    if isinstance(message, PredictedRecord):
+        if on_record is not None:
+            on_record(message.record)
+        return True
+    return False
+
+
 class Sender(Protocol):
     """Where a job's messages go: the pipe to the parent, or (in-process) the callbacks."""
 

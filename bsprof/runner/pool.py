@@ -31,10 +31,9 @@ from bsprof.runner.jobs import (
     InternalError,
     Job,
     JobOutcome,
-    PredictedRecord,
-    Progress,
     ProgressCallback,
     RecordCallback,
+    deliver,
 )
 
 # the guard first: the fork server dies with bsprof and removes its files; then torch, the
@@ -156,13 +155,7 @@ def _receive(
             message = conn.recv()
         except (EOFError, OSError):
             return None
-        if isinstance(message, Progress):
-            if on_progress is not None:
-                on_progress(message.phase, message.done, message.total)
-            continue
-        if isinstance(message, PredictedRecord):
-            if on_record is not None:
-                on_record(message.record)
+        if deliver(message, on_progress, on_record):
             continue
         if isinstance(message, FINAL_TYPES):
             return message
