@@ -18,7 +18,11 @@ from tests.integration.test_sweep_cli import MODELS, ROOT, bsprof
 pytestmark = pytest.mark.slow
 
 GPT2 = str(MODELS / "gpt2_logits.py")
-LIMIT = 256 * 2**20
+# Midway between two boundaries, measured with tests.fits_reference on the CI machine's kind
+# (2 cores, torch 2.13 CPU): batch 13 needs about 256 MiB, batch 14 about 274 MiB. The first
+# version of this test capped at 256 MiB, less than 1 MiB above batch 13's need, and the
+# reference's answer then flipped with the machine's noise; 265 MiB leaves ~9 MiB either side.
+LIMIT = 265 * 2**20
 OUT_OF_MEMORY = 3
 
 
