@@ -11,6 +11,7 @@ from typing import Any
 from bsprof.device import AUTO, Device
 from bsprof.errors import ConfigError
 from bsprof.gpus import DeviceModel, device_model_from_dict
+from bsprof.model_setup import OptimizerName, Strategy, Task
 from bsprof.training_setup import TrainingSetup
 from bsprof.units import MAX_BYTES, MAX_SECONDS
 
@@ -34,6 +35,13 @@ class Precision(str, Enum):
     FP32 = "fp32"
     BF16 = "bf16"
     FP16 = "fp16"
+    BF16_TRUE = "bf16-true"  # weights, gradients and optimizer state in bfloat16, no autocast
+    FP16_TRUE = "fp16-true"  # the same in float16
+
+    @property
+    def is_true_low_precision(self) -> bool:
+        """The model itself is cast (``--precision bf16-true``), not autocast."""
+        return self in (Precision.BF16_TRUE, Precision.FP16_TRUE)
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,12 @@ class SweepConfig:
     guide: bool = True  # a measured sweep predicts first to steer its search
     target: DeviceModel | None = None  # the device a prediction is for (--device-memory/--gpu)
     training: TrainingSetup | None = None  # what the model file's loop is made of (probed)
+    seq_lens: tuple[int, ...] = ()  # sequence lengths: make_batch(batch, seq_len) per length
+    task: Task | None = None  # an hf: model's head (default: from its config's architectures)
+    lora_rank: int | None = None  # peft LoRA adapters of this rank, the base model frozen
+    grad_checkpointing: bool = False  # recompute activations in backward (per block)
+    optimizer_name: OptimizerName | None = None  # torch's optimizer when the file builds none
+    strategy: Strategy = Strategy.DDP  # how --nproc ranks share the model
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # keys a newer bsprof wrote
 
     def __post_init__(self) -> None:
@@ -81,6 +95,12 @@ class SweepConfig:
                                   size=size)  # fmt: skip
         for size in self.batch_sizes:
             _positive("batch_sizes", size)
+        for length in self.seq_lens:
+            _positive("seq_len", length)
+        if len(set(self.seq_lens)) != len(self.seq_lens):
+            raise ConfigError("{seq_len} repeats a length: {value}", value=self.seq_lens)
+        if self.lora_rank is not None:
+            _positive("lora", self.lora_rank)
         self._check_search_and_target()
         self._check_timing_and_training_time()
 
@@ -105,6 +125,13 @@ class SweepConfig:
             _positive("epochs", self.epochs)
 
     @property
+    def seq_len(self) -> int | None:
+        """The one sequence length of a single-length sweep (None: the model file's batch)."""
+        if len(self.seq_lens) > 1:
+            raise ValueError("a sweep over several sequence lengths has no single seq_len")
+        return self.seq_lens[0] if self.seq_lens else None
+
+    @property
     def doubling_sizes(self) -> tuple[int, ...]:
         """min_batch, 2 x min_batch, ... up to max_batch (the doubling plan)."""
         sizes, size = [], self.min_batch
@@ -119,6 +146,10 @@ class SweepConfig:
         data["mode"] = self.mode.value
         data["precision"] = self.precision.value
         data["batch_sizes"] = list(self.batch_sizes)
+        data["seq_lens"] = list(self.seq_lens)
+        data["task"] = None if self.task is None else self.task.value
+        data["optimizer_name"] = None if self.optimizer_name is None else self.optimizer_name.value
+        data["strategy"] = self.strategy.value
         extra = data.pop("extra")
         data.pop("training")
         data["target"] = None if self.target is None else self.target.to_dict()
@@ -142,6 +173,11 @@ def config_from_dict(data: Mapping[str, Any]) -> SweepConfig:
     values["mode"] = Mode(values.get("mode", "train"))
     values["precision"] = Precision(values.get("precision", "fp32"))
     values["batch_sizes"] = tuple(values.get("batch_sizes") or ())
+    values["seq_lens"] = tuple(values.get("seq_lens") or ())
+    values["task"] = None if values.get("task") is None else Task(values["task"])
+    name = values.get("optimizer_name")
+    values["optimizer_name"] = None if name is None else OptimizerName(name)
+    values["strategy"] = Strategy(values.get("strategy", "ddp"))
     target = data.get("target")
     training = TrainingSetup.from_dict(data) if isinstance(data.get("optimizer"), Mapping) else None
     extra = {
@@ -158,12 +194,13 @@ def config_from_dict(data: Mapping[str, Any]) -> SweepConfig:
 
 
 _INTEGERS = ("min_batch", "max_batch", "warmup", "iters", "memory_limit_bytes", "threads",
-             "dataset_size", "epochs", "world_size")  # fmt: skip
+             "dataset_size", "epochs", "world_size", "lora_rank")  # fmt: skip
 _NUMBERS = ("min_time_s", "trial_timeout_s")
-_BOOLEANS = ("exact", "drop_last", "oversubscribe", "predict", "guide")
+_BOOLEANS = ("exact", "drop_last", "oversubscribe", "predict", "guide", "grad_checkpointing")
 # The settings' names as the API and the errors give them.
 _SETTING = {"world_size": "nproc", "memory_limit_bytes": "memory_limit", "min_time_s": "min_time",
-            "trial_timeout_s": "trial_timeout"}  # fmt: skip
+            "trial_timeout_s": "trial_timeout", "lora_rank": "lora", "seq_lens": "seq_len",
+            "optimizer_name": "optimizer"}  # fmt: skip
 
 
 def _check_types(values: Mapping[str, Any]) -> None:
@@ -189,11 +226,12 @@ def _check_types(values: Mapping[str, Any]) -> None:
                               value=value)  # fmt: skip
         if name in _BOOLEANS and not isinstance(value, bool):
             raise ConfigError(setting + " must be true or false, got {value!r}", value=value)
-    if "batch_sizes" in values and not all(
-        isinstance(size, int) and not isinstance(size, bool) for size in values["batch_sizes"]
-    ):
-        raise ConfigError("{batch_sizes} must be integers, got {value!r}",
-                          value=values["batch_sizes"])  # fmt: skip
+    for name in ("batch_sizes", "seq_lens"):
+        if name in values and not all(
+            isinstance(size, int) and not isinstance(size, bool) for size in values[name]
+        ):
+            raise ConfigError("{" + _SETTING.get(name, name) + "} must be integers, got {value!r}",
+                              value=values[name])  # fmt: skip
 
 
 def _positive(setting: str, value: int) -> None:

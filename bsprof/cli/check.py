@@ -17,6 +17,7 @@ from bsprof.cli.running import SweepOutputs, run_sweep_command
 from bsprof.config import Mode, Precision
 from bsprof.errors import UsageError
 from bsprof.lifetime import interrupt_exit_code, interrupt_name
+from bsprof.model_setup import Strategy
 from bsprof.workload import check_model_source
 
 if TYPE_CHECKING:
@@ -88,6 +89,11 @@ def check(
     device: opt.Device = opt.DEFAULT_DEVICE,
     mode: opt.ModeOption = Mode.TRAIN,
     precision: opt.PrecisionOption = Precision.FP32,
+    seq_len: opt.SeqLen = None,
+    task: opt.TaskOption = None,
+    lora: opt.Lora = None,
+    grad_checkpointing: opt.GradCheckpointing = False,
+    optimizer: opt.OptimizerOption = None,
     threads: opt.Threads = None,
     warmup: opt.Warmup = opt.DEFAULT_WARMUP,
     iters: opt.Iters = opt.DEFAULT_ITERS,
@@ -95,6 +101,7 @@ def check(
     trial_timeout: opt.TrialTimeout = opt.DEFAULT_TRIAL_TIMEOUT,
     memory_limit: opt.MemoryLimit = None,
     nproc: opt.Nproc = 1,
+    strategy: opt.StrategyOption = Strategy.DDP,
     oversubscribe: opt.Oversubscribe = False,
     predict: opt.Predict = False,
     device_memory: opt.DeviceMemory = None,

@@ -23,10 +23,12 @@ from bsprof.config import (
 )
 from bsprof.device import Device as DeviceValue
 from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU, device_model
+from bsprof.model_setup import OptimizerName, Strategy, Task
 from bsprof.units import parse_duration, parse_size
 
-DEVICE, TIMING, MEMORY, SEARCH, PREDICTION, PARALLEL = (
+DEVICE, TRAINING, TIMING, MEMORY, SEARCH, PREDICTION, PARALLEL = (
     "Device",
+    "How you train",
     "Timing",
     "Memory",
     "Search",
@@ -52,8 +54,71 @@ PrecisionOption = Annotated[
     typer.Option(
         "--precision",
         case_sensitive=False,
-        help="fp32, or bf16/fp16 autocast (with a GradScaler for fp16 on CUDA).",
-        rich_help_panel=DEVICE,
+        help="fp32; bf16/fp16 autocast (fp32 weights; a GradScaler for fp16 on CUDA); "
+        "bf16-true/fp16-true: weights, gradients and optimizer state in that dtype.",
+        rich_help_panel=TRAINING,
+    ),
+]
+SeqLen = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--seq-len",
+        help="Sequence lengths, a sweep for each: 512,2048 (repeatable). The model file's "
+        "make_batch(batch_size, seq_len) gets each; hf: models make token batches of it.",
+        show_default=False,
+        rich_help_panel=TRAINING,
+    ),
+]
+TaskOption = Annotated[
+    Task | None,
+    typer.Option(
+        "--task",
+        case_sensitive=False,
+        help="hf: models: the head and batch to train. (default: from the config's "
+        "architectures; causal-lm if none)",
+        show_default=False,
+        rich_help_panel=TRAINING,
+    ),
+]
+Lora = Annotated[
+    int | None,
+    typer.Option(
+        "--lora",
+        min=1,
+        metavar="RANK",
+        help="Train LoRA adapters of this rank (peft) on the usual target modules; the base "
+        "model frozen.",
+        show_default=False,
+        rich_help_panel=TRAINING,
+    ),
+]
+GradCheckpointing = Annotated[
+    bool,
+    typer.Option(
+        "--grad-checkpointing",
+        help="Recompute activations in backward: gradient_checkpointing_enable() for HF models, "
+        "torch.utils.checkpoint per top-level block otherwise.",
+        rich_help_panel=TRAINING,
+    ),
+]
+OptimizerOption = Annotated[
+    OptimizerName | None,
+    typer.Option(
+        "--optimizer",
+        case_sensitive=False,
+        help="torch's optimizer when the model file defines no build_optimizer. (default: adamw)",
+        show_default=False,
+        rich_help_panel=TRAINING,
+    ),
+]
+StrategyOption = Annotated[
+    Strategy,
+    typer.Option(
+        "--strategy",
+        case_sensitive=False,
+        help="With --nproc: ddp (every rank holds the whole model) or fsdp (FSDP2 fully_shard "
+        "per block: parameters, gradients and optimizer state split across ranks).",
+        rich_help_panel=PARALLEL,
     ),
 ]
 Threads = Annotated[
@@ -164,7 +229,7 @@ Mfu = Annotated[
     ),
 ]
 
-E = TypeVar("E", Mode, Precision)
+E = TypeVar("E", Mode, Precision, Task, OptimizerName, Strategy)
 
 
 def _choice(enum: type[E], value: object) -> E:
@@ -199,6 +264,12 @@ class Measurement:
     headroom: float = DEFAULT_HEADROOM
     context_reserve: str = DEFAULT_CONTEXT_RESERVE
     mfu: float = DEFAULT_MFU
+    seq_len: tuple[int, ...] = ()
+    task: Task | None = None
+    lora: int | None = None
+    grad_checkpointing: bool = False
+    optimizer: OptimizerName | None = None
+    strategy: Strategy = Strategy.DDP
 
     @staticmethod
     def parse_batch_sizes(values: list[str] | None) -> tuple[int, ...]:
@@ -212,6 +283,12 @@ class Measurement:
         # click keeps a choice's text in ctx.params; typer converts only the arguments it passes
         values["mode"] = _choice(Mode, values.get("mode", Mode.TRAIN))
         values["precision"] = _choice(Precision, values.get("precision", Precision.FP32))
+        values["seq_len"] = parse_int_list(params.get("seq_len"), "--seq-len")
+        values["strategy"] = _choice(Strategy, values.get("strategy", Strategy.DDP))
+        if values.get("task") is not None:
+            values["task"] = _choice(Task, values["task"])
+        if values.get("optimizer") is not None:
+            values["optimizer"] = _choice(OptimizerName, values["optimizer"])
         return cls(**{**values, **overrides})
 
     def config(self, model: str) -> SweepConfig:
@@ -241,4 +318,10 @@ class Measurement:
             oversubscribe=self.oversubscribe,
             predict=self.predict,
             target=target,
+            seq_lens=self.seq_len,
+            task=self.task,
+            lora_rank=self.lora,
+            grad_checkpointing=self.grad_checkpointing,
+            optimizer_name=self.optimizer,
+            strategy=self.strategy,
         )

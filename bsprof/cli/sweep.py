@@ -12,6 +12,7 @@ import bsprof.cli.options as opt
 from bsprof.cli.app import app, handles_errors
 from bsprof.cli.running import SweepOutputs, run_sweep_command
 from bsprof.config import DEFAULT_MAX_BATCH, PREDICT_MAX_BATCH, Mode, Precision, SweepConfig
+from bsprof.model_setup import Strategy
 from bsprof.workload import check_model_source
 
 OUTPUT, TRAINING_TIME = "Output", "Training time"
@@ -119,6 +120,11 @@ def sweep(
     device: opt.Device = opt.DEFAULT_DEVICE,
     mode: opt.ModeOption = Mode.TRAIN,
     precision: opt.PrecisionOption = Precision.FP32,
+    seq_len: opt.SeqLen = None,
+    task: opt.TaskOption = None,
+    lora: opt.Lora = None,
+    grad_checkpointing: opt.GradCheckpointing = False,
+    optimizer: opt.OptimizerOption = None,
     threads: opt.Threads = None,
     batch_sizes: opt.BatchSizes = None,
     min_batch: MinBatch = 1,
@@ -134,6 +140,7 @@ def sweep(
     epochs: Epochs = None,
     drop_last: DropLast = False,
     nproc: opt.Nproc = 1,
+    strategy: opt.StrategyOption = Strategy.DDP,
     oversubscribe: opt.Oversubscribe = False,
     single_process: SingleProcess = None,
     predict: opt.Predict = False,
