@@ -25,6 +25,7 @@ from bsprof.errors import (
     ModelFileError,
     UsageError,
 )
+from bsprof.model_setup import OptimizerName, Strategy, Task
 from bsprof.records import PredictionRecord, TimingStats, TrialRecord, TrialStatus
 from bsprof.result import SweepResult, read_sweep
 from bsprof.version import __version__
@@ -67,13 +68,16 @@ __all__ = [
     "InputFileError",
     "Mode",
     "ModelFileError",
+    "OptimizerName",
     "Precision",
     "PredictionRecord",
     "QuietObserver",
+    "Strategy",
     "SweepConfig",
     "SweepInterrupted",
     "SweepObserver",
     "SweepResult",
+    "Task",
     "TimingStats",
     "TrainingEstimate",
     "TrialRecord",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from bsprof.config import (
 from bsprof.device import CPU, Device
 from bsprof.errors import BsprofError, ConfigError
 from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU, device_model
+from bsprof.model_setup import OptimizerName, Strategy, Task
 from bsprof.units import MAX_BYTES, MAX_SECONDS, parse_duration, parse_size
 from bsprof.workload import check_model_source
 
@@ -68,6 +70,12 @@ def sweep(
     epochs: int | None = None,
     drop_last: bool = False,
     guide: bool = True,
+    seq_len: int | Sequence[int] | None = None,
+    task: Task | str | None = None,
+    lora: int | None = None,
+    grad_checkpointing: bool = False,
+    optimizer: OptimizerName | str | None = None,
+    strategy: Strategy | str = Strategy.DDP,
     observer: SweepObserver | None = None,
 ) -> SweepResult:
     """Real training iterations per batch size, each in a fresh worker process. ``model``: a
@@ -95,6 +103,7 @@ def sweep(
         epochs=epochs,
         drop_last=drop_last,
         guide=guide,
+        **_training(seq_len, task, lora, grad_checkpointing, optimizer, strategy),
     )
     return run(config, observer)
 
@@ -115,6 +124,13 @@ def predict(
     dataset_size: int | None = None,
     epochs: int | None = None,
     drop_last: bool = False,
+    nproc: int = 1,
+    seq_len: int | Sequence[int] | None = None,
+    task: Task | str | None = None,
+    lora: int | None = None,
+    grad_checkpointing: bool = False,
+    optimizer: OptimizerName | str | None = None,
+    strategy: Strategy | str = Strategy.DDP,
     observer: SweepObserver | None = None,
 ) -> SweepResult:
     """Peak memory and FLOPs per batch size predicted on fake tensors: no GPU, seconds.
@@ -139,6 +155,8 @@ def predict(
         drop_last=drop_last,
         predict=True,
         target=target,
+        world_size=nproc,
+        **_training(seq_len, task, lora, grad_checkpointing, optimizer, strategy),
     )
     if in_memory:
         from bsprof.runner.inprocess import predict_in_process
@@ -270,7 +288,27 @@ def _describe_object(model: object) -> str:
     return f"<in-memory {name}>"
 
 
-def _enum(kind: type[Mode] | type[Precision], value: object, setting: str) -> Any:
+def _training(
+    seq_len: int | Sequence[int] | None,
+    task: Task | str | None,
+    lora: int | None,
+    grad_checkpointing: bool,
+    optimizer: OptimizerName | str | None,
+    strategy: Strategy | str,
+) -> dict[str, Any]:
+    """The SweepConfig fields for how the model is trained (see ``bsprof.model_setup``)."""
+    lengths: Sequence[int] | None = (seq_len,) if isinstance(seq_len, int) else seq_len
+    return {
+        "seq_lens": _sizes(lengths, "seq_len"),
+        "task": None if task is None else _enum(Task, task, "task"),
+        "lora_rank": lora,
+        "grad_checkpointing": grad_checkpointing,
+        "optimizer_name": optimizer and _enum(OptimizerName, optimizer, "optimizer"),
+        "strategy": _enum(Strategy, strategy, "strategy"),
+    }
+
+
+def _enum(kind: type[Enum], value: object, setting: str) -> Any:
     if isinstance(value, kind):
         return value
     try:
