@@ -90,6 +90,12 @@ def _estimate_from_sweep(request: EstimateRequest) -> EstimateReport:
 
     assert request.sweep_path is not None
     sweep = read_sweep(Path(request.sweep_path))
+    if sweep.is_seq_len_grid:
+        lengths = ", ".join(str(length) for length in sweep.seq_lens)
+        raise UsageError(
+            f"{request.sweep_path}: a sweep over sequence lengths {lengths}: a time per "
+            "iteration belongs to one length; sweep one --seq-len to estimate from it"
+        )
     measured = {
         r.batch_size: r.timing.median for r in sweep.results if r.fits and r.timing is not None
     }

@@ -175,6 +175,7 @@ class TrialRecord:
     per_rank: tuple[dict[str, Any], ...] | None = None  # each rank's outcome in a DDP trial
     rechecked: TrialStatus | None = None  # --exact's confirmation: the same size run again
     skip_reason: SkipReason | None = None  # with SKIPPED: why it did not run
+    seq_len: int | None = None  # the batch's sequence length (--seq-len, an hf: model's default)
 
     @property
     def predicted_not_to_fit(self) -> bool:
@@ -200,6 +201,16 @@ class TrialRecord:
             return None
         return self.batch_size * self.world_size / self.timing.median
 
+    @property
+    def tokens_per_batch(self) -> int | None:
+        """Tokens one rank's batch holds (batch size x sequence length); None without a length."""
+        return None if self.seq_len is None else self.batch_size * self.seq_len
+
+    @property
+    def throughput_tokens_per_s(self) -> float | None:
+        samples = self.throughput_samples_per_s
+        return None if samples is None or self.seq_len is None else samples * self.seq_len
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "batch_size": self.batch_size,
@@ -220,6 +231,9 @@ class TrialRecord:
             "per_rank": None if self.per_rank is None else list(self.per_rank),
             "rechecked": None if self.rechecked is None else self.rechecked.value,
             "skip_reason": None if self.skip_reason is None else self.skip_reason.value,
+            "seq_len": self.seq_len,
+            "tokens_per_batch": self.tokens_per_batch,
+            "throughput_tokens_per_s": self.throughput_tokens_per_s,
         }
 
     @classmethod

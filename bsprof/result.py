@@ -12,14 +12,22 @@ The sweep JSON contract (CI and ``estimate --from`` read it; names are stable)::
                   "throughput_samples_per_s": float | null, "peak_memory_bytes": int | null,
                   "reserved_bytes": int | null, ...}, ...],
      "warnings": [str, ...], "notes": [str, ...], "complete": bool,
-     "prediction_check": {...} | null (the self-check, see bsprof.prediction_check)}
+     "prediction_check": {...} | null (the self-check, see bsprof.prediction_check),
+     "by_seq_len": [{"seq_len": int, "largest_fitting_batch": int | null,
+                     "largest_fitting_batch_bounded": bool, "tokens_per_batch": int | null,
+                     "throughput_tokens_per_s": float | null}, ...]}
+
+Each result carries its ``seq_len`` (null for a model file's own batches). A sweep over several
+sequence lengths (``--seq-len 512,2048``) holds every length's results in one list; its
+top-level ``largest_fitting_batch`` is null (no one batch size answers for every length):
+``by_seq_len`` gives each length's.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,8 +65,40 @@ class SweepResult:
 
     @property
     def largest_fitting_batch(self) -> int | None:
+        """The largest batch that ran; None when nothing did, or for several sequence lengths
+        (see ``by_seq_len``)."""
+        if self.is_seq_len_grid:
+            return None
         fitting = [r.batch_size for r in self.results if r.fits]
         return max(fitting) if fitting else None
+
+    @property
+    def anything_fits(self) -> bool:
+        """Some batch size ran (at some sequence length)."""
+        return any(r.fits for r in self.results)
+
+    @property
+    def seq_lens(self) -> tuple[int, ...]:
+        """The sequence lengths swept, as asked for or (an hf: model's default) as run."""
+        asked = self.config.seq_lens
+        ran = tuple(sorted({r.seq_len for r in self.results if r.seq_len is not None}))
+        return asked + tuple(length for length in ran if length not in asked)
+
+    @property
+    def is_seq_len_grid(self) -> bool:
+        return len(self.seq_lens) > 1
+
+    def for_seq_len(self, seq_len: int) -> SweepResult:
+        """This sweep's results at one sequence length, as a sweep of its own."""
+        return replace(
+            self,
+            config=replace(self.config, seq_lens=(seq_len,)),
+            results=tuple(r for r in self.results if r.seq_len == seq_len),
+        )
+
+    def by_seq_len(self) -> dict[int, SweepResult]:
+        """One sweep per sequence length, in the order asked for."""
+        return {length: self.for_seq_len(length) for length in self.seq_lens}
 
     @property
     def largest_fitting_batch_bounded(self) -> bool:
@@ -127,6 +167,7 @@ class SweepResult:
             "prediction_check": (
                 None if self.prediction_check is None else self.prediction_check.to_dict()
             ),
+            "by_seq_len": [_length_summary(part) for part in self.by_seq_len().values()],
             **(
                 {}
                 if self.scaling_efficiency is None
@@ -140,7 +181,7 @@ class SweepResult:
         known = {
             "schema_version", "bsprof_version", "environment", "config", "capacity_bytes",
             "largest_fitting_batch", "largest_fitting_batch_bounded", "results", "warnings",
-            "notes", "complete", "prediction_check", "scaling_efficiency",
+            "notes", "complete", "prediction_check", "scaling_efficiency", "by_seq_len",
         }  # fmt: skip
         efficiency = data.get("scaling_efficiency")
         check = data.get("prediction_check")
@@ -163,6 +204,20 @@ class SweepResult:
             ),
             extra={k: v for k, v in data.items() if k not in known},
         )
+
+
+def _length_summary(part: SweepResult) -> dict[str, Any]:
+    """One sequence length's answer: the largest batch, its tokens, and the best tokens/s."""
+    largest = part.largest_fitting_batch
+    rates = [r.throughput_tokens_per_s for r in part.results if r.fits]
+    measured = [rate for rate in rates if rate is not None]
+    return {
+        "seq_len": part.seq_lens[0],
+        "largest_fitting_batch": largest,
+        "largest_fitting_batch_bounded": part.largest_fitting_batch_bounded,
+        "tokens_per_batch": None if largest is None else largest * part.seq_lens[0],
+        "throughput_tokens_per_s": max(measured) if measured else None,
+    }
 
 
 MAX_INPUT_BYTES = 64 * 2**20  # a sweep of thousands of batch sizes is a few MiB

@@ -44,6 +44,15 @@ class SweepState:
             prediction_check=self.prediction_check,
         )
 
+    def stamped(self, record: TrialRecord) -> TrialRecord:
+        """The record with this sweep's sequence length (workers report batch sizes only)."""
+        length = self.config.seq_len
+        return (
+            record
+            if length is None or record.seq_len is not None
+            else replace(record, seq_len=length)
+        )
+
     def take_worker_facts(self, payload: dict[str, Any]) -> None:
         """What a CPU trial's worker found: a hard ``ulimit -v`` below the cap asked for (the
         effective cap becomes the capacity), and a model file whose import took much memory."""

@@ -16,6 +16,7 @@ from bsprof.config import DEFAULT_CPU_RAM_FRACTION, SweepConfig
 from bsprof.device import Device
 from bsprof.environment import Environment
 from bsprof.errors import BsprofError, ConfigError, ModelFileError
+from bsprof.grid import GridObserver, merge
 from bsprof.lifetime import run_directory
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.result import SweepResult
@@ -69,7 +70,10 @@ def run_sweep(
 ) -> SweepResult:
     """Probe, predict, then measure (or only predict); an interrupt anywhere raises
     SweepInterrupted with what was finished. Jobs run in worker processes unless another
-    ``runner`` is given (in-process predictions of an object in memory)."""
+    ``runner`` is given (in-process predictions of an object in memory). Several sequence
+    lengths are a sweep each, merged (bsprof.grid)."""
+    if len(config.seq_lens) > 1:
+        return _each_seq_len(config, observer, runner)
     holder: list[SweepState] = []
     try:
         with tempfile.TemporaryDirectory(prefix="sweep-", dir=run_directory()) as logs:
@@ -93,9 +97,23 @@ def run_sweep(
     return result
 
 
+def _each_seq_len(
+    config: SweepConfig, observer: SweepObserver, runner: JobRunner | None
+) -> SweepResult:
+    done: list[SweepResult] = []
+    for length in config.seq_lens:
+        try:
+            one = replace(config, seq_lens=(length,))
+            done.append(run_sweep(one, GridObserver(observer, config, done), runner))
+        except SweepInterrupted as exc:
+            parts = [*done, exc.partial] if exc.partial.results or not done else done
+            raise SweepInterrupted(merge(config, parts, complete=False), exc.cause) from None
+    return merge(config, done, complete=True)
+
+
 def _measuring(state: SweepState, pool: JobRunner, observer: SweepObserver) -> Measure:
     def measure(batch_size: int) -> TrialRecord:
-        record = _measure(state, pool, observer, batch_size)
+        record = state.stamped(_measure(state, pool, observer, batch_size))
         # a re-check of a size replaces it here; the search merges both runs at the end
         state.records = [r for r in state.records if r.batch_size != batch_size] + [record]
         observer.trial_finished(record, state.snapshot(complete=False))
@@ -115,7 +133,7 @@ def _predicted_sweep(state: SweepState, pool: JobRunner, observer: SweepObserver
     observer.trial_started(config.batch_sizes[0] if config.batch_sizes else config.min_batch)
 
     def on_record(data: dict[str, Any]) -> None:
-        record = TrialRecord.from_dict(data)
+        record = state.stamped(TrialRecord.from_dict(data))
         state.records.append(record)
         observer.trial_finished(record, state.snapshot(complete=False))
 
@@ -130,7 +148,7 @@ def _predicted_sweep(state: SweepState, pool: JobRunner, observer: SweepObserver
         on_record,
     )
     payload = _payload(outcome, f"{config.model}: the prediction failed")
-    state.records = [TrialRecord.from_dict(r) for r in payload["records"]]
+    state.records = [state.stamped(TrialRecord.from_dict(r)) for r in payload["records"]]
     state.warnings.extend(payload["notes"])
     state.take_predictions(payload, state.records)
     if config.target is not None:
@@ -195,6 +213,11 @@ def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> SweepState:
             )
             warnings.append(f"no --memory-limit: {each} capped at {format_bytes(limit)} ({share})")
     config = replace(config, memory_limit_bytes=limit)
+    default_length = probe.get("default_seq_len")
+    notes: list[str] = []
+    if not config.seq_lens and default_length:
+        config = replace(config, seq_lens=(int(default_length),))
+        notes.append(f"sequence length {default_length}: the model's default (give --seq-len)")
     if probe["training"].get("compiled"):
         warnings.append(
             "build_model() returns a torch.compile'd model: predictions (and their self-check) "
@@ -209,7 +232,7 @@ def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> SweepState:
         capacity = limit
     else:
         capacity = _gpu_capacity(environment, limit)
-    return SweepState(config, environment, capacity, warnings, [], device)
+    return SweepState(config, environment, capacity, warnings, [], device, notes=notes)
 
 
 def _gpu_capacity(environment: Environment, limit: int | None) -> int | None:

@@ -11,7 +11,7 @@ import typer
 
 import bsprof.cli.options as opt
 from bsprof.atomic import write_text_atomic
-from bsprof.cli.app import app, error_console, handles_errors
+from bsprof.cli.app import app, error_console, handles_errors, parse_int_list
 from bsprof.cli.paths import check_outputs
 from bsprof.cli.running import SweepOutputs, run_sweep_command
 from bsprof.config import Mode, Precision
@@ -128,6 +128,8 @@ def check(
     check_model_source(model)
     check_outputs({"--save-baseline": save_baseline, "--summary-md": summary_md}, model)
     sizes = opt.Measurement.parse_batch_sizes(batch_sizes)
+    if len(parse_int_list(seq_len, "--seq-len")) > 1:
+        raise UsageError("check compares one sequence length at a time: give one --seq-len")
     if save_baseline is not None:
         raise typer.Exit(_save_baseline(ctx, model, save_baseline, sizes))
     _refuse_measurement_options(ctx)

@@ -107,7 +107,7 @@ def run_sweep_command(config: SweepConfig, outputs: SweepOutputs) -> int:
         result = outputs.finish(result)
     finally:
         render_sweep(result, console)  # shown even when an output cannot be written
-    if result.largest_fitting_batch is None:
+    if not result.anything_fits:
         smallest = min(r.batch_size for r in result.results)
         error_console().print(
             f"bsprof: nothing fits: no batch size ran successfully (smallest tried: {smallest})"
@@ -133,4 +133,4 @@ def _run_as_a_rank(config: SweepConfig, outputs: SweepOutputs) -> int:
         return 0
     result = outputs.finish(result)
     render_sweep(result, make_console())
-    return 0 if result.largest_fitting_batch is not None else EXIT_REGRESSION
+    return 0 if result.anything_fits else EXIT_REGRESSION

@@ -68,6 +68,11 @@ def run_check(
     sizes are measured again and judged on their second measurement."""
     # a setting the user did not give is invalid: say whose it is
     baseline = read_sweep(baseline_path, "the baseline's configuration is invalid: ")
+    if baseline.is_seq_len_grid:
+        raise InputFileError(
+            f"{baseline_path}: a sweep over several sequence lengths; check compares one "
+            "length at a time (save a baseline with one --seq-len)"
+        )
     config = rerun_config(baseline, model, batch_sizes)
     current = run_sweep(config, observer)
     report = compare(baseline, current, thresholds)

@@ -28,6 +28,7 @@ BASE_FIELDS = (
     "peak_memory_bytes",
     "reserved_bytes",
 )
+SEQ_FIELDS = ("seq_len", "tokens_per_batch", "throughput_tokens_per_s")
 ESTIMATE_FIELDS = ("iterations_per_epoch", "time_per_epoch_s", "total_time_s")
 PREDICTION_FIELDS = (
     "predicted_peak_bytes",
@@ -57,6 +58,14 @@ def _record_cells(record: TrialRecord) -> dict[str, Cell]:
     }
 
 
+def _seq_cells(record: TrialRecord) -> dict[str, Cell]:
+    return {
+        "seq_len": record.seq_len,
+        "tokens_per_batch": record.tokens_per_batch,
+        "throughput_tokens_per_s": record.throughput_tokens_per_s,
+    }
+
+
 def _estimate_cells(row: TrainingEstimate | None) -> dict[str, Cell]:
     if row is None:
         return dict.fromkeys(ESTIMATE_FIELDS)
@@ -80,25 +89,31 @@ def _prediction_cells(record: TrialRecord) -> dict[str, Cell]:
     }
 
 
-ALL_FIELDS = BASE_FIELDS + ESTIMATE_FIELDS + PREDICTION_FIELDS
+ALL_FIELDS = BASE_FIELDS + SEQ_FIELDS + ESTIMATE_FIELDS + PREDICTION_FIELDS
 
 
 def sweep_fields(result: SweepResult) -> tuple[str, ...]:
-    """The CSV's columns: training time only when the sweep has estimates, predictions only
-    when some batch size was predicted."""
+    """The CSV's columns: sequence lengths and tokens only when the batches have a length,
+    training time only when the sweep has estimates, predictions only when some batch size
+    was predicted."""
+    lengths = SEQ_FIELDS if result.seq_lens else ()
     estimates = ESTIMATE_FIELDS if training_estimates(result) else ()
     predicted = any(r.prediction is not None for r in result.results)
-    return BASE_FIELDS + estimates + (PREDICTION_FIELDS if predicted else ())
+    return BASE_FIELDS + lengths + estimates + (PREDICTION_FIELDS if predicted else ())
 
 
 def sweep_rows(result: SweepResult, fields: tuple[str, ...] = ALL_FIELDS) -> list[dict[str, Cell]]:
-    """One row per batch size, ascending, in SI units (s, bytes), with exactly ``fields``
-    (by default every column, so rows of different sweeps line up)."""
+    """One row per batch size (per sequence length, then batch size), ascending, in SI units
+    (s, bytes), with exactly ``fields`` (by default every column, so rows of different sweeps
+    line up)."""
+    if result.is_seq_len_grid:  # training time per length: batch sizes repeat across lengths
+        return [row for part in result.by_seq_len().values() for row in sweep_rows(part, fields)]
     estimates = training_estimates(result)
     rows = []
-    for record in sorted(result.results, key=lambda r: r.batch_size):
+    for record in sorted(result.results, key=lambda r: (r.seq_len or 0, r.batch_size)):
         cells = {
             **_record_cells(record),
+            **_seq_cells(record),
             **_estimate_cells(estimates.get(record.batch_size)),
             **_prediction_cells(record),
         }

@@ -72,7 +72,8 @@ def header_line(result: SweepResult) -> str:
     """``Sweep of MODEL on DEVICE (mode train, precision bf16)``."""
     config = result.config
     model = "unknown model" if config.model == "unknown" else config.model
-    suffix = f" (mode {config.mode.value}, precision {config.precision.value})"
+    length = f", seq len {config.seq_lens[0]}" if len(config.seq_lens) == 1 else ""
+    suffix = f" (mode {config.mode.value}, precision {config.precision.value}{length})"
     return f"Sweep of {model} on {result.ran_on}{suffix}"
 
 

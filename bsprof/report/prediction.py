@@ -196,7 +196,7 @@ def _print_target(result: SweepResult, console: Console) -> None:
         print_lines(console, assumption_lines(target))
 
 
-def render_prediction(result: SweepResult, console: Console) -> None:
+def render_prediction(result: SweepResult, console: Console, closing: bool = True) -> None:
     print_heading(result, console, ", predicted")
     grid, errors_inline, left_out = _fitted_table(result, console)
     console.print(rich_table(grid))
@@ -209,6 +209,12 @@ def render_prediction(result: SweepResult, console: Console) -> None:
     shown = [r for r in result.results if r.prediction is not None]
     focus = [r for r in shown if r.batch_size == fits] or shown[-1:]
     print_lines(console, [breakdown_line(record) for record in focus])
+    if closing:
+        print_prediction_closing(result, console)
+
+
+def print_prediction_closing(result: SweepResult, console: Console) -> None:
+    """The self-check's verdict, the warnings and what a prediction is."""
     print_lines(console, prediction_lines(result))
     print_warnings(result, console)
     print_paragraph(console, PREDICTION_NOTE, NOTE_STYLE)

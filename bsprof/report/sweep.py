@@ -333,13 +333,20 @@ def _print_closing(result: SweepResult, console: Console) -> None:
         print_paragraph(console, PARTIAL_NOTE, PARTIAL_STYLE)
 
 
-def render_sweep(result: SweepResult, console: Console) -> None:
+def render_sweep(result: SweepResult, console: Console, closing: bool = True) -> None:
+    """The report; ``closing=False`` leaves out the warnings and notes at its end (a sweep over
+    several sequence lengths says them once, after every length)."""
+    if result.is_seq_len_grid and result.results:
+        from bsprof.report.seq_lens import render_seq_len_grid
+
+        render_seq_len_grid(result, console, render_sweep, _print_closing)
+        return
     if not result.results:
         print_paragraph(console, header_line(result), HEADING_STYLE)
         print_paragraph(console, NOTHING_YET if not result.complete else NOTHING_RAN)
         return
     if result.config.predict:
-        render_prediction(result, console)
+        render_prediction(result, console, closing)
         return
     print_heading(result, console)
     table, notes_in_table, left_out = _fitted_table(result, console)
@@ -352,4 +359,5 @@ def render_sweep(result: SweepResult, console: Console) -> None:
     _print_summary(result, console)
     render_chart(result, console)
     console.print()
-    _print_closing(result, console)
+    if closing:
+        _print_closing(result, console)
