@@ -13,8 +13,10 @@ from typing import Any
 import torch
 import torch._dynamo
 
+from bsprof.affine_search import affine_search
 from bsprof.backends import cpu as _cpu
 from bsprof.backends import create_backend
+from bsprof.config import SweepConfig
 from bsprof.device import CPU, CUDA, Device
 from bsprof.errors import ModelFileError
 from bsprof.measure import run_trial
@@ -37,7 +39,7 @@ from bsprof.runner.jobs import (
     TrialJob,
     Unsupported,
 )
-from bsprof.search import SearchPlan, search
+from bsprof.search import Measure, SearchOutcome, SearchPlan, search
 from bsprof.units import format_bytes
 from bsprof.workload import UserCodeError, check_import, load_workload
 
@@ -167,14 +169,7 @@ def predict(job: PredictJob, conn: Connection | Sender) -> dict[str, Any]:
                 break
         notes: list[str] = []
     else:
-        if job.config.batch_sizes:
-            plan = SearchPlan(job.config.batch_sizes, explicit=True)
-        else:
-            # fake trials are deterministic: the boundary needs no confirmation run
-            plan = SearchPlan(
-                job.config.doubling_sizes, exact=job.config.target is not None, confirm=False
-            )
-        outcome = search(plan, predict_one)
+        outcome = _predicted_search(job.config, predict_one)
         records, notes = list(outcome.records), list(outcome.notes)
     predicted = [r for r in records if r.prediction is not None]
     sizes = [r.batch_size for r in predicted]
@@ -192,6 +187,17 @@ def predict(job: PredictJob, conn: Connection | Sender) -> dict[str, Any]:
         "check": check.to_dict(),
         "default_loss": default_loss_name(workload, job.config),
     }
+
+
+def _predicted_search(config: SweepConfig, predict_one: Measure) -> SearchOutcome:
+    """Explicit sizes; for a target, the line search (memory is affine in batch size); else
+    the doubling ladder. Fake trials are deterministic: a boundary needs no re-run."""
+    if config.batch_sizes:
+        return search(SearchPlan(config.batch_sizes, explicit=True), predict_one)
+    if config.target is not None:
+        capacity = config.target.capacity_bytes
+        return affine_search(config.min_batch, config.max_batch, predict_one, capacity)
+    return search(SearchPlan(config.doubling_sizes), predict_one)
 
 
 def _largest(predicted: list[TrialRecord]) -> tuple[int, int, str] | None:
