@@ -153,8 +153,8 @@ def _predicted_sweep(state: SweepState, pool: JobRunner, observer: SweepObserver
     state.take_predictions(payload, state.records)
     if config.target is not None:
         state.warnings.append(
-            "predicted on fake CPU tensors: CPU kernels stand in for CUDA ones (e.g. attention), "
-            "and optimizers use foreach as on CUDA"
+            "predicted on fake CPU tensors: the optimizers use foreach and attention takes "
+            "CUDA's kernel, as on CUDA; other ops follow the CPU kernels"
         )
     result = state.snapshot(complete=True)  # the records as streamed, now with the self-check
     _raise_if_the_model_never_ran(result)

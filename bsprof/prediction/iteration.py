@@ -8,13 +8,14 @@ second: the optimizer's state exists) is ``predicted_peak_bytes``.
 
 Fake *CUDA* tensors cannot run backward without a GPU, so a CUDA target is predicted on fake
 CPU tensors; the CUDA allocator is modelled on top (see ``DeviceModel``). Where CPU and CUDA
-kernels differ, the prediction follows the CPU kernels: e.g. scaled-dot-product attention picks
-the math or flash kernel by device, and the CPU optimizers default to a per-parameter loop where
-CUDA's default is foreach (bsprof switches a CUDA target's optimizer to foreach for that reason).
+kernels differ in what they allocate, a CUDA target follows CUDA: scaled-dot-product attention
+takes the kernel CUDA would (bsprof.prediction.attention), and the optimizers use foreach, CUDA's
+default, where the CPU's is a per-parameter loop. Other ops follow the CPU kernels.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,6 +24,7 @@ import torch
 from torch.utils._pytree import tree_flatten
 
 from bsprof.config import Mode, SweepConfig
+from bsprof.prediction.attention import cuda_attention
 from bsprof.prediction.corrections import size_corrections
 from bsprof.prediction.fake import fake_tensors
 from bsprof.prediction.flops import FlopTally, uncounted_ops
@@ -74,8 +76,11 @@ class IterationTrace:
 def predict_iteration(
     workload: Workload, config: SweepConfig, batch_size: int, target_is_cuda: bool
 ) -> PredictionRecord:
-    """Peak live bytes, its breakdown and FLOPs of one steady-state iteration at batch_size."""
-    return trace_fake_iteration(workload, config, batch_size, target_is_cuda).to_prediction()
+    """Peak live bytes, its breakdown and FLOPs of one steady-state iteration at batch_size;
+    for a CUDA target, attention as CUDA's kernels run it (bsprof.prediction.attention). The
+    self-check compares trace_fake_iteration with a real CPU run: CPU kernels on both sides."""
+    with cuda_attention() if target_is_cuda else contextlib.nullcontext():
+        return trace_fake_iteration(workload, config, batch_size, target_is_cuda).to_prediction()
 
 
 def trace_fake_iteration(

@@ -21,6 +21,7 @@ from bsprof.device import CPU, CUDA, Device
 from bsprof.errors import ModelFileError
 from bsprof.measure import run_trial
 from bsprof.prediction import PredictionUnsupported, predict_iteration
+from bsprof.prediction.attention import RULE as ATTENTION_RULE
 from bsprof.prediction.selfcheck import self_check
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.runner.jobs import (
@@ -171,6 +172,8 @@ def predict(job: PredictJob, conn: Connection | Sender) -> dict[str, Any]:
     else:
         outcome = _predicted_search(job.config, predict_one)
         records, notes = list(outcome.records), list(outcome.notes)
+    if job.cuda_kernels:
+        notes.append(ATTENTION_RULE)
     predicted = [r for r in records if r.prediction is not None]
     sizes = [r.batch_size for r in predicted]
     _send(conn, Progress("self-check", min(sizes, default=0), 0))
