@@ -125,6 +125,7 @@ def predict(
     epochs: int | None = None,
     drop_last: bool = False,
     nproc: int = 1,
+    self_check: bool = True,
     seq_len: int | Sequence[int] | None = None,
     task: Task | str | None = None,
     lora: int | None = None,
@@ -156,6 +157,7 @@ def predict(
         predict=True,
         target=target,
         world_size=nproc,
+        self_check=self_check,
         **_training(seq_len, task, lora, grad_checkpointing, optimizer, strategy),
     )
     if in_memory:

@@ -69,6 +69,7 @@ class SweepConfig:
     oversubscribe: bool = False  # allow more ranks than CPU cores or GPUs
     predict: bool = False  # fake-tensor trials instead of real ones
     guide: bool = True  # a measured sweep predicts first to steer its search
+    self_check: bool = True  # compare a prediction with one real CPU iteration (small models)
     target: DeviceModel | None = None  # the device a prediction is for (--device-memory/--gpu)
     training: TrainingSetup | None = None  # what the model file's loop is made of (probed)
     seq_lens: tuple[int, ...] = ()  # sequence lengths: make_batch(batch, seq_len) per length
@@ -196,7 +197,8 @@ def config_from_dict(data: Mapping[str, Any]) -> SweepConfig:
 _INTEGERS = ("min_batch", "max_batch", "warmup", "iters", "memory_limit_bytes", "threads",
              "dataset_size", "epochs", "world_size", "lora_rank")  # fmt: skip
 _NUMBERS = ("min_time_s", "trial_timeout_s")
-_BOOLEANS = ("exact", "drop_last", "oversubscribe", "predict", "guide", "grad_checkpointing")
+_BOOLEANS = ("exact", "drop_last", "oversubscribe", "predict", "guide", "grad_checkpointing",
+             "self_check")  # fmt: skip
 # The settings' names as the API and the errors give them.
 _SETTING = {"world_size": "nproc", "memory_limit_bytes": "memory_limit", "min_time_s": "min_time",
             "trial_timeout_s": "trial_timeout", "lora_rank": "lora", "seq_lens": "seq_len",

@@ -51,10 +51,16 @@ def merge(config: SweepConfig, parts: list[SweepResult], complete: bool) -> Swee
         config=replace(first.config, seq_lens=config.seq_lens),
         results=tuple(r for part in parts for r in part.results),
         warnings=_said_once(parts, lambda p: p.warnings),
-        notes=_said_once(parts, lambda p: p.notes),
+        notes=_said_once(parts, lambda p: p.notes) + _checked_where(config, parts),
         complete=complete and all(p.complete for p in parts),
         prediction_check=next(iter(failed or checks), None),
     )
+
+
+def _checked_where(config: SweepConfig, parts: list[SweepResult]) -> tuple[str, ...]:
+    if not config.self_check or len(parts) < 2 or parts[0].prediction_check is None:
+        return ()
+    return (f"self-check (one real CPU iteration) at seq len {_length(parts[0])} only",)
 
 
 def _said_once(

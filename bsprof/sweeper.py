@@ -103,7 +103,9 @@ def _each_seq_len(
     done: list[SweepResult] = []
     for length in config.seq_lens:
         try:
-            one = replace(config, seq_lens=(length,))
+            # one real CPU iteration checks the fake tensors' accounting: at the first length
+            self_check = config.self_check and not done
+            one = replace(config, seq_lens=(length,), self_check=self_check)
             done.append(run_sweep(one, GridObserver(observer, config, done), runner))
         except SweepInterrupted as exc:
             parts = [*done, exc.partial] if exc.partial.results or not done else done

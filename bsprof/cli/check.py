@@ -104,6 +104,7 @@ def check(
     strategy: opt.StrategyOption = Strategy.DDP,
     oversubscribe: opt.Oversubscribe = False,
     predict: opt.Predict = False,
+    self_check: opt.SelfCheck = True,
     device_memory: opt.DeviceMemory = None,
     gpu: opt.Gpu = None,
     headroom: opt.Headroom = opt.DEFAULT_HEADROOM,

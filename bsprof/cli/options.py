@@ -191,6 +191,15 @@ Predict = Annotated[
         rich_help_panel=PREDICTION,
     ),
 ]
+SelfCheck = Annotated[
+    bool,
+    typer.Option(
+        "--self-check/--no-self-check",
+        help="Check the prediction against one real CPU iteration at the smallest batch "
+        "(skipped when that needs over 2 GiB or a quarter of the RAM).",
+        rich_help_panel=PREDICTION,
+    ),
+]
 DeviceMemory = Annotated[
     str | None,
     typer.Option(
@@ -270,6 +279,7 @@ class Measurement:
     grad_checkpointing: bool = False
     optimizer: OptimizerName | None = None
     strategy: Strategy = Strategy.DDP
+    self_check: bool = True
 
     @staticmethod
     def parse_batch_sizes(values: list[str] | None) -> tuple[int, ...]:
@@ -324,4 +334,5 @@ class Measurement:
             grad_checkpointing=self.grad_checkpointing,
             optimizer_name=self.optimizer,
             strategy=self.strategy,
+            self_check=self.self_check,
         )

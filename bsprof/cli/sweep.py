@@ -144,6 +144,7 @@ def sweep(
     oversubscribe: opt.Oversubscribe = False,
     single_process: SingleProcess = None,
     predict: opt.Predict = False,
+    self_check: opt.SelfCheck = True,
     device_memory: opt.DeviceMemory = None,
     gpu: opt.Gpu = None,
     headroom: opt.Headroom = opt.DEFAULT_HEADROOM,

@@ -6,7 +6,9 @@ compared with the real one at the two smallest batch sizes: the same step code, 
 tracker, real tensors. The difference is then carried linearly to the largest batch predicted,
 so a per-sample error too small to see at batch 1 still shows. A real iteration allocates what
 the model needs at that batch, so it is skipped (and said so) when the prediction says that is
-more than a quarter of the RAM available.
+more than a quarter of the RAM available, or more than 2 GiB: a prediction is meant to be cheap
+on any laptop, and a model that big has its accounting checked by the small ones (the same
+tracker, the same ops).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bsprof.units import format_bytes
 from bsprof.workload import UserCodeError, Workload
 
 RAM_SHARE = 0.25
+MAX_REAL_BYTES = 2 * 2**30  # the self-check's own budget, whatever the machine
 _TRIES = 3  # batch sizes tried, smallest first (BatchNorm fails at 1 in training)
 
 
@@ -93,21 +96,28 @@ def _extrapolated(check: PredictionCheck, largest: tuple[int, int, str] | None) 
     return replace(check, extrapolated_batch_size=batch, extrapolated_error=difference / real)
 
 
+def _over_budget(peak_bytes: int) -> str | None:
+    """What a real iteration of this size would exceed, if anything."""
+    available = available_ram_bytes()
+    if available is not None and peak_bytes > RAM_SHARE * available:
+        return f"{RAM_SHARE:.0%} of the {format_bytes(available)} of RAM available"
+    if peak_bytes > MAX_REAL_BYTES:
+        return f"the self-check's {format_bytes(MAX_REAL_BYTES)} budget"
+    return None
+
+
 def _check_at(
     workload: Workload, config: SweepConfig, batch_size: int, target_is_cuda: bool
 ) -> PredictionCheck:
     fake = trace_fake_iteration(workload, config, batch_size, target_is_cuda)
-    available = available_ram_bytes()
-    if available is not None and fake.peak_bytes > RAM_SHARE * available:
+    too_big = _over_budget(fake.peak_bytes)
+    if too_big is not None:
         return PredictionCheck(
             batch_size,
             predicted_peak_bytes=fake.peak_bytes,
             predicted_phase=fake.peak_phase,
-            skipped=(
-                f"a real iteration at batch {batch_size} needs about "
-                f"{format_bytes(fake.peak_bytes)}, over {RAM_SHARE:.0%} of the "
-                f"{format_bytes(available)} of RAM available"
-            ),
+            skipped=f"a real iteration at batch {batch_size} needs about "
+            f"{format_bytes(fake.peak_bytes)}, over {too_big}",
         )
     torch.manual_seed(0)
     step = prepared_step(workload, config, batch_size, target_is_cuda)

@@ -23,6 +23,7 @@ from bsprof.measure import run_trial
 from bsprof.prediction import PredictionUnsupported, predict_iteration
 from bsprof.prediction.attention import RULE as ATTENTION_RULE
 from bsprof.prediction.selfcheck import self_check
+from bsprof.prediction_check import PredictionCheck
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.runner.jobs import (
     EnvJob,
@@ -177,10 +178,7 @@ def predict(job: PredictJob, conn: Connection | Sender) -> dict[str, Any]:
     predicted = [r for r in records if r.prediction is not None]
     sizes = [r.batch_size for r in predicted]
     _send(conn, Progress("self-check", min(sizes, default=0), 0))
-    try:
-        check = self_check(workload, job.config, sizes, job.cuda_kernels, _largest(predicted))
-    except UserCodeError as exc:  # the model fails on real tensors: nothing to predict
-        raise ModelFileError(f"{exc} (in the self-check: a real CPU iteration)") from None
+    check = _self_check(workload, job, sizes, _largest(predicted))
     records = [_with_verdict(r, check.verified) for r in records]
     from bsprof.describe import default_loss_name
 
@@ -190,6 +188,17 @@ def predict(job: PredictJob, conn: Connection | Sender) -> dict[str, Any]:
         "check": check.to_dict(),
         "default_loss": default_loss_name(workload, job.config),
     }
+
+
+def _self_check(
+    workload: Any, job: PredictJob, sizes: list[int], largest: tuple[int, int, str] | None
+) -> PredictionCheck:
+    if not job.config.self_check:
+        return PredictionCheck(None, skipped="not asked for (--no-self-check)")
+    try:
+        return self_check(workload, job.config, sizes, job.cuda_kernels, largest)
+    except UserCodeError as exc:  # the model fails on real tensors: nothing to predict
+        raise ModelFileError(f"{exc} (in the self-check: a real CPU iteration)") from None
 
 
 def _predicted_search(config: SweepConfig, predict_one: Measure) -> SearchOutcome:
