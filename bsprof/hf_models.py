@@ -11,8 +11,6 @@ workers: the parent only calls ``check_hf_source``, and ``import bsprof`` stays 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,13 @@ _AUTO_CLASSES = {
     ),
     Task.MASKED_LM: ("AutoModelForMaskedLM", "MODEL_FOR_MASKED_LM_MAPPING"),
     Task.SEQ2SEQ: ("AutoModelForSeq2SeqLM", "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING"),
+}
+
+# transformers' loss for each task (seq2seq models compute theirs in forward)
+_LOSS_TYPES = {
+    Task.CAUSAL_LM: "ForCausalLM",
+    Task.SEQ_CLS: "ForSequenceClassification",
+    Task.MASKED_LM: "ForMaskedLM",
 }
 
 # An architecture's class name ends in its head. GPT-2's "LMHeadModel" is a causal LM.
@@ -110,8 +115,13 @@ class HfModel:
         auto = getattr(transformers, _AUTO_CLASSES[self.task][0])
         # config.dtype is how the checkpoint is stored, not how it trains: --precision decides
         # that, as for a model file, so the weights start in torch's default dtype.
-        with _init_skipped_on_fake_tensors():
-            model = auto.from_config(self.config, dtype=torch.get_default_dtype())
+        # Weight init is kept on fake tensors too: it takes ~1 s for an 8B model there, and
+        # transformers' no_init_weights also skips tie_weights, which would change memory.
+        model = auto.from_config(self.config, dtype=torch.get_default_dtype())
+        if getattr(model, "loss_type", None) is None and self.task in _LOSS_TYPES:
+            # a class name that names no loss (GPT-2's "LMHeadModel") makes transformers warn
+            # on every loss and fall back to the causal-LM loss, whatever the task
+            model.loss_type = _LOSS_TYPES[self.task]
         return model
 
     def make_batch(self, batch_size: int, seq_len: int) -> tuple[dict[str, Any], None]:
@@ -154,23 +164,6 @@ def _class_labels(config: Any, batch_size: int, generator: Any) -> Any:
     if labels == 1:  # transformers treats one label as regression: float targets
         return torch.randn(batch_size, generator=generator)
     return torch.randint(0, labels, (batch_size,), generator=generator)
-
-
-@contextlib.contextmanager
-def _init_skipped_on_fake_tensors() -> Iterator[None]:
-    """Weight initialisation writes into tensors already allocated: it changes no memory, and
-    on fake tensors it only costs time (thousands of fake ops for an 8B model). Real weights
-    keep it: uninitialised memory can hold denormals and NaNs, which slow a timed iteration."""
-    import torch
-    from torch._subclasses.fake_tensor import FakeTensor
-
-    if not isinstance(torch.empty(0), FakeTensor):
-        yield
-        return
-    from transformers.initialization import no_init_weights
-
-    with no_init_weights():
-        yield
 
 
 def load_hf(target: str, task: Task | None) -> HfModel:
