@@ -12,47 +12,14 @@ from bsprof.config import SweepConfig
 from bsprof.errors import ModelFileError
 from bsprof.model_setup import Task
 from bsprof.workload import Workload, check_model_source, load_workload
+from tests.hf_configs import saved, tiny_config
+
+ROOT = Path(__file__).resolve().parents[2]
 
 transformers = pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
 
 TINY_LLAMA_PARAMETERS = 24_992  # 2 embeddings of 100 x 32, 2 layers of 9,280, a final norm
-
-
-def tiny_config(family: str, **overrides: Any) -> Any:
-    """A few-thousand-parameter config of each family, with the architectures a Hub config has."""
-    if family == "llama":
-        values: dict[str, Any] = dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, vocab_size=100, max_position_embeddings=128,
-            architectures=["LlamaForCausalLM"],
-        )  # fmt: skip
-        return transformers.LlamaConfig(**{**values, **overrides})
-    if family == "gpt2":
-        values = dict(
-            n_layer=2, n_head=2, n_embd=32, vocab_size=100, n_positions=64, bos_token_id=99,
-            eos_token_id=99, architectures=["GPT2LMHeadModel"],
-        )  # fmt: skip
-        return transformers.GPT2Config(**{**values, **overrides})
-    if family.startswith("bert"):
-        head = "BertForMaskedLM" if family == "bert-mlm" else "BertForSequenceClassification"
-        values = dict(
-            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-            vocab_size=100, max_position_embeddings=64, num_labels=3, architectures=[head],
-        )  # fmt: skip
-        return transformers.BertConfig(**{**values, **overrides})
-    assert family == "t5"
-    values = dict(
-        d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, vocab_size=100,
-        decoder_start_token_id=0, architectures=["T5ForConditionalGeneration"],
-    )  # fmt: skip
-    return transformers.T5Config(**{**values, **overrides})
-
-
-def saved(tmp_path: Path, family: str, **overrides: Any) -> str:
-    folder = tmp_path / family
-    tiny_config(family, **overrides).save_pretrained(folder)
-    return f"hf:{folder}"
 
 
 @pytest.mark.parametrize(
@@ -239,3 +206,19 @@ def test_a_task_for_a_model_file_is_refused(tmp_path: Path) -> None:
         check_model_source(str(model), Task.SEQ_CLS)
     with pytest.raises(ModelFileError, match=f"^{expected}"):
         load_workload(str(model), Task.SEQ_CLS)
+
+
+# ---- the probe, which the sweeper asks before any trial ---------------------------------------
+
+
+@pytest.mark.parametrize(("family", "expected"), [("gpt2", 64), (None, None)])
+def test_the_probe_returns_the_default_length(
+    family: str | None, expected: int | None, tmp_path: Path
+) -> None:
+    from bsprof.device import CPU
+    from bsprof.runner.child import probe
+    from bsprof.runner.jobs import ProbeJob
+
+    target = saved(tmp_path, family) if family else str(ROOT / "examples" / "mnist_mlp.py")
+    payload = probe(ProbeJob(SweepConfig(model=target, device=CPU)))
+    assert payload["default_seq_len"] == expected
