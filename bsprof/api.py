@@ -172,7 +172,7 @@ def run(config: SweepConfig, observer: SweepObserver | None = None) -> SweepResu
     what ``sweep`` and ``predict`` call, and the command line too."""
     from bsprof.sweeper import QuietObserver, run_sweep
 
-    check_model_source(config.model)
+    check_model_source(config.model, config.task)
     return run_sweep(config, observer or QuietObserver())
 
 

@@ -99,7 +99,7 @@ def default_loss_name(workload: Workload, config: SweepConfig) -> str | None:
     try:
         with fake_tensors(workload):
             model = eager_module(build_model(workload, CPU))
-            inputs, targets = checked_batch(workload, batch_size)
+            inputs, targets = checked_batch(workload, batch_size, config.seq_len)
             with torch.no_grad():
                 outputs = call_model(model, to_device(inputs, CPU))
             return default_loss_choice(workload.source, outputs, targets)

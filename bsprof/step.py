@@ -192,33 +192,39 @@ def to_device(value: Any, device: torch.device) -> Any:
     return value
 
 
-def checked_batch(workload: Workload, batch_size: int) -> tuple[Any, Any]:
+def checked_batch(
+    workload: Workload, batch_size: int, seq_len: int | None = None
+) -> tuple[Any, Any]:
+    """make_batch's (inputs, targets) at ``batch_size`` and ``seq_len`` (``--seq-len``; None:
+    the workload's default length, if any), held to the contract."""
+    length = workload.batch_length(seq_len)
+    call = f"make_batch({batch_size})" if length is None else f"make_batch({batch_size}, {length})"
     try:
-        batch = workload.make_batch(batch_size)
+        batch = workload.batch(batch_size, length)
     except (Exception, SystemExit) as exc:
-        raise UserCodeError(workload.source, f"make_batch({batch_size})", exc) from exc
+        raise UserCodeError(workload.source, call, exc) from exc
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise ModelFileError(
-            f"{workload.source}: make_batch({batch_size}) returned {type(batch).__name__}; "
+            f"{workload.source}: {call} returned {type(batch).__name__}; "
             "expected a pair (inputs, targets): inputs a tensor, tuple or dict; targets a "
             "tensor or None"
         )
     inputs, targets = batch
     if not isinstance(inputs, (torch.Tensor, tuple, list, dict)):
         raise ModelFileError(
-            f"{workload.source}: make_batch({batch_size}) returned inputs of type "
+            f"{workload.source}: {call} returned inputs of type "
             f"{type(inputs).__name__}; expected a tensor, a tuple of tensors or a dict"
         )
     if targets is not None and not isinstance(targets, torch.Tensor):
         raise ModelFileError(
-            f"{workload.source}: make_batch({batch_size}) returned targets of type "
+            f"{workload.source}: {call} returned targets of type "
             f"{type(targets).__name__}; expected a tensor or None"
         )
-    _check_batch_dimension(workload, batch_size, inputs)
+    _check_batch_dimension(workload, batch_size, inputs, call)
     return inputs, targets
 
 
-def _check_batch_dimension(workload: Workload, batch_size: int, inputs: Any) -> None:
+def _check_batch_dimension(workload: Workload, batch_size: int, inputs: Any, call: str) -> None:
     """Some input tensor must have the requested size along the batch dimension: a make_batch
     that ignores its argument would make every batch size measure the same work."""
     dim = workload.batch_dim
@@ -235,7 +241,7 @@ def _check_batch_dimension(workload: Workload, batch_size: int, inputs: Any) -> 
         else ""
     )
     raise ModelFileError(
-        f"{workload.source}: make_batch({batch_size}) returned inputs whose batch dimension "
+        f"{workload.source}: {call} returned inputs whose batch dimension "
         f"(dim {dim}) {what}, not {batch_size}: make_batch must build a batch of the size it "
         f"is given{hint}"
     )
@@ -287,7 +293,7 @@ def make_step(
     model = build_model(workload, device)
     if wrap_model is not None:
         model = wrap_model(model)  # e.g. DistributedDataParallel: after .to(device)
-    inputs, targets = checked_batch(workload, batch_size)
+    inputs, targets = checked_batch(workload, batch_size, config.seq_len)
     inputs, targets = to_device(inputs, device), to_device(targets, device)
     training = config.mode is Mode.TRAIN
     model.train(training)

@@ -4,9 +4,10 @@ A model target is a path (``model.py``), a module (``package.module``) or an att
 (``package.module:attr``) that provides ``build_model()`` (or a module-level ``model``) and
 ``make_batch(batch_size)``, and optionally ``loss_fn(outputs, targets)``,
 ``training_step(model, inputs, targets) -> loss``, ``build_optimizer(params)`` and
-``BATCH_DIM`` (the batch dimension of the inputs, 0 unless the model is sequence-first). Every
-way the user's code can break becomes a ModelFileError that names the file, the function and
-what was expected.
+``BATCH_DIM`` (the batch dimension of the inputs, 0 unless the model is sequence-first).
+``make_batch(batch_size, seq_len)`` gets ``--seq-len``. A target ``hf:MODEL`` is a transformers
+config instead (bsprof.hf_models), which provides the same callables. Every way the user's code
+can break becomes a ModelFileError that names the file, the function and what was expected.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import inspect
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
 from bsprof.errors import ModelFileError
+from bsprof.hf_models import check_hf_source, is_hf_target
+from bsprof.model_setup import Task
 from bsprof.units import format_bytes
 
 _BSPROF_DIR = str(Path(__file__).resolve().parent)
@@ -34,11 +38,71 @@ class Workload:
 
     source: str
     build_model: Callable[[], Any]
-    make_batch: Callable[[int], Any]
+    make_batch: Callable[..., Any]  # (batch_size) or (batch_size, seq_len)
     loss_fn: Callable[[Any, Any], Any] | None = None
     build_optimizer: Callable[[Any], Any] | None = None
     training_step: Callable[[Any, Any, Any], Any] | None = None
     batch_dim: int = 0
+    default_seq_len: int | None = None  # an hf: model's length when none is given
+
+    @property
+    def seq_len_parameter(self) -> SeqLenParameter:
+        return seq_len_parameter(self.make_batch)
+
+    def batch_length(self, seq_len: int | None) -> int | None:
+        """The length make_batch gets: ``seq_len`` (``--seq-len``), else the workload's default
+        where make_batch takes one; None: make_batch is called without a length."""
+        parameter = self.seq_len_parameter
+        if seq_len is not None and not parameter.accepted:
+            raise ModelFileError(
+                f"{self.source}: make_batch(batch_size) takes no seq_len: define "
+                "make_batch(batch_size, seq_len) to use --seq-len"
+            )
+        if seq_len is None and parameter.accepted:
+            seq_len = self.default_seq_len
+        if seq_len is None and parameter.required:
+            raise ModelFileError(
+                f"{self.source}: make_batch(batch_size, seq_len) needs a sequence length: give "
+                "--seq-len (seq_len= in Python), or a default for seq_len in make_batch"
+            )
+        return seq_len
+
+    def batch(self, batch_size: int, seq_len: int | None) -> Any:
+        """make_batch called as it takes a length (after ``batch_length``)."""
+        if seq_len is None:
+            return self.make_batch(batch_size)
+        if self.seq_len_parameter.keyword:
+            return self.make_batch(batch_size, seq_len=seq_len)
+        return self.make_batch(batch_size, seq_len)
+
+
+@dataclass(frozen=True)
+class SeqLenParameter:
+    """Whether make_batch takes a sequence length: its second positional parameter, or one
+    named ``seq_len``; ``keyword`` when only by name (keyword-only)."""
+
+    accepted: bool
+    required: bool = False
+    keyword: bool = False
+
+
+def seq_len_parameter(make_batch: Callable[..., Any]) -> SeqLenParameter:
+    try:
+        parameters = list(inspect.signature(make_batch).parameters.values())
+    except (TypeError, ValueError):  # no signature to read (a builtin): called as documented
+        return SeqLenParameter(False)
+    named = [p for p in parameters if p.name == "seq_len" and p.kind is not p.VAR_KEYWORD]
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if named:
+        # by name unless it is the second positional: make_batch(n, device=None, seq_len=128)
+        # must not get the length as its device
+        second = positional[1:2] == named
+        return SeqLenParameter(True, named[0].default is named[0].empty, keyword=not second)
+    if len(positional) >= 2:
+        return SeqLenParameter(True, positional[1].default is positional[1].empty)
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return SeqLenParameter(True)
+    return SeqLenParameter(False)
 
 
 # The user's functions that run once per trial, before any batch: failing there is a broken
@@ -99,8 +163,13 @@ def in_memory_workload(name: str, holder: Any) -> Iterator[None]:
             _IN_MEMORY[name] = previous
 
 
-def check_model_source(target: str) -> None:
-    """Refuse a model file that is not there (or is a directory) before any worker starts."""
+def check_model_source(target: str, task: Task | None = None) -> None:
+    """Refuse a model file that is not there (or is a directory), an hf: folder without a
+    config.json, and a task for a model file, before any worker starts."""
+    if is_hf_target(target):
+        check_hf_source(target)
+        return
+    _refuse_task(target, task)
     path = target.partition(":")[0]
     if Path(path).is_dir():
         raise ModelFileError(f"{path}: is a directory, not a model file")
@@ -108,11 +177,26 @@ def check_model_source(target: str) -> None:
         raise ModelFileError(f"{path}: no such model file")
 
 
-def load_workload(target: str) -> Workload:
-    """The model file (a path, or ``package.module[:attr]``) imported and checked."""
+def load_workload(target: str, task: Task | None = None) -> Workload:
+    """The model file (a path, or ``package.module[:attr]``) imported and checked, or an hf:
+    model's config read and its ``task`` settled."""
+    if is_hf_target(target):
+        from bsprof.hf_models import load_hf
+
+        model = load_hf(target, task)
+        return replace(workload_from(model, target), default_seq_len=model.default_seq_len)
+    _refuse_task(target, task)
     if target in _IN_MEMORY:
         return workload_from(_IN_MEMORY[target], target)
     return workload_from(_import_target(target), target)
+
+
+def _refuse_task(target: str, task: Task | None) -> None:
+    if task is not None:
+        raise ModelFileError(
+            f"{target}: --task {task.value} is for hf: models; a model file's make_batch "
+            "builds its own batch and build_model its own head"
+        )
 
 
 def workload_from(module: Any, source: str) -> Workload:

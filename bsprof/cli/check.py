@@ -126,7 +126,7 @@ def check(
         raise UsageError("give exactly one of --baseline PATH or --save-baseline PATH")
     for expr in fail_on or ():
         parse_threshold(expr)  # a malformed gate is refused before anything runs
-    check_model_source(model)
+    check_model_source(model, task)
     check_outputs({"--save-baseline": save_baseline, "--summary-md": summary_md}, model)
     sizes = opt.Measurement.parse_batch_sizes(batch_sizes)
     if len(parse_int_list(seq_len, "--seq-len")) > 1:

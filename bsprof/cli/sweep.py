@@ -164,7 +164,7 @@ def sweep(
     Example: bsprof sweep examples/mnist_mlp.py --device cpu --memory-limit 2GiB --json out.json
     """
     config = _config(model, ctx.params)
-    check_model_source(model)
+    check_model_source(model, config.task)
     outputs = SweepOutputs(json_path, csv_path, markdown_path, single_process)
     outputs.validate(model)
     raise typer.Exit(run_sweep_command(config, outputs))

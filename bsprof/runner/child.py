@@ -106,7 +106,7 @@ def probe(job: ProbeJob) -> dict[str, Any]:
     if device.is_cpu:  # an address-space cap would break a CUDA context
         _cap_host(job.host_limit_bytes)
     before = _cpu.anonymous_rss()
-    workload = load_workload(job.config.model)
+    workload = load_workload(job.config.model, job.config.task)
     if device.is_cpu:
         check_import(job.config.model, _cpu.anonymous_rss() - before, job.config.memory_limit_bytes)
     from bsprof.describe import describe_training
@@ -115,6 +115,7 @@ def probe(job: ProbeJob) -> dict[str, Any]:
         "device": str(device),
         "environment": environment,
         "training": describe_training(workload, job.config).to_dict(),
+        "default_seq_len": workload.default_seq_len,  # an hf: model's, without --seq-len
     }
 
 
@@ -132,7 +133,7 @@ def measure(job: TrialJob, conn: Connection | Sender) -> dict[str, Any]:
         torch.set_num_threads(job.config.threads)
     backend = create_backend(job.device)
     backend.prepare(job.memory_limit_bytes, job.host_limit_bytes)  # before the user's code
-    workload = load_workload(job.config.model)
+    workload = load_workload(job.config.model, job.config.task)
     import_bytes = backend.model_loaded()
     if job.device.is_cpu:
         check_import(job.config.model, import_bytes, job.memory_limit_bytes)
@@ -154,7 +155,7 @@ def predict(job: PredictJob, conn: Connection | Sender) -> dict[str, Any]:
     if job.config.threads is not None:
         torch.set_num_threads(job.config.threads)
     _cap_host(job.host_limit_bytes)  # fake tensors never touch CUDA
-    workload = load_workload(job.config.model)
+    workload = load_workload(job.config.model, job.config.task)
 
     def predict_one(batch_size: int) -> TrialRecord:
         _send(conn, Progress("predicting", batch_size, 0))

@@ -73,7 +73,7 @@ def run_rank(job: dict[str, Any]) -> TrialRecord:
     device = rank_device(job["device"], local_rank)
     backend = create_backend(device)
     backend.prepare(job["memory_limit_bytes"], job.get("host_limit_bytes"))  # before user code
-    workload = load_workload(config.model)
+    workload = load_workload(config.model, config.task)
     imported = backend.model_loaded()
     if device.is_cpu:
         check_import(config.model, imported, job["memory_limit_bytes"])
