@@ -46,7 +46,8 @@ def affine_search(
         size = _inside(guess, low, high, max_batch)
         if run(size).fits and guess is not None and not _done(records, max_batch):
             run(size + 1)  # the line says size is the boundary: check the next size up
-    return SearchOutcome(tuple(sorted(records, key=lambda r: r.batch_size)), _notes(records))
+    ordered = tuple(sorted(records, key=lambda r: r.batch_size))
+    return SearchOutcome(ordered, confirmation=_confirmation(records))
 
 
 def _done(records: Sequence[TrialRecord], max_batch: int) -> bool:
@@ -95,11 +96,11 @@ def _inside(guess: int | None, low: int, high: int | None, max_batch: int) -> in
     return min(guess, top)
 
 
-def _notes(records: Sequence[TrialRecord]) -> tuple[str, ...]:
+def _confirmation(records: Sequence[TrialRecord]) -> str | None:
     low, high = _bracket(records) if any(r.fits for r in records) else (0, None)
     if high is None or high - low != 1:
-        return ()
+        return None
     return (
-        f"largest batch from memory's line in batch size ({len(records)} fake trials), "
-        f"checked: batch {low} fits the target and batch {high} does not",
+        f"Found from memory's line in batch size ({len(records)} fake trials) and checked: "
+        f"batch {low} fits the target, batch {high} does not."
     )

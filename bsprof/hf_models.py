@@ -107,6 +107,19 @@ class HfModel:
                 return min(MAX_DEFAULT_SEQ_LEN, value)
         return MAX_DEFAULT_SEQ_LEN  # relative positions (T5): no bound of its own
 
+    @property
+    def learned_positions(self) -> int | None:
+        """How many positions the model has learned embeddings for (GPT-2, BERT): a longer
+        sequence has none. None for rotary or relative positions (Llama, T5): no hard bound."""
+        rotary = any(getattr(self.config, f, None) for f in ("rope_parameters", "rope_scaling"))
+        if rotary or getattr(self.config, "model_type", "") == "t5":
+            return None
+        for field in _MAX_POSITIONS:
+            value = getattr(self.config, field, None)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return None
+
     def build_model(self) -> Any:
         """The task's model from the config, with random weights (fake ones when predicting)."""
         import torch
@@ -129,6 +142,12 @@ class HfModel:
         model computes its own loss (``outputs.loss``)."""
         import torch
 
+        limit = self.learned_positions
+        if limit is not None and seq_len > limit:
+            raise ModelFileError(
+                f"{self.source}: seq_len {seq_len} is longer than the {limit} positions the "
+                "model has embeddings for; give a --seq-len of at most that"
+            )
         generator = torch.Generator().manual_seed(0)
         ids = torch.randint(0, _vocab_size(self), (batch_size, seq_len), generator=generator)
         inputs: dict[str, Any] = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}

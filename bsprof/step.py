@@ -201,6 +201,8 @@ def checked_batch(
     call = f"make_batch({batch_size})" if length is None else f"make_batch({batch_size}, {length})"
     try:
         batch = workload.batch(batch_size, length)
+    except ModelFileError:
+        raise  # bsprof's own batches refusing a length (an hf: model's positions)
     except (Exception, SystemExit) as exc:
         raise UserCodeError(workload.source, call, exc) from exc
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:

@@ -152,11 +152,13 @@ def _predicted_sweep(state: SweepState, pool: JobRunner, observer: SweepObserver
     payload = _payload(outcome, f"{config.model}: the prediction failed")
     state.records = [state.stamped(TrialRecord.from_dict(r)) for r in payload["records"]]
     state.warnings.extend(payload["notes"])
+    if payload.get("confirmation"):
+        state.notes.append(payload["confirmation"])
     state.take_predictions(payload, state.records)
     if config.target is not None:
         state.warnings.append(
             "predicted on fake CPU tensors: the optimizers use foreach and attention takes "
-            "CUDA's kernel, as on CUDA; other ops follow the CPU kernels"
+            "CUDA's kernel (the rule is above), as on CUDA; other ops follow the CPU kernels"
         )
     result = state.snapshot(complete=True)  # the records as streamed, now with the self-check
     _raise_if_the_model_never_ran(result)

@@ -16,7 +16,8 @@ on sm80 and newer: the first kernel whose constraints hold):
 A fused choice runs CPU's fused kernel (dropout is drawn from a seed in the CUDA kernels, so
 nothing more is saved: the prediction drops it); math runs torch's math kernel, dropout and
 all. Attention written out by hand (``softmax(q @ k.T) @ v``, HF's "eager") is not SDPA and is
-predicted as written, on either device.
+predicted as written, on either device. The report states this rule under the target
+(bsprof.report.prediction.ATTENTION_RULE).
 """
 
 from __future__ import annotations
@@ -32,12 +33,6 @@ from torch.overrides import TorchFunctionMode
 SDPA = torch.nn.functional.scaled_dot_product_attention
 _HALF = (torch.float16, torch.bfloat16)
 FLASH_MAX_HEAD_DIM = 256
-
-RULE = (
-    "attention follows CUDA's kernel choice: flash for fp16/bf16 without a mask and head size "
-    "<=256 (multiple of 8), memory-efficient for other masks and dtypes (head size a multiple "
-    "of 8, 4 for fp32), else math (seq x seq weights); fused kernels save O(seq len)"
-)
 
 
 class Kernel(str, Enum):

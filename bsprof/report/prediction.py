@@ -155,6 +155,14 @@ def breakdown_line(record: TrialRecord) -> str:
     )
 
 
+# bsprof.prediction.attention applies it (for every CUDA target)
+ATTENTION_RULE = (
+    "Attention as CUDA runs it: flash for fp16/bf16 without a mask and head size <= 256 "
+    "(a multiple of 8), memory-efficient for other masks and dtypes (head size a multiple of 8, "
+    "4 for fp32), else math (seq x seq weights saved); the fused kernels save O(seq len)."
+)
+
+
 def assumption_lines(target: DeviceModel) -> list[str]:
     gpu = target.gpu
     name = gpu.name if gpu else "a device"
@@ -165,6 +173,7 @@ def assumption_lines(target: DeviceModel) -> list[str]:
         f"{format_bytes(target.cublas_workspace_bytes)} + CUDA context "
         f"{format_bytes(target.context_reserve_bytes)}.",
     ]
+    lines.append(ATTENTION_RULE)
     if gpu:
         lines.append(
             f"Estimated time = FLOPs / ({gpu.bf16_flops / 1e12:g} TFLOP/s bf16 or "

@@ -43,7 +43,7 @@ def seq_len_lines(result: SweepResult) -> list[str]:
             lines.append(f"seq len {length}: nothing fits")
             continue
         which = "largest batch" if part.largest_fitting_batch_bounded else "fits up to batch"
-        line = f"seq len {length}: {which} {largest} ({largest * length} tokens per batch)"
+        line = f"seq len {length}: {which} {largest:,} ({largest * length:,} tokens per batch)"
         rates = [
             (r.throughput_tokens_per_s, r.batch_size)
             for r in part.results

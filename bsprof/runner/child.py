@@ -21,7 +21,6 @@ from bsprof.device import CPU, CUDA, Device
 from bsprof.errors import ModelFileError
 from bsprof.measure import run_trial
 from bsprof.prediction import PredictionUnsupported, predict_iteration
-from bsprof.prediction.attention import RULE as ATTENTION_RULE
 from bsprof.prediction.selfcheck import self_check
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import TrialRecord, TrialStatus
@@ -171,11 +170,11 @@ def predict(job: PredictJob, conn: Connection | Sender) -> dict[str, Any]:
             if job.stop_above_bytes is not None and peak and peak > job.stop_above_bytes:
                 break
         notes: list[str] = []
+        confirmation = None
     else:
         outcome = _predicted_search(job.config, predict_one)
         records, notes = list(outcome.records), list(outcome.notes)
-    if job.cuda_kernels:
-        notes.append(ATTENTION_RULE)
+        confirmation = outcome.confirmation
     predicted = [r for r in records if r.prediction is not None]
     sizes = [r.batch_size for r in predicted]
     _send(conn, Progress("self-check", min(sizes, default=0), 0))
@@ -186,6 +185,7 @@ def predict(job: PredictJob, conn: Connection | Sender) -> dict[str, Any]:
     return {
         "records": [r.to_dict() for r in records],
         "notes": notes,
+        "confirmation": confirmation,
         "check": check.to_dict(),
         "default_loss": default_loss_name(workload, job.config),
     }

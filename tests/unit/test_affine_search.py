@@ -54,9 +54,9 @@ def test_affine_memory_takes_four_fake_trials() -> None:
     outcome = affine_search(1, 2**24, predict, CAPACITY)
     assert answer(outcome.records) == largest_by_brute_force(memory) == 93
     assert predict.tried == [1, 2, 93, 94]
-    assert outcome.notes == (
-        "largest batch from memory's line in batch size (4 fake trials), checked: batch 93 "
-        "fits the target and batch 94 does not",
+    assert outcome.confirmation == (
+        "Found from memory's line in batch size (4 fake trials) and checked: batch 93 fits the "
+        "target, batch 94 does not."
     )
 
 
@@ -93,7 +93,7 @@ def test_nothing_fits_at_the_smallest_batch() -> None:
 def test_everything_up_to_the_maximum_fits() -> None:
     predict = FakePredictor(lambda b: b * MiB)
     outcome = affine_search(1, 64, predict, CAPACITY)
-    assert answer(outcome.records) == 64 and outcome.notes == ()
+    assert answer(outcome.records) == 64 and outcome.confirmation is None
 
 
 def test_an_error_at_a_size_stops_the_search_there() -> None:

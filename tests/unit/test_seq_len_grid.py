@@ -98,8 +98,8 @@ def test_csv_rows_go_by_length_then_batch_with_training_time_per_length() -> Non
 def test_the_report_shows_each_length_then_the_answer_per_length() -> None:
     merged = merge(GRID, [SHORT, LONG], complete=True)
     assert seq_len_lines(merged) == [
-        "seq len 512: largest batch 4 (2048 tokens per batch), best 10,240 tokens/s at batch 4",
-        "seq len 2048: largest batch 1 (2048 tokens per batch), best 5,120 tokens/s at batch 1",
+        "seq len 512: largest batch 4 (2,048 tokens per batch), best 10,240 tokens/s at batch 4",
+        "seq len 2048: largest batch 1 (2,048 tokens per batch), best 5,120 tokens/s at batch 1",
     ]
     text = report_text(merged)
     assert "precision fp32, seq len 512)" in text and "seq len 2048)" in text
