@@ -1,0 +1,79 @@
+"""A few-hundred-million-parameter Llama from a local config, predicted for an H100 at two
+sequence lengths: in bounded time and memory, with an answer per length that the numbers
+explain (parameters from the config, memory's line checked at the boundary)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_sweep_cli import ROOT
+
+pytestmark = pytest.mark.slow
+transformers = pytest.importorskip("transformers")
+
+LLAMA_250M = dict(
+    hidden_size=1024, intermediate_size=2816, num_hidden_layers=16, num_attention_heads=16,
+    num_key_value_heads=8, vocab_size=32000, max_position_embeddings=4096,
+    architectures=["LlamaForCausalLM"],
+)  # fmt: skip
+MAX_WALL_S = 180  # ~25 s here (2 cores); the bound leaves room for a slow CI machine
+MAX_RSS_BYTES = 2 * 2**30
+
+# Runs bsprof in a fresh process and reports the largest RSS of it and its workers.
+MEASURED = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(done.returncode, time.perf_counter() - start,
+      resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
+"""
+
+
+def weight_bytes() -> int:
+    """Parameters and buffers (rotary frequencies), as built on the meta device: no memory."""
+    import torch
+
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**LLAMA_250M))
+    tensors = [*model.parameters(), *model.buffers()]
+    assert sum(p.numel() for p in model.parameters()) > 250_000_000
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def test_a_250m_llama_predicts_for_an_h100_at_two_lengths(tmp_path: Path) -> None:
+    transformers.LlamaConfig(**LLAMA_250M).save_pretrained(tmp_path / "llama")
+    out = tmp_path / "llama.json"
+    command = [
+        sys.executable, "-m", "bsprof", "sweep", f"hf:{tmp_path / 'llama'}", "--predict",
+        "--gpu", "h100", "--seq-len", "512,2048", "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURED, *command],
+        cwd=ROOT, capture_output=True, text=True, timeout=2 * MAX_WALL_S, check=True,
+    )  # fmt: skip
+    code, wall, rss = done.stdout.split()
+    assert int(code) == 0, done.stderr
+    assert float(wall) < MAX_WALL_S and int(rss) < MAX_RSS_BYTES, (wall, rss)
+
+    data = json.loads(out.read_text())
+    answers = {a["seq_len"]: a for a in data["by_seq_len"]}
+    assert sorted(answers) == [512, 2048]
+    short, long = answers[512], answers[2048]
+    assert short["largest_fitting_batch_bounded"] and long["largest_fitting_batch_bounded"]
+    assert short["largest_fitting_batch"] > long["largest_fitting_batch"] >= 1
+    assert short["tokens_per_batch"] == 512 * short["largest_fitting_batch"]
+    for length, answer in answers.items():
+        rows = {r["batch_size"]: r for r in data["results"] if r["seq_len"] == length}
+        largest = answer["largest_fitting_batch"]
+        # memory's line was checked at the boundary: B fits the H100, B + 1 does not
+        assert rows[largest]["status"] == "ok" and rows[largest + 1]["status"] == "oom"
+        assert len(rows) <= 6  # two trials for the line, two to check it (not a bisection)
+        prediction = rows[largest]["prediction"]
+        assert prediction["breakdown"]["parameters"] == weight_bytes()
+        assert prediction["predicted_device_bytes"] <= data["capacity_bytes"]
