@@ -254,8 +254,8 @@ def _guide(state: SweepState, pool: JobRunner, observer: SweepObserver) -> Guide
     predictions = [TrialRecord.from_dict(r) for r in outcome.payload["records"]]
     state.predictions = {r.batch_size: r.prediction for r in predictions if r.prediction}
     state.take_predictions(outcome.payload, predictions)
-    # A DDP trial's memory includes buckets and communication buffers: it is not steered.
-    if not state.predictions or limit is None or not config.guide or config.world_size > 1:
+    # A distributed trial's memory includes communication buffers: it is not steered.
+    if not state.predictions or limit is None or not config.guide or config.distributed:
         return None
     peaks = {b: p.predicted_peak_bytes for b, p in state.predictions.items()}
     return Guide(predicted_bytes=peaks, limit_bytes=limit)
@@ -266,7 +266,7 @@ def _measure(
 ) -> TrialRecord:
     device = state.device
     observer.trial_started(batch_size)
-    if state.config.world_size > 1:
+    if state.config.distributed:
         from bsprof.runner.torchrun import run_ddp_trial
 
         observer.trial_progress(batch_size, f"{state.config.world_size} ranks (torchrun)", 0, 0)

@@ -17,6 +17,7 @@ from dataclasses import replace
 import torch
 
 from bsprof.config import SweepConfig
+from bsprof.model_setup import Strategy
 from bsprof.prediction.iteration import prepared_step, trace_fake_iteration, traced_iteration
 from bsprof.prediction_check import PredictionCheck, op_differences, op_drift
 from bsprof.sysinfo import available_ram_bytes
@@ -38,7 +39,9 @@ def self_check(
     to ``largest`` (a batch size, its predicted peak and the peak's phase). Raises
     UserCodeError when the real iteration fails at every size tried: the model cannot train,
     whatever fake tensors say."""
-    config = replace(config, world_size=1)  # DDP buckets are added on top, not measured here
+    # The plain one-device step: DDP's buckets are added on top of it, and FSDP2's sharding is
+    # torch's own code run as it is; what can go wrong is a fake kernel of the model's.
+    config = replace(config, world_size=1, strategy=Strategy.DDP)
     sizes = sorted(set(batch_sizes))
     first, failure = None, None
     for batch_size in sizes[:_TRIES]:
