@@ -159,8 +159,9 @@ def _probe(config: SweepConfig, pool: JobRunner) -> dict[str, Any]:
 
 
 def _check_world_size(config: SweepConfig, device: Device, gpus: int) -> None:
-    """One rank per GPU, or per CPU core: more would measure contention, not the model."""
-    if config.world_size == 1 or config.oversubscribe:
+    """One rank per GPU, or per CPU core: more would measure contention, not the model.
+    A prediction runs no rank: it is for N devices this machine need not have."""
+    if config.world_size == 1 or config.oversubscribe or config.predict:
         return
     on_cuda = device.is_cuda
     available = gpus if on_cuda else usable_cpu_count()

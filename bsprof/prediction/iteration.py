@@ -15,6 +15,7 @@ CUDA's default is foreach (bsprof switches a CUDA target's optimizer to foreach 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -104,14 +105,30 @@ def trace_fake_iteration(
 
 
 def trace_sharded_iteration(
-    workload: Workload, config: SweepConfig, batch_size: int, target_is_cuda: bool
+    workload: Workload,
+    config: SweepConfig,
+    batch_size: int,
+    target_is_cuda: bool,
+    fake: bool = True,
 ) -> IterationTrace:
     """Rank 0 of ``config.world_size`` under FSDP2 (bsprof.prediction.sharded): its shards,
-    its all-gathered blocks and its reduce-scatter buffers, on fake tensors."""
-    with fake_process_group(config.world_size) as mesh, fake_tensors(workload):
+    its all-gathered blocks and its reduce-scatter buffers, on fake tensors (``fake`` False:
+    real ones, the self-check; the fake collectives leave the gathered values unset, which
+    changes no size)."""
+    tensors = fake_tensors(workload) if fake else contextlib.nullcontext()
+    with fake_process_group(config.world_size) as mesh, tensors:
         step = prepared_step(workload, config, batch_size, target_is_cuda, fsdp_wrapper(mesh))
-        trace = traced_iteration(step, size_corrections())
+        trace = traced_iteration(step, size_corrections() if fake else None)
     return replace(trace, sharded_over=config.world_size)
+
+
+def trace_real_iteration(
+    workload: Workload, config: SweepConfig, batch_size: int, target_is_cuda: bool
+) -> IterationTrace:
+    """The predicted iteration on real CPU tensors, DDP's buckets left out (the self-check)."""
+    if config.strategy is Strategy.FSDP:
+        return trace_sharded_iteration(workload, config, batch_size, target_is_cuda, fake=False)
+    return traced_iteration(prepared_step(workload, config, batch_size, target_is_cuda))
 
 
 def prepared_step(

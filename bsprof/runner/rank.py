@@ -82,15 +82,17 @@ def run_rank(job: dict[str, Any]) -> TrialRecord:
     if device.is_cuda:
         torch.cuda.empty_cache()  # under torchrun, trials share the process
     return run_trial(
-        workload, config, int(job["batch_size"]), backend, _no_progress, _wrapper(config, device)
+        workload, config, int(job["batch_size"]), backend, _no_progress, model_wrapper(config, device)
     )
 
 
-def _wrapper(config: SweepConfig, device: Device) -> ModelWrapper:
+def model_wrapper(config: SweepConfig, device: Device) -> ModelWrapper:
     """DDP, or FSDP2's fully_shard per block and on the root (over the default group)."""
     if config.strategy is Strategy.FSDP:
         from bsprof.prediction.sharded import fsdp_wrapper
 
+        if device.is_cuda:  # FSDP2's default mesh is on the current device
+            torch.cuda.set_device(device.cuda_index)
         return fsdp_wrapper(None)
     device_ids = [device.index] if device.is_cuda else None
 
