@@ -81,9 +81,8 @@ def run_rank(job: dict[str, Any]) -> TrialRecord:
         check_import(config.model, imported, job["memory_limit_bytes"])
     if device.is_cuda:
         torch.cuda.empty_cache()  # under torchrun, trials share the process
-    return run_trial(
-        workload, config, int(job["batch_size"]), backend, _no_progress, model_wrapper(config, device)
-    )
+    wrap = model_wrapper(config, device)
+    return run_trial(workload, config, int(job["batch_size"]), backend, _no_progress, wrap)
 
 
 def model_wrapper(config: SweepConfig, device: Device) -> ModelWrapper:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -32,7 +32,7 @@ MLP = str(ROOT / "examples" / "mnist_mlp.py")
 class _GradientsAtStep(LiveStorageTracker):
     """Remembers the gradient bytes live when the optimizer step starts: all of them."""
 
-    seen: list[_GradientsAtStep] = []
+    seen: ClassVar[list[_GradientsAtStep]] = []
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -142,9 +142,9 @@ def test_the_fake_group_is_gone_after_a_failure_and_refuses_a_real_one() -> None
         raise RuntimeError("inside")
     assert not dist.is_initialized()
     with fake_process_group(3):
-        with pytest.raises(PredictionUnsupported, match="already has one"):
-            with fake_process_group(2):
-                pass
+        refused = pytest.raises(PredictionUnsupported, match="already has one")
+        with refused, fake_process_group(2):
+            pass
         assert dist.get_world_size() == 3  # the outer group is left alone
     assert not dist.is_initialized()
 
