@@ -11,6 +11,9 @@ CPU tensors; the CUDA allocator is modelled on top (see ``DeviceModel``). Where 
 kernels differ, the prediction follows the CPU kernels: e.g. scaled-dot-product attention picks
 the math or flash kernel by device, and the CPU optimizers default to a per-parameter loop where
 CUDA's default is foreach (bsprof switches a CUDA target's optimizer to foreach for that reason).
+
+``--nproc N`` adds DDP's gradient buckets to the one-device iteration; ``--strategy fsdp``
+instead runs rank 0 of an FSDP2 job under a fake process group (bsprof.prediction.sharded).
 """
 
 from __future__ import annotations

@@ -180,6 +180,9 @@ def fits_line(result: SweepResult, capacity: int) -> str:
     """The largest batch that fits the target, said only when a size above it does not."""
     summary = summarize(result)
     where = f"the target's {format_bytes(capacity)}"
+    world = result.config.world_size
+    if world > 1:  # the batch and the memory are one device's, whatever the strategy
+        where += f" per device ({result.config.strategy.value.upper()} over {world} devices)"
     largest = summary.largest_fitting_batch
     if largest is None:
         return f"Nothing fits {where}, even at the smallest batch."

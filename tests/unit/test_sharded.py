@@ -183,3 +183,42 @@ def test_a_measured_fsdp_rank_shards_the_model_where_ddp_replicates_it() -> None
         assert all(isinstance(p, DTensor) for p in model.parameters())
         ddp = model_wrapper(replace(config, strategy=Strategy.DDP), CPU)
         assert type(ddp(torch.nn.Linear(2, 2))).__name__ == "DistributedDataParallel"
+
+
+def test_a_prediction_for_more_devices_than_this_machine_has_is_not_refused() -> None:
+    from bsprof.device import CPU
+    from bsprof.errors import ConfigError
+    from bsprof.sweeper import _check_world_size
+
+    predicted = SweepConfig(MLP, world_size=64, strategy=Strategy.FSDP, predict=True)
+    _check_world_size(predicted, CPU, 0)  # no rank runs: nothing to oversubscribe
+    with pytest.raises(ConfigError, match="one per rank"):
+        _check_world_size(replace(predicted, predict=False), CPU, 0)
+
+
+def test_the_breakdown_line_says_per_device_and_names_the_gathered_parameters() -> None:
+    from bsprof.records import TrialRecord, TrialStatus
+    from bsprof.report.prediction import breakdown_line
+
+    record = PredictionRecord(
+        100, 100, 10, 5, 20, 1, 44, "backward", 0, gathered=20, sharded_over=4
+    )
+    line = breakdown_line(TrialRecord(8, TrialStatus.OK, prediction=record))
+    assert "per device, FSDP shards over 4 ranks" in line
+    assert "all-gathered parameters 20 B" in line
+
+
+def test_the_largest_fitting_batch_is_said_to_be_per_device() -> None:
+    from bsprof.records import TrialRecord, TrialStatus
+    from bsprof.report.prediction import fits_line
+    from tests.conftest import sweep_result
+
+    records = [
+        TrialRecord(8, TrialStatus.OK, prediction=PredictionRecord(1, 1, 0, 0, 0, 0, 1, "x", 0)),
+        TrialRecord(16, TrialStatus.OOM, prediction=PredictionRecord(9, 9, 0, 0, 0, 0, 9, "x", 0)),
+    ]
+    config = SweepConfig(MLP, world_size=4, strategy=Strategy.FSDP, predict=True)
+    line = fits_line(sweep_result(*records, config=config), 2**30)
+    assert (
+        line == "Largest batch that fits the target's 1.0 GiB per device (FSDP over 4 devices): 8"
+    )
