@@ -148,8 +148,10 @@ def prepared_step(
     step.model = eager_module(step.model)
     if target_is_cuda and step.optimizer is not None:
         _use_foreach(step.optimizer)
-    if config.mode is Mode.TRAIN:
-        step()  # the first iteration creates the optimizer's state
+    if config.mode is Mode.TRAIN or wrap_model is not None:
+        # the first iteration creates the optimizer's state, and FSDP2's unsharded-parameter
+        # storages, which later iterations re-allocate in place (counted as all-gathered)
+        step()
     return step
 
 

@@ -222,3 +222,9 @@ def test_the_largest_fitting_batch_is_said_to_be_per_device() -> None:
     assert (
         line == "Largest batch that fits the target's 1.0 GiB per device (FSDP over 4 devices): 8"
     )
+
+
+def test_fsdp_on_one_rank_is_measured_through_torchrun_as_a_rank() -> None:
+    assert SweepConfig(MLP, strategy=Strategy.FSDP).distributed
+    assert not SweepConfig(MLP).distributed  # DDP on one rank is the plain step
+    assert SweepConfig(MLP, world_size=2).distributed
