@@ -133,6 +133,12 @@ class SweepConfig:
         return self.seq_lens[0] if self.seq_lens else None
 
     @property
+    def distributed(self) -> bool:
+        """Measured trials run as torch.distributed ranks (through torchrun): several ranks, or
+        FSDP on one (shards of 1 still bring FSDP2's gather and reduce buffers)."""
+        return self.world_size > 1 or self.strategy is Strategy.FSDP
+
+    @property
     def doubling_sizes(self) -> tuple[int, ...]:
         """min_batch, 2 x min_batch, ... up to max_batch (the doubling plan)."""
         sizes, size = [], self.min_batch

@@ -111,6 +111,8 @@ class PredictionRecord:
     predicted_device_bytes: int | None = None
     estimated_time_per_iter_s: float | None = None  # FLOPs / (GPU peak x MFU): an estimate
     ddp_buckets: int = 0  # DistributedDataParallel's gradient buckets, live all iteration
+    gathered: int = 0  # FSDP's all-gathered (unsharded) parameters live at the peak
+    sharded_over: int = 1  # FSDP: parameters, gradients, optimizer state are 1/N shards
     flops_incomplete: tuple[str, ...] = ()  # ops that may do matrix work, with no FLOP formula
     verified: bool | None = None  # the sweep's self-check: None where it did not run
 
@@ -124,6 +126,7 @@ class PredictionRecord:
             "estimated_time_per_iter_s": self.estimated_time_per_iter_s,
             "peak_phase": self.peak_phase,
             "rounded_peak_bytes": self.rounded_peak_bytes,
+            "sharded_over": self.sharded_over,
             "breakdown": {
                 "parameters": self.parameters,
                 "gradients": self.gradients,
@@ -131,6 +134,7 @@ class PredictionRecord:
                 "inputs": self.inputs,
                 "activations": self.activations,
                 "ddp_buckets": self.ddp_buckets,
+                "gathered": self.gathered,
             },
         }
 
@@ -150,6 +154,8 @@ class PredictionRecord:
             predicted_device_bytes=data.get("predicted_device_bytes"),
             estimated_time_per_iter_s=data.get("estimated_time_per_iter_s"),
             ddp_buckets=int(breakdown.get("ddp_buckets", 0)),
+            gathered=int(breakdown.get("gathered", 0)),
+            sharded_over=int(data.get("sharded_over", 1)),
             flops_incomplete=tuple(str(op) for op in data.get("flops_incomplete") or ()),
             verified=data.get("verified"),
         )

@@ -181,8 +181,9 @@ def _probe(config: SweepConfig, pool: JobRunner) -> dict[str, Any]:
 
 
 def _check_world_size(config: SweepConfig, device: Device, gpus: int) -> None:
-    """One rank per GPU, or per CPU core: more would measure contention, not the model."""
-    if config.world_size == 1 or config.oversubscribe:
+    """One rank per GPU, or per CPU core: more would measure contention, not the model.
+    A prediction runs no rank: it is for N devices this machine need not have."""
+    if config.world_size == 1 or config.oversubscribe or config.predict:
         return
     on_cuda = device.is_cuda
     available = gpus if on_cuda else usable_cpu_count()
@@ -281,8 +282,8 @@ def _guide(state: SweepState, pool: JobRunner, observer: SweepObserver) -> Guide
     predictions = [TrialRecord.from_dict(r) for r in outcome.payload["records"]]
     state.predictions = {r.batch_size: r.prediction for r in predictions if r.prediction}
     state.take_predictions(outcome.payload, predictions)
-    # A DDP trial's memory includes buckets and communication buffers: it is not steered.
-    if not state.predictions or limit is None or not config.guide or config.world_size > 1:
+    # A distributed trial's memory includes communication buffers: it is not steered.
+    if not state.predictions or limit is None or not config.guide or config.distributed:
         return None
     peaks = {b: p.predicted_peak_bytes for b, p in state.predictions.items()}
     return Guide(predicted_bytes=peaks, limit_bytes=limit)
@@ -293,7 +294,7 @@ def _measure(
 ) -> TrialRecord:
     device = state.device
     observer.trial_started(batch_size)
-    if state.config.world_size > 1:
+    if state.config.distributed:
         from bsprof.runner.torchrun import run_ddp_trial
 
         observer.trial_progress(batch_size, f"{state.config.world_size} ranks (torchrun)", 0, 0)

@@ -73,6 +73,8 @@ _MATRIX_WORDS = frozenset(
     }
 )
 _TORCH_NAMESPACES = frozenset({"aten", "prims"})
+# collectives and FSDP2's copies in and out of their buffers: communication, no arithmetic
+_COMMUNICATION_NAMESPACES = frozenset({"c10d", "_c10d_functional", "fsdp"})
 
 
 def _rnn_layer_forward_flops(weight_ih: Any, weight_hh: Any, sequence: int, batch: int) -> int:
@@ -186,6 +188,8 @@ def uncounted_ops(seen: Iterable[Any], tally: FlopTally) -> tuple[str, ...]:
             continue
         name = str(packet)
         namespace, _, base = name.partition(".")
+        if namespace in _COMMUNICATION_NAMESPACES:
+            continue
         custom = namespace not in _TORCH_NAMESPACES
         if custom or _MATRIX_WORDS.intersection(re.split(r"[_.]", base)):
             names.add(name)

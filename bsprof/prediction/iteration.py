@@ -11,6 +11,9 @@ CPU tensors; the CUDA allocator is modelled on top (see ``DeviceModel``). Where 
 kernels differ in what they allocate, a CUDA target follows CUDA: scaled-dot-product attention
 takes the kernel CUDA would (bsprof.prediction.attention), and the optimizers use foreach, CUDA's
 default, where the CPU's is a per-parameter loop. Other ops follow the CPU kernels.
+
+``--nproc N`` adds DDP's gradient buckets to the one-device iteration; ``--strategy fsdp``
+instead runs rank 0 of an FSDP2 job under a fake process group (bsprof.prediction.sharded).
 """
 
 from __future__ import annotations
@@ -24,13 +27,20 @@ import torch
 from torch.utils._pytree import tree_flatten
 
 from bsprof.config import Mode, SweepConfig
+from bsprof.model_setup import Strategy
 from bsprof.prediction.attention import cuda_attention
 from bsprof.prediction.corrections import size_corrections
 from bsprof.prediction.fake import fake_tensors
 from bsprof.prediction.flops import FlopTally, uncounted_ops
-from bsprof.prediction.tracker import Correction, LiveStorageTracker, round_to_block
+from bsprof.prediction.sharded import fake_process_group, fsdp_wrapper
+from bsprof.prediction.tracker import (
+    Correction,
+    LiveStorageTracker,
+    local_tensors,
+    round_to_block,
+)
 from bsprof.records import PredictionRecord
-from bsprof.step import TrainingStep, make_step
+from bsprof.step import ModelWrapper, TrainingStep, make_step
 from bsprof.workload import Workload
 
 
@@ -49,6 +59,8 @@ class IterationTrace:
     uncounted_ops: tuple[str, ...]
     allocated_by_op: Mapping[str, int] = field(default_factory=dict)
     ddp_buckets: int = 0
+    gathered_at_peak: int = 0  # FSDP's all-gathered (unsharded) parameters
+    sharded_over: int = 1
 
     def to_prediction(self) -> PredictionRecord:
         fixed = (
@@ -57,6 +69,7 @@ class IterationTrace:
             + self.inputs
             + self.gradients_at_peak
             + self.ddp_buckets
+            + self.gathered_at_peak
         )
         return PredictionRecord(
             predicted_peak_bytes=self.peak_bytes,
@@ -70,6 +83,8 @@ class IterationTrace:
             flops_per_iter=self.flops,
             flops_incomplete=self.uncounted_ops,
             ddp_buckets=self.ddp_buckets,
+            gathered=self.gathered_at_peak,
+            sharded_over=self.sharded_over,
         )
 
 
@@ -86,26 +101,61 @@ def predict_iteration(
 def trace_fake_iteration(
     workload: Workload, config: SweepConfig, batch_size: int, target_is_cuda: bool
 ) -> IterationTrace:
+    if config.strategy is Strategy.FSDP:
+        return trace_sharded_iteration(workload, config, batch_size, target_is_cuda)
     with fake_tensors(workload):
         step = prepared_step(workload, config, batch_size, target_is_cuda)
         trace = traced_iteration(step, size_corrections())
-    if config.world_size > 1 and config.mode is Mode.TRAIN:
+    if config.world_size > 1 and config.mode is Mode.TRAIN:  # DDP: FSDP returned above
         return with_ddp_buckets(trace, step.model)
     return trace
 
 
-def prepared_step(
+def trace_sharded_iteration(
+    workload: Workload,
+    config: SweepConfig,
+    batch_size: int,
+    target_is_cuda: bool,
+    fake: bool = True,
+) -> IterationTrace:
+    """Rank 0 of ``config.world_size`` under FSDP2 (bsprof.prediction.sharded): its shards,
+    its all-gathered blocks and its reduce-scatter buffers, on fake tensors (``fake`` False:
+    real ones, the self-check; the fake collectives leave the gathered values unset, which
+    changes no size)."""
+    tensors = fake_tensors(workload) if fake else contextlib.nullcontext()
+    with fake_process_group(config.world_size) as mesh, tensors:
+        step = prepared_step(workload, config, batch_size, target_is_cuda, fsdp_wrapper(mesh))
+        trace = traced_iteration(step, size_corrections() if fake else None)
+    return replace(trace, sharded_over=config.world_size)
+
+
+def trace_real_iteration(
     workload: Workload, config: SweepConfig, batch_size: int, target_is_cuda: bool
+) -> IterationTrace:
+    """The predicted iteration on real CPU tensors, DDP's buckets left out (the self-check)."""
+    if config.strategy is Strategy.FSDP:
+        return trace_sharded_iteration(workload, config, batch_size, target_is_cuda, fake=False)
+    return traced_iteration(prepared_step(workload, config, batch_size, target_is_cuda))
+
+
+def prepared_step(
+    workload: Workload,
+    config: SweepConfig,
+    batch_size: int,
+    target_is_cuda: bool,
+    wrap_model: ModelWrapper | None = None,
 ) -> TrainingStep:
     """A step on CPU tensors (fake under fake_tensors), after the iteration that creates the
     optimizer's state. A torch.compile'd model is predicted through the eager module it wraps:
     compiled kernels cannot run on fake tensors (the sweep says so)."""
-    step = make_step(workload, config, batch_size, torch.device("cpu"))
+    step = make_step(workload, config, batch_size, torch.device("cpu"), wrap_model)
     step.model = eager_module(step.model)
     if target_is_cuda and step.optimizer is not None:
         _use_foreach(step.optimizer)
-    if config.mode is Mode.TRAIN:
-        step()  # the first iteration creates the optimizer's state
+    if config.mode is Mode.TRAIN or wrap_model is not None:
+        # the first iteration creates the optimizer's state, and FSDP2's unsharded-parameter
+        # storages, which later iterations re-allocate in place (counted as all-gathered)
+        step()
     return step
 
 
@@ -169,6 +219,7 @@ def traced_iteration(
         flops=flops.total,
         uncounted_ops=uncounted_ops(tracker.ops_seen, flops),
         allocated_by_op=dict(tracker.allocated_by_op),
+        gathered_at_peak=tracker.peak_gathered,
     )
 
 
@@ -179,7 +230,9 @@ def _tensors(value: Any) -> Iterator[torch.Tensor]:
 
 
 def _bytes(tensors: Sequence[torch.Tensor]) -> int:
-    storages = {t.untyped_storage()._cdata: t.untyped_storage().nbytes() for t in tensors}
+    """Bytes of the tensors' storages on this device: an FSDP2 parameter's local shard."""
+    local = [inner for t in tensors for inner in local_tensors(t)]
+    storages = {t.untyped_storage()._cdata: t.untyped_storage().nbytes() for t in local}
     return sum(storages.values())
 
 

@@ -19,7 +19,8 @@ from dataclasses import replace
 import torch
 
 from bsprof.config import SweepConfig
-from bsprof.prediction.iteration import prepared_step, trace_fake_iteration, traced_iteration
+from bsprof.model_setup import Strategy
+from bsprof.prediction.iteration import trace_fake_iteration, trace_real_iteration
 from bsprof.prediction_check import PredictionCheck, op_differences, op_drift
 from bsprof.sysinfo import available_ram_bytes
 from bsprof.units import format_bytes
@@ -41,7 +42,8 @@ def self_check(
     to ``largest`` (a batch size, its predicted peak and the peak's phase). Raises
     UserCodeError when the real iteration fails at every size tried: the model cannot train,
     whatever fake tensors say."""
-    config = replace(config, world_size=1)  # DDP buckets are added on top, not measured here
+    if config.strategy is Strategy.DDP:  # the buckets are added on top, not measured here
+        config = replace(config, world_size=1)
     sizes = sorted(set(batch_sizes))
     first, failure = None, None
     for batch_size in sizes[:_TRIES]:
@@ -120,8 +122,7 @@ def _check_at(
             f"{format_bytes(fake.peak_bytes)}, over {too_big}",
         )
     torch.manual_seed(0)
-    step = prepared_step(workload, config, batch_size, target_is_cuda)
-    real = traced_iteration(step)
+    real = trace_real_iteration(workload, config, batch_size, target_is_cuda)
     return PredictionCheck(
         batch_size,
         predicted_peak_bytes=fake.peak_bytes,

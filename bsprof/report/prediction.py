@@ -147,11 +147,13 @@ def breakdown_line(record: TrialRecord) -> str:
         ("inputs", p.inputs),
         ("activations and temporaries", p.activations),
         *((("DDP gradient buckets", p.ddp_buckets),) if p.ddp_buckets else ()),
+        *((("all-gathered parameters", p.gathered),) if p.gathered else ()),
     )
     listed = ", ".join(f"{name} {format_bytes(size)}" for name, size in parts)
+    sharded = f"; per device, FSDP shards over {p.sharded_over} ranks" if p.sharded_over > 1 else ""
     return (
         f"Breakdown at batch {record.batch_size} (peak {format_bytes(p.predicted_peak_bytes)}, "
-        f"in the {p.peak_phase}): {listed}."
+        f"in the {p.peak_phase}{sharded}): {listed}."
     )
 
 
@@ -187,6 +189,9 @@ def fits_line(result: SweepResult, capacity: int) -> str:
     """The largest batch that fits the target, said only when a size above it does not."""
     summary = summarize(result)
     where = f"the target's {format_bytes(capacity)}"
+    world = result.config.world_size
+    if world > 1:  # the batch and the memory are one device's, whatever the strategy
+        where += f" per device ({result.config.strategy.value.upper()} over {world} devices)"
     largest = summary.largest_fitting_batch
     if largest is None:
         return f"Nothing fits {where}, even at the smallest batch."

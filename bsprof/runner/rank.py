@@ -31,9 +31,11 @@ from bsprof.environment import Environment
 from bsprof.errors import ConfigError, ModelFileError
 from bsprof.lifetime import die_with_parent
 from bsprof.measure import run_trial
+from bsprof.model_setup import Strategy
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.result import SweepResult
 from bsprof.runner.torchrun import combine
+from bsprof.step import ModelWrapper
 from bsprof.workload import check_import, load_workload
 
 # Worst outcome wins the agreement: any OOM makes the batch size not fit.
@@ -79,12 +81,24 @@ def run_rank(job: dict[str, Any]) -> TrialRecord:
         check_import(config.model, imported, job["memory_limit_bytes"])
     if device.is_cuda:
         torch.cuda.empty_cache()  # under torchrun, trials share the process
-    device_ids = [local_rank] if device.is_cuda else None
+    wrap = model_wrapper(config, device)
+    return run_trial(workload, config, int(job["batch_size"]), backend, _no_progress, wrap)
+
+
+def model_wrapper(config: SweepConfig, device: Device) -> ModelWrapper:
+    """DDP, or FSDP2's fully_shard per block and on the root (over the default group)."""
+    if config.strategy is Strategy.FSDP:
+        from bsprof.prediction.sharded import fsdp_wrapper
+
+        if device.is_cuda:  # FSDP2's default mesh is on the current device
+            torch.cuda.set_device(device.cuda_index)
+        return fsdp_wrapper(None)
+    device_ids = [device.index] if device.is_cuda else None
 
     def wrap(model: torch.nn.Module) -> torch.nn.Module:
         return DistributedDataParallel(model, device_ids=device_ids)
 
-    return run_trial(workload, config, int(job["batch_size"]), backend, _no_progress, wrap)
+    return wrap
 
 
 def _no_progress(phase: str, done: int, total: int) -> None:
