@@ -24,7 +24,7 @@ from torch.utils._pytree import tree_flatten
 
 from bsprof.config import Mode, SweepConfig
 from bsprof.prediction.corrections import size_corrections
-from bsprof.prediction.fake import fake_tensors
+from bsprof.prediction.fake import fake_tensors, values_free
 from bsprof.prediction.flops import FlopTally, uncounted_ops
 from bsprof.prediction.tracker import Correction, LiveStorageTracker, round_to_block
 from bsprof.records import PredictionRecord
@@ -99,9 +99,17 @@ def prepared_step(
     step.model = eager_module(step.model)
     if target_is_cuda and step.optimizer is not None:
         _use_foreach(step.optimizer)
+    if step.optimizer is not None and _is_fake(step.model):
+        step.optimizer.step = values_free(step.optimizer.step)  # type: ignore[method-assign]
     if config.mode is Mode.TRAIN:
         step()  # the first iteration creates the optimizer's state
     return step
+
+
+def _is_fake(model: torch.nn.Module) -> bool:
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    return any(isinstance(p, FakeTensor) for p in model.parameters())
 
 
 def eager_module(model: torch.nn.Module) -> torch.nn.Module:
