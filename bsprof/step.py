@@ -14,11 +14,12 @@ import torch
 from torch.utils._pytree import tree_flatten
 
 from bsprof.config import Mode, Precision, SweepConfig
-from bsprof.model_setup import OptimizerName
 from bsprof.errors import ModelFileError
+from bsprof.model_setup import OptimizerName
 from bsprof.training_options import (
     TRUE_DTYPES,
     apply_training_options,
+    check_training_options,
     optimizer_for,
     to_dtype,
     trainable,
@@ -283,11 +284,6 @@ def build_optimizer(
         # not torch's "empty parameter list", is what fails
         parameters = trainable(model) or list(model.parameters())
         return optimizer_for(name or OptimizerName.ADAMW, parameters)
-    if name is not None:
-        raise ModelFileError(
-            f"{workload.source}: defines build_optimizer(), so --optimizer {name.value} "
-            "(optimizer=) would not be what trains it; drop the option or the function"
-        )
     try:
         optimizer = workload.build_optimizer(model.parameters())
     except (Exception, SystemExit) as exc:
@@ -312,6 +308,7 @@ def make_step(
     device: torch.device,
     wrap_model: ModelWrapper | None = None,
 ) -> TrainingStep:
+    check_training_options(config, workload.source, workload.build_optimizer is not None)
     model = build_model(workload, device, config)
     if wrap_model is not None:
         model = wrap_model(model)  # e.g. DistributedDataParallel: after .to(device)

@@ -12,6 +12,7 @@ and the fake-tensor predictions, so both see the same parameters, gradients and 
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -30,6 +31,21 @@ LORA_ALPHA_PER_RANK = 2
 # peft picks "the usual" target modules per model_type (q_proj and v_proj for Llama); a model
 # peft does not know gets adapters on every linear layer but the output head.
 LORA_FALLBACK_TARGETS = "all-linear"
+
+
+def check_training_options(config: SweepConfig, source: str, builds_optimizer: bool) -> None:
+    """Refuse, before anything is built, options that cannot take effect: ``--optimizer``
+    where the model file builds its own, ``--lora`` without peft."""
+    if config.optimizer_name is not None and builds_optimizer:
+        raise ModelFileError(
+            f"{source}: defines build_optimizer(), so --optimizer {config.optimizer_name.value} "
+            "(optimizer=) would not be what trains it; drop the option or the function"
+        )
+    if config.lora_rank is not None and importlib.util.find_spec("peft") is None:
+        raise ModelFileError(_NO_PEFT.format(source=source))
+
+
+_NO_PEFT = "{source}: LoRA (--lora / lora=) needs peft, which is not installed: pip install peft"
 
 
 def apply_training_options(model: nn.Module, config: SweepConfig, source: str) -> nn.Module:
@@ -69,15 +85,12 @@ def apply_lora(model: nn.Module, rank: int, source: str) -> nn.Module:
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError:
-        raise ModelFileError(
-            f"{source}: LoRA (--lora / lora=) needs peft, which is not installed: "
-            "pip install peft"
-        ) from None
+        raise ModelFileError(_NO_PEFT.format(source=source)) from None
     config = LoraConfig(
         r=rank, lora_alpha=LORA_ALPHA_PER_RANK * rank, target_modules=lora_targets(model)
     )
     try:
-        return get_peft_model(model, config)  # type: ignore[no-any-return]
+        return get_peft_model(model, config)
     except ValueError as exc:  # e.g. no linear layer to adapt
         raise ModelFileError(f"{source}: peft cannot add LoRA adapters: {exc}") from None
 
@@ -97,13 +110,31 @@ def lora_description(model: nn.Module, rank: int) -> str:
     base = getattr(model, "get_base_model", lambda: model)()
     model_type = getattr(getattr(base, "config", None), "model_type", None)
     peft_config = getattr(model, "peft_config", {}).get("default")
-    targets = sorted(getattr(peft_config, "target_modules", None) or ())
+    # all-linear resolves to full module paths; a module's own name is what people recognise
+    targets = sorted(
+        {name.rsplit(".", 1)[-1] for name in getattr(peft_config, "target_modules", None) or ()}
+    )
     chosen = (
         f"peft's choice for {model_type}"
         if lora_targets(base) is None
         else f"{LORA_FALLBACK_TARGETS}: peft has no default for this model"
     )
     return f"LoRA r={rank}, alpha={LORA_ALPHA_PER_RANK * rank} on {', '.join(targets)} ({chosen})"
+
+
+def describe_options(model: nn.Module, config: SweepConfig) -> tuple[str, ...]:
+    """What the options did to the model, for the training setup record."""
+    described = []
+    if config.lora_rank is not None:
+        described.append(lora_description(model, config.lora_rank))
+    if config.grad_checkpointing:
+        if _hf_model(model) is not None:
+            described.append("gradient checkpointing: Hugging Face's, per layer")
+        else:
+            blocks = model_blocks(model)
+            kinds = ", ".join(dict.fromkeys(type(block).__name__ for block in blocks))
+            described.append(f"gradient checkpointing: {len(blocks)} blocks ({kinds})")
+    return tuple(described)
 
 
 def apply_grad_checkpointing(model: nn.Module, source: str) -> None:
@@ -153,7 +184,14 @@ def checkpoint_block(block: nn.Module) -> None:
     def checkpointed(*args: Any, **kwargs: Any) -> Any:
         return checkpoint(forward, *args, use_reentrant=False, **kwargs)
 
-    block.forward = checkpointed  # type: ignore[method-assign]
+    block.forward = checkpointed
+
+
+OPTIMIZER_CLASSES = {
+    OptimizerName.ADAMW: "AdamW",
+    OptimizerName.SGD: "SGD",
+    OptimizerName.ADAFACTOR: "Adafactor",
+}
 
 
 def trainable(model: nn.Module) -> list[nn.Parameter]:
