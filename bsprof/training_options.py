@@ -7,6 +7,10 @@ are then created in the model's dtype, as peft does for a model loaded in bf16),
 are added next (the base frozen), checkpointing is enabled on the result, and the optimizer is
 built last, over the trainable parameters only. The same functions build the measured trials
 and the fake-tensor predictions, so both see the same parameters, gradients and state.
+
+With LoRA on a bf16-true or fp16-true model, peft keeps the adapters in fp32 (its default,
+``autocast_adapter_dtype=True``, for stable adapter updates): the frozen base is half
+precision, the adapters, their gradients and their optimizer state are fp32.
 """
 
 from __future__ import annotations
@@ -182,6 +186,8 @@ def checkpoint_block(block: nn.Module) -> None:
 
     @functools.wraps(forward)
     def checkpointed(*args: Any, **kwargs: Any) -> Any:
+        if not torch.is_grad_enabled():  # eval, inference_mode: nothing would be saved anyway
+            return forward(*args, **kwargs)
         return checkpoint(forward, *args, use_reentrant=False, **kwargs)
 
     block.forward = checkpointed

@@ -241,3 +241,14 @@ def test_lora_without_peft_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -
     )
     with pytest.raises(ModelFileError, match="needs peft, which is not installed"):
         make_step(load_workload(MLP), SweepConfig(MLP, lora_rank=8), 2, CPU)
+
+
+def test_lora_on_a_bf16_true_model_keeps_peft_s_fp32_adapters() -> None:
+    pytest.importorskip("peft")
+    config = SweepConfig(MLP, precision=Precision.BF16_TRUE, lora_rank=8)
+    model = make_step(load_workload(MLP), config, 2, CPU).model
+    kinds = {(p.requires_grad, p.dtype) for p in model.parameters()}
+    assert kinds == {(True, torch.float32), (False, torch.bfloat16)}
+    predicted = _predict(MLP, 1, precision=Precision.BF16_TRUE, lora_rank=8)
+    adapters = [p for p in model.parameters() if p.requires_grad]
+    assert predicted.gradients == _bytes(adapters)
