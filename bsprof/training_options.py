@@ -90,6 +90,11 @@ def apply_lora(model: nn.Module, rank: int, source: str) -> nn.Module:
         from peft import LoraConfig, get_peft_model
     except ImportError:
         raise ModelFileError(_NO_PEFT.format(source=source)) from None
+    if hasattr(model, "peft_config"):
+        raise ModelFileError(
+            f"{source}: build_model() already returns a peft model; --lora (lora=) would add "
+            "adapters to its adapters: drop the option, or return the base model"
+        )
     config = LoraConfig(
         r=rank, lora_alpha=LORA_ALPHA_PER_RANK * rank, target_modules=lora_targets(model)
     )

@@ -252,3 +252,10 @@ def test_lora_on_a_bf16_true_model_keeps_peft_s_fp32_adapters() -> None:
     predicted = _predict(MLP, 1, precision=Precision.BF16_TRUE, lora_rank=8)
     adapters = [p for p in model.parameters() if p.requires_grad]
     assert predicted.gradients == _bytes(adapters)
+
+
+def test_lora_on_a_model_that_already_has_adapters_is_refused() -> None:
+    pytest.importorskip("peft")
+    path = str(ZOO / "lora_gpt2.py")
+    with pytest.raises(ModelFileError, match="already returns a peft model"):
+        make_step(load_workload(path), SweepConfig(path, lora_rank=8), 2, CPU)
