@@ -1,7 +1,9 @@
 """The training step both measuring and predicting run: build the model, optimizer and batch
 from the model file, then one iteration = forward and loss (outputs released before backward),
 backward, optimizer step, zero_grad (``--mode eval``: forward only, under
-``torch.inference_mode()``). The batch is built once and moved to the device before timing."""
+``torch.inference_mode()``). The batch is built once and moved to the device before timing.
+The sweep's training options (true low precision, LoRA, gradient checkpointing, torch's
+optimizers) are applied by bsprof.training_options as the model and optimizer are built."""
 
 from __future__ import annotations
 

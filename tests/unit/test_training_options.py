@@ -159,17 +159,22 @@ def test_bf16_true_halves_parameters_and_optimizer_state() -> None:
     assert (bf16.optimizer_state - steps) * 2 == fp32.optimizer_state - steps
 
 
-def test_bf16_true_casts_the_model_and_float_inputs_not_token_ids() -> None:
-    workload = load_workload(MLP)
-    config = SweepConfig(MLP, precision=Precision.BF16_TRUE)
-    step = make_step(workload, config, 2, CPU)
-    assert {p.dtype for p in step.model.parameters()} == {torch.bfloat16}
-    assert step.inputs.dtype is torch.bfloat16
+@pytest.mark.parametrize(
+    ("precision", "dtype"),
+    [(Precision.BF16_TRUE, torch.bfloat16), (Precision.FP16_TRUE, torch.float16)],
+)
+def test_true_precision_casts_the_model_and_float_inputs_not_class_ids(
+    precision: Precision, dtype: torch.dtype
+) -> None:
+    step = make_step(load_workload(MLP), SweepConfig(MLP, precision=precision), 2, CPU)
+    assert {p.dtype for p in step.model.parameters()} == {dtype}
+    assert step.inputs.dtype is dtype
     assert step.targets.dtype is torch.int64
-    step()  # a real bf16 iteration runs on the CPU
+    assert step.scaler is None  # no loss scaling without autocast, fp16 included
+    step()  # a real iteration in that dtype runs on the CPU
     assert step.optimizer is not None
     moments = [s["exp_avg"] for s in step.optimizer.state.values()]
-    assert moments and {m.dtype for m in moments} == {torch.bfloat16}
+    assert moments and {m.dtype for m in moments} == {dtype}
 
 
 def test_sgd_momentum_state_is_one_copy_of_the_trainable_parameters() -> None:
