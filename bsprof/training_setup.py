@@ -106,6 +106,7 @@ def setup_differences(old: TrainingSetup | None, new: TrainingSetup | None) -> l
         ("loss", old.loss, new.loss),
         ("parameters", _count(old.parameters), _count(new.parameters)),
         ("trainable", _count(old.trainable_parameters), _count(new.trainable_parameters)),
+        ("options", "; ".join(old.options) or "none", "; ".join(new.options) or "none"),
     )
     return [f"{name} {a} -> {b}" for name, a, b in pairs if a != b]
 

@@ -264,3 +264,14 @@ def test_lora_on_a_model_that_already_has_adapters_is_refused() -> None:
     path = str(ZOO / "lora_gpt2.py")
     with pytest.raises(ModelFileError, match="already returns a peft model"):
         make_step(load_workload(path), SweepConfig(path, lora_rank=8), 2, CPU)
+
+
+def test_a_baseline_without_the_options_differs_in_setup() -> None:
+    from bsprof.training_setup import TrainingSetup, setup_differences
+
+    plain = TrainingSetup("torch.optim.AdamW", "default", "outputs.loss", "default")
+    lora = TrainingSetup(
+        "torch.optim.AdamW", "default", "outputs.loss", "default", options=("LoRA r=8",)
+    )
+    assert setup_differences(plain, lora) == ["options none -> LoRA r=8"]
+    assert TrainingSetup.from_dict(lora.to_dict()) == lora
