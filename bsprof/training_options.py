@@ -2,10 +2,10 @@
 (``--precision bf16-true|fp16-true``), LoRA adapters (``--lora R``), gradient checkpointing
 (``--grad-checkpointing``) and torch's own optimizers (``--optimizer``).
 
-They apply in the order a training script applies them: the model is cast first (the adapters
-are then created in the model's dtype, as peft does for a model loaded in bf16), the adapters
-are added next (the base frozen), checkpointing is enabled on the result, and the optimizer is
-built last, over the trainable parameters only. The same functions build the measured trials
+They apply in the order a training script applies them: the model is cast first (as one loaded
+with ``torch_dtype=torch.bfloat16`` is), the adapters are added next (the base frozen),
+checkpointing is enabled on the result, and the optimizer is built last, over the trainable
+parameters only. The same functions build the measured trials
 and the fake-tensor predictions, so both see the same parameters, gradients and state.
 
 With LoRA on a bf16-true or fp16-true model, peft keeps the adapters in fp32 (its default,
@@ -33,7 +33,8 @@ TRUE_DTYPES = {Precision.BF16_TRUE: torch.bfloat16, Precision.FP16_TRUE: torch.f
 # changes no shape, so no memory either.
 LORA_ALPHA_PER_RANK = 2
 # peft picks "the usual" target modules per model_type (q_proj and v_proj for Llama); a model
-# peft does not know gets adapters on every linear layer but the output head.
+# peft does not know gets adapters on every linear layer (a Hugging Face model's output head
+# excepted: peft leaves it out).
 LORA_FALLBACK_TARGETS = "all-linear"
 
 
