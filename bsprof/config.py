@@ -165,7 +165,7 @@ class SweepConfig:
 
 
 # The keys TrainingSetup.to_dict writes into a config (see SweepConfig.to_dict).
-_TRAINING_KEYS = ("optimizer", "loss", "parameters", "compiled", "setup_note")
+_TRAINING_KEYS = ("optimizer", "loss", "parameters", "compiled", "setup_note", "training_options")
 
 
 def config_from_dict(data: Mapping[str, Any]) -> SweepConfig:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from bsprof.config import Mode, SweepConfig
+from bsprof.model_setup import OptimizerName
 from bsprof.prediction.fake import fake_tensors
 from bsprof.prediction.iteration import eager_module
 from bsprof.step import (
@@ -23,6 +24,7 @@ from bsprof.step import (
     default_loss_choice,
     to_device,
 )
+from bsprof.training_options import OPTIMIZER_CLASSES, check_training_options, describe_options
 from bsprof.training_setup import TrainingSetup
 from bsprof.workload import Workload
 
@@ -33,16 +35,15 @@ DEFAULT_LOSS_RULE = "default: outputs.loss, else cross_entropy (integer targets)
 def describe_training(workload: Workload, config: SweepConfig) -> TrainingSetup:
     """The setup, with a note instead of details where the model cannot be built on fake
     tensors (the measured trials then report any real error themselves)."""
-    optimizer_source = "build_optimizer()" if workload.build_optimizer else "default"
+    check_training_options(config, workload.source, workload.build_optimizer is not None)
+    optimizer_source = _optimizer_source(workload, config)
     loss, loss_source = _loss_without_running(workload, config)
     loss = loss or DEFAULT_LOSS_RULE
     try:
-        model, optimizer = _built(workload)
+        model, optimizer = _built(workload, config)
     except Exception as exc:
         return TrainingSetup(
-            optimizer_class="build_optimizer()"
-            if workload.build_optimizer
-            else "torch.optim.AdamW",
+            optimizer_class=_unbuilt_optimizer_class(workload, config),
             optimizer_source=optimizer_source,
             loss=loss,
             loss_source=loss_source,
@@ -64,20 +65,36 @@ def describe_training(workload: Workload, config: SweepConfig) -> TrainingSetup:
         parameters=sum(p.numel() for p in parameters),
         trainable_parameters=sum(p.numel() for p in parameters if p.requires_grad),
         compiled=eager_module(model) is not model,
+        options=describe_options(model, config),
     )
 
 
-def _built(workload: Workload) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
-    """The model and optimizer on fake tensors, or else on the meta device (lazy modules
-    materialise there, not on fake tensors): neither holds any memory."""
+def _optimizer_source(workload: Workload, config: SweepConfig) -> str:
+    if workload.build_optimizer is not None:
+        return "build_optimizer()"
+    return "default" if config.optimizer_name is None else "--optimizer"
+
+
+def _unbuilt_optimizer_class(workload: Workload, config: SweepConfig) -> str:
+    if workload.build_optimizer is not None:
+        return "build_optimizer()"
+    return "torch.optim." + OPTIMIZER_CLASSES[config.optimizer_name or OptimizerName.ADAMW]
+
+
+def _built(
+    workload: Workload, config: SweepConfig
+) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """The model (with the config's training options) and optimizer on fake tensors, or else
+    on the meta device (lazy modules materialise there, not on fake tensors): neither holds
+    any memory."""
     try:
         with fake_tensors(workload):
-            model = build_model(workload, CPU)
-            return model, build_optimizer(workload, model)
+            model = build_model(workload, CPU, config)
+            return model, build_optimizer(workload, model, config)
     except Exception:
         with torch.device("meta"):
-            model = build_model(workload, torch.device("meta"))
-            return model, build_optimizer(workload, model)
+            model = build_model(workload, torch.device("meta"), config)
+            return model, build_optimizer(workload, model, config)
 
 
 def _loss_without_running(workload: Workload, config: SweepConfig) -> tuple[str | None, str]:

@@ -1,7 +1,9 @@
 """The training step both measuring and predicting run: build the model, optimizer and batch
 from the model file, then one iteration = forward and loss (outputs released before backward),
 backward, optimizer step, zero_grad (``--mode eval``: forward only, under
-``torch.inference_mode()``). The batch is built once and moved to the device before timing."""
+``torch.inference_mode()``). The batch is built once and moved to the device before timing.
+The sweep's training options (true low precision, LoRA, gradient checkpointing, torch's
+optimizers) are applied by bsprof.training_options as the model and optimizer are built."""
 
 from __future__ import annotations
 
@@ -15,6 +17,15 @@ from torch.utils._pytree import tree_flatten
 
 from bsprof.config import Mode, Precision, SweepConfig
 from bsprof.errors import ModelFileError
+from bsprof.model_setup import OptimizerName
+from bsprof.training_options import (
+    TRUE_DTYPES,
+    apply_training_options,
+    check_training_options,
+    optimizer_for,
+    to_dtype,
+    trainable,
+)
 from bsprof.workload import UserCodeError, Workload
 
 _AUTOCAST_DTYPES = {Precision.BF16: torch.bfloat16, Precision.FP16: torch.float16}
@@ -249,7 +260,12 @@ def _check_batch_dimension(workload: Workload, batch_size: int, inputs: Any, cal
     )
 
 
-def build_model(workload: Workload, device: torch.device) -> torch.nn.Module:
+def build_model(
+    workload: Workload, device: torch.device, config: SweepConfig | None = None
+) -> torch.nn.Module:
+    """The model file's model on ``device``, with the config's training options applied
+    (bsprof.training_options): cast before the move, so a bf16-true model never needs its
+    fp32 copy on the device."""
     try:
         model = workload.build_model()
     except (Exception, SystemExit) as exc:
@@ -259,15 +275,25 @@ def build_model(workload: Workload, device: torch.device) -> torch.nn.Module:
             f"{workload.source}: build_model() returned {type(model).__name__}; "
             "expected a torch.nn.Module"
         )
+    if config is not None:
+        model = apply_training_options(model, config, workload.source)
     tensors = [*model.parameters(), *model.buffers()]
     if all(t.device == device for t in tensors):
         return model  # nothing to move; fake tensors must not be swapped by .to()
     return model.to(device)
 
 
-def build_optimizer(workload: Workload, model: torch.nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(
+    workload: Workload, model: torch.nn.Module, config: SweepConfig | None = None
+) -> torch.optim.Optimizer:
+    """The model file's build_optimizer(model.parameters()), else torch's optimizer the config
+    names (AdamW by default) over the trainable parameters."""
+    name = config.optimizer_name if config is not None else None
     if workload.build_optimizer is None:
-        return torch.optim.AdamW(model.parameters())
+        # a model with nothing trainable keeps all its parameters, as before: its backward,
+        # not torch's "empty parameter list", is what fails
+        parameters = trainable(model) or list(model.parameters())
+        return optimizer_for(name or OptimizerName.ADAMW, parameters)
     try:
         optimizer = workload.build_optimizer(model.parameters())
     except (Exception, SystemExit) as exc:
@@ -292,14 +318,20 @@ def make_step(
     device: torch.device,
     wrap_model: ModelWrapper | None = None,
 ) -> TrainingStep:
-    model = build_model(workload, device)
+    check_training_options(config, workload.source, workload.build_optimizer is not None)
+    model = build_model(workload, device, config)
     if wrap_model is not None:
         model = wrap_model(model)  # e.g. DistributedDataParallel: after .to(device)
     inputs, targets = checked_batch(workload, batch_size, config.seq_len)
     inputs, targets = to_device(inputs, device), to_device(targets, device)
+    dtype = TRUE_DTYPES.get(config.precision)
+    if dtype is not None:
+        inputs, targets = to_dtype(inputs, dtype), to_dtype(targets, dtype)
     training = config.mode is Mode.TRAIN
     model.train(training)
     scaler = None
+    # Loss scaling goes with fp16 autocast only: fp16-true has none (as in Lightning's
+    # "16-true"), so its small gradients may underflow, which costs no memory.
     if training and config.precision is Precision.FP16 and device.type == "cuda":
         scaler = torch.amp.GradScaler("cuda")
     return TrainingStep(
@@ -307,7 +339,7 @@ def make_step(
         model=model,
         inputs=inputs,
         targets=targets,
-        optimizer=build_optimizer(workload, model) if training else None,
+        optimizer=build_optimizer(workload, model, config) if training else None,
         mode=config.mode,
         precision=config.precision,
         device_type=device.type,

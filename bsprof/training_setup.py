@@ -17,7 +17,7 @@ JsonScalar = bool | int | float | str | None
 @dataclass(frozen=True)
 class TrainingSetup:
     optimizer_class: str  # e.g. torch.optim.AdamW
-    optimizer_source: str  # "default" or "build_optimizer()"
+    optimizer_source: str  # "default", "--optimizer" or "build_optimizer()"
     loss: str  # cross_entropy, mse_loss, outputs.loss, or the user's function's name
     loss_source: str  # "default", "loss_fn()", "training_step()" or "none (eval)"
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)  # the first param group's
@@ -27,6 +27,8 @@ class TrainingSetup:
     trainable_parameters: int | None = None
     compiled: bool = False  # build_model returned a torch.compile'd module
     note: str | None = None  # what could not be inspected, and why
+    # what --lora and --grad-checkpointing did: which modules got adapters, what is recomputed
+    options: tuple[str, ...] = ()
 
     @property
     def optimizer_text(self) -> str:
@@ -62,6 +64,7 @@ class TrainingSetup:
             "parameters": {"total": self.parameters, "trainable": self.trainable_parameters},
             "compiled": self.compiled,
             "setup_note": self.note,
+            "training_options": list(self.options),
         }
 
     @classmethod
@@ -80,6 +83,7 @@ class TrainingSetup:
             trainable_parameters=parameters.get("trainable"),
             compiled=bool(data.get("compiled", False)),
             note=data.get("setup_note"),
+            options=tuple(str(option) for option in data.get("training_options") or ()),
         )
 
 
@@ -102,6 +106,7 @@ def setup_differences(old: TrainingSetup | None, new: TrainingSetup | None) -> l
         ("loss", old.loss, new.loss),
         ("parameters", _count(old.parameters), _count(new.parameters)),
         ("trainable", _count(old.trainable_parameters), _count(new.trainable_parameters)),
+        ("options", "; ".join(old.options) or "none", "; ".join(new.options) or "none"),
     )
     return [f"{name} {a} -> {b}" for name, a, b in pairs if a != b]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -80,17 +81,38 @@ def _loss(file: ModuleType, model: torch.nn.Module, inputs: Any, targets: Any) -
     return torch.nn.functional.mse_loss(logits.float(), targets.float())
 
 
-class PlainLoop:
-    """The model file's model, batch and optimizer in a hand-written training loop."""
+Prepare = Callable[[torch.nn.Module], torch.nn.Module]
+MakeOptimizer = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
 
-    def __init__(self, path: str | Path, batch_size: int, autocast: torch.dtype | None = None):
+
+class PlainLoop:
+    """The model file's model, batch and optimizer in a hand-written training loop.
+
+    ``prepare`` changes the built model as a training script would (cast it, add adapters,
+    enable checkpointing); ``make_optimizer`` replaces the file's optimizer and gets the
+    parameters that require grad."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        batch_size: int,
+        autocast: torch.dtype | None = None,
+        prepare: Prepare | None = None,
+        make_optimizer: MakeOptimizer | None = None,
+    ):
         self.file = load_model_file(path)
         torch.manual_seed(0)
         self.model = self.file.build_model()
+        if prepare is not None:
+            self.model = prepare(self.model)
         self.model.train()
         self.inputs, self.targets = self.file.make_batch(batch_size)
-        make_optimizer = getattr(self.file, "build_optimizer", None) or torch.optim.AdamW
-        self.optimizer = make_optimizer(self.model.parameters())
+        if make_optimizer is not None:
+            trainable = [p for p in self.model.parameters() if p.requires_grad]
+            self.optimizer = make_optimizer(trainable)
+        else:
+            make = getattr(self.file, "build_optimizer", None) or torch.optim.AdamW
+            self.optimizer = make(self.model.parameters())
         self.autocast = autocast
 
     def step(self) -> None:
@@ -106,9 +128,15 @@ class PlainLoop:
         self.optimizer.zero_grad(set_to_none=True)
 
 
-def memtracker_peak(path: str | Path, batch_size: int, autocast: torch.dtype | None = None) -> int:
+def memtracker_peak(
+    path: str | Path,
+    batch_size: int,
+    autocast: torch.dtype | None = None,
+    prepare: Prepare | None = None,
+    make_optimizer: MakeOptimizer | None = None,
+) -> int:
     """torch's MemTracker peak over the second (steady-state) iteration of a plain loop."""
-    loop = PlainLoop(path, batch_size, autocast)
+    loop = PlainLoop(path, batch_size, autocast, prepare, make_optimizer)
     loop.step()  # the optimizer's state exists from here on
     tracker = TensorMemTracker()
     # targets may be None (HF models compute their own loss); older MemTrackers refuse None

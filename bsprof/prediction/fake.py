@@ -7,17 +7,31 @@ it creates (its meta-to-fake memo), so in torch 2.13 any such call on a model bu
 tensors fails with "_apply(): Couldn't swap Linear.weight". While the user's code runs, the swap
 first drops the memo's entries for the two tensors: the memo is a cache of meta tensors already
 converted, and the swapped-out parameter is never converted again.
+
+Hugging Face's masking code skips building an attention mask when the real position ids show
+one sequence per row, but never reads a fake tensor's values: on fake tensors it always builds
+the packed-sequence mask (a model called without a cache, e.g. under gradient checkpointing,
+whose position ids it makes itself). While fake tensors run, a fake packed-sequence result is
+taken as "not packed", as the real run finds for the position ids the model makes from arange;
+the ops that compute it still run, so their temporaries are counted as in the real run.
+
+An optimizer step may read a scalar (Adafactor reads each parameter's norm with ``.item()``);
+on fake tensors that has no value. Such reads steer only scalar arithmetic, never a shape, so
+``values_free`` answers them with 1 (see ``prepared_step``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from torch._subclasses.fake_tensor import FakeTensorMode
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from bsprof.errors import BsprofError, ModelFileError
 from bsprof.workload import UserCodeError, Workload, user_frame
@@ -35,6 +49,7 @@ def fake_tensors(workload: Workload) -> Iterator[FakeTensorMode]:
     with (
         mode,
         _swappable_parameters(mode),
+        _unpacked_positions(),
         _fake_errors(workload),
         warnings.catch_warnings(),
     ):
@@ -63,6 +78,46 @@ def _swappable_parameters(mode: FakeTensorMode) -> Iterator[None]:
         yield
     finally:
         torch.utils.swap_tensors = original
+
+
+@contextlib.contextmanager
+def _unpacked_positions() -> Iterator[None]:
+    masking = sys.modules.get("transformers.masking_utils")  # imported by the model file, if any
+    original = getattr(masking, "find_packed_sequence_indices", None)
+    if original is None:
+        yield
+        return
+
+    def find_packed_sequence_indices(position_ids: Any) -> Any:
+        packed = original(position_ids)
+        return None if isinstance(packed, FakeTensor) else packed
+
+    masking.find_packed_sequence_indices = find_packed_sequence_indices  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        masking.find_packed_sequence_indices = original  # type: ignore[union-attr]
+
+
+class _ScalarReadsAsOne(TorchDispatchMode):
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
+    ) -> Any:
+        if func is torch.ops.aten._local_scalar_dense.default and isinstance(args[0], FakeTensor):
+            dtype = args[0].dtype
+            return True if dtype is torch.bool else 1.0 if dtype.is_floating_point else 1
+        return func(*args, **(kwargs or {}))
+
+
+def values_free(call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` with every scalar read of a fake tensor answered 1."""
+
+    @functools.wraps(call)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with _ScalarReadsAsOne():
+            return call(*args, **kwargs)
+
+    return run
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from bsprof.config import Mode, SweepConfig
 from bsprof.model_setup import Strategy
 from bsprof.prediction.attention import cuda_attention
 from bsprof.prediction.corrections import size_corrections
-from bsprof.prediction.fake import fake_tensors
+from bsprof.prediction.fake import fake_tensors, values_free
 from bsprof.prediction.flops import FlopTally, uncounted_ops
 from bsprof.prediction.sharded import fake_process_group, fsdp_wrapper
 from bsprof.prediction.tracker import (
@@ -152,11 +152,20 @@ def prepared_step(
     step.model = eager_module(step.model)
     if target_is_cuda and step.optimizer is not None:
         _use_foreach(step.optimizer)
+    if step.optimizer is not None and _is_fake(step.model):
+        step.optimizer.step = values_free(step.optimizer.step)  # type: ignore[method-assign]
     if config.mode is Mode.TRAIN or wrap_model is not None:
         # the first iteration creates the optimizer's state, and FSDP2's unsharded-parameter
         # storages, which later iterations re-allocate in place (counted as all-gathered)
         step()
     return step
+
+
+def _is_fake(model: torch.nn.Module) -> bool:
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    # an FSDP2 parameter is a DTensor around its fake local shard
+    return any(isinstance(getattr(p, "_local_tensor", p), FakeTensor) for p in model.parameters())
 
 
 def eager_module(model: torch.nn.Module) -> torch.nn.Module:

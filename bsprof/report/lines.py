@@ -65,7 +65,7 @@ def setup_line(result: SweepResult) -> str | None:
             else f"{format_count(trainable or 0)} trainable"
         )
         parts.append(f"{format_count(setup.parameters)} parameters, {share}")
-    return "; ".join(parts)
+    return "; ".join([*parts, *setup.options])
 
 
 def header_line(result: SweepResult) -> str:

@@ -232,3 +232,37 @@ def test_nothing_fits_exits_1(tmp_path: Path) -> None:
     )  # fmt: skip
     assert code == 1
     assert "nothing fits" in output.lower()
+
+
+def test_measured_sweep_with_lora_grad_checkpointing_bf16_true_and_sgd(tmp_path: Path) -> None:
+    pytest.importorskip("peft")
+    out = tmp_path / "sweep.json"
+    result = bsprof(
+        "sweep", str(MODELS / "zoo" / "hf_llama_lm.py"), "--device", "cpu",
+        "--batch-sizes", "1,2", "--warmup", "0", "--iters", "1", "--lora", "8",
+        "--grad-checkpointing", "--precision", "bf16-true", "--optimizer", "sgd",
+        "--json", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert statuses(out) == {1: "ok", 2: "ok"}
+    config = json.loads(out.read_text())["config"]
+    assert config["lora_rank"] == 8 and config["grad_checkpointing"] is True
+    assert config["precision"] == "bf16-true"
+    assert config["optimizer"]["class"] == "torch.optim.SGD"
+    assert config["optimizer"]["source"] == "--optimizer"
+    # r=8 on q_proj (128 -> 128) and v_proj (128 -> 64) in each of 2 layers
+    assert config["parameters"]["trainable"] == 2 * (8 * (128 + 128) + 8 * (128 + 64))
+    assert config["training_options"] == [
+        "LoRA r=8, alpha=16 on q_proj, v_proj (peft's choice for llama)",
+        "gradient checkpointing: Hugging Face's, per layer",
+    ]
+    assert "LoRA r=8" in result.stdout
+
+
+def test_optimizer_option_with_a_files_build_optimizer_exits_2() -> None:
+    code, output = sweep(
+        str(MODELS / "zoo" / "frozen_backbone.py"), "--predict", "--batch-sizes", "1",
+        "--optimizer", "adamw",
+    )  # fmt: skip
+    assert code == 2
+    assert "defines build_optimizer()" in output
