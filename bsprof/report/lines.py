@@ -19,7 +19,7 @@ from bsprof.report.common import (
     print_lines,
     print_paragraph,
 )
-from bsprof.units import format_count
+from bsprof.units import format_bytes, format_count
 
 if TYPE_CHECKING:
     from bsprof.result import SweepResult
@@ -69,12 +69,20 @@ def setup_line(result: SweepResult) -> str | None:
 
 
 def header_line(result: SweepResult) -> str:
-    """``Sweep of MODEL on DEVICE (mode train, precision bf16)``."""
+    """``Sweep of MODEL on DEVICE (mode train, precision bf16)``; ``for GPU`` when predicted."""
     config = result.config
     model = "unknown model" if config.model == "unknown" else config.model
     length = f", seq len {config.seq_lens[0]}" if len(config.seq_lens) == 1 else ""
     suffix = f" (mode {config.mode.value}, precision {config.precision.value}{length})"
-    return f"Sweep of {model} on {result.ran_on}{suffix}"
+    return f"Sweep of {model} {_where(result)}{suffix}"
+
+
+def _where(result: SweepResult) -> str:
+    """``on cpu``; a prediction for a target names the target, not the CPU that predicted."""
+    target = result.config.target
+    if not result.config.predict or target is None:
+        return f"on {result.ran_on}"
+    return f"for {target.gpu.name}" if target.gpu else f"for {format_bytes(target.capacity_bytes)}"
 
 
 def print_heading(result: SweepResult, console: Console, suffix: str = "") -> None:

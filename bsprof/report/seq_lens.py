@@ -25,6 +25,7 @@ def render_seq_len_grid(
     """Each length's report without its closing, the answer per length, then one closing."""
     for part in result.by_seq_len().values():
         render_one(part, console, False)
+        console.print()
     print_paragraph(console, "Per sequence length:", HEADING_STYLE)
     print_lines(console, seq_len_lines(result))
     console.print()
