@@ -13,7 +13,7 @@ The sweep JSON contract (CI and ``estimate --from`` read it; names are stable)::
                   "reserved_bytes": int | null, ...}, ...],
      "warnings": [str, ...], "notes": [str, ...], "complete": bool,
      "prediction_check": {...} | null (the self-check, see bsprof.prediction_check),
-     "by_seq_len": [{"seq_len": int, "largest_fitting_batch": int | null,
+     "by_seq_len": [{"seq_len": int, "trials": int, "largest_fitting_batch": int | null,
                      "largest_fitting_batch_bounded": bool, "tokens_per_batch": int | null,
                      "throughput_tokens_per_s": float | null}, ...]}
 
@@ -213,6 +213,7 @@ def _length_summary(part: SweepResult) -> dict[str, Any]:
     measured = [rate for rate in rates if rate is not None]
     return {
         "seq_len": part.seq_lens[0],
+        "trials": len(part.results),  # 0: not run (an interrupted sweep)
         "largest_fitting_batch": largest,
         "largest_fitting_batch_bounded": part.largest_fitting_batch_bounded,
         "tokens_per_batch": None if largest is None else largest * part.seq_lens[0],

@@ -18,6 +18,7 @@ from bsprof.environment import Environment
 from bsprof.errors import BsprofError, ConfigError, ModelFileError
 from bsprof.grid import GridObserver, merge
 from bsprof.lifetime import run_directory
+from bsprof.model_setup import Strategy
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.result import SweepResult
 from bsprof.runner import jobs
@@ -218,6 +219,11 @@ def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> SweepState:
             )
             warnings.append(f"no --memory-limit: {each} capped at {format_bytes(limit)} ({share})")
     config = replace(config, memory_limit_bytes=limit)
+    if config.strategy is Strategy.FSDP and config.world_size == 1:
+        warnings.append(
+            "--strategy fsdp with one rank (no --nproc): nothing is sharded; FSDP2's own "
+            "buffers are counted as one device would hold them"
+        )
     default_length = probe.get("default_seq_len")
     notes: list[str] = []
     if not config.seq_lens and default_length:

@@ -97,12 +97,31 @@ def apply_lora(model: nn.Module, rank: int, source: str) -> nn.Module:
             "adapters to its adapters: drop the option, or return the base model"
         )
     config = LoraConfig(
-        r=rank, lora_alpha=LORA_ALPHA_PER_RANK * rank, target_modules=lora_targets(model)
+        r=rank,
+        lora_alpha=LORA_ALPHA_PER_RANK * rank,
+        target_modules=lora_targets(model),
+        task_type=lora_task_type(model),
     )
     try:
         return get_peft_model(model, config)
     except ValueError as exc:  # e.g. no linear layer to adapt
         raise ModelFileError(f"{source}: peft cannot add LoRA adapters: {exc}") from None
+
+
+# A head that a fine-tune trains in full next to the adapters: peft's task types keep it
+# trainable (``modules_to_save``), as people configure LoRA for these heads.
+_HEAD_TASK_TYPES = (
+    ("ForSequenceClassification", "SEQ_CLS"),
+    ("ForTokenClassification", "TOKEN_CLS"),
+    ("ForQuestionAnswering", "QUESTION_ANS"),
+)
+
+
+def lora_task_type(model: nn.Module) -> str | None:
+    """peft's task type for a model with a freshly initialised head (an HF class name ending
+    ``ForSequenceClassification``...): that head trains in full; None for any other model."""
+    name = type(model).__name__
+    return next((task for suffix, task in _HEAD_TASK_TYPES if name.endswith(suffix)), None)
 
 
 def lora_targets(model: nn.Module) -> str | None:

@@ -40,6 +40,10 @@ def seq_len_lines(result: SweepResult) -> list[str]:
     lines = []
     for length, part in result.by_seq_len().items():
         largest = part.largest_fitting_batch
+        if not part.results:
+            why = "" if result.complete else " (interrupted before it)"
+            lines.append(f"seq len {length}: not run{why}")
+            continue
         if largest is None:
             lines.append(f"seq len {length}: nothing fits")
             continue

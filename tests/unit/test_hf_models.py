@@ -83,12 +83,12 @@ def _batch(workload: Workload, batch_size: int, seq_len: int | None) -> tuple[An
 def test_causal_lm_batches_label_every_token_with_its_own_id(tmp_path: Path) -> None:
     inputs, targets = _batch(load_workload(saved(tmp_path, "llama")), 3, 16)
     assert targets is None  # the model's outputs.loss is the loss
-    assert sorted(inputs) == ["attention_mask", "input_ids", "labels"]
+    # no attention mask: no padding, and a fake all-ones mask would cost a seq x seq mask
+    assert sorted(inputs) == ["input_ids", "labels"]
     assert inputs["input_ids"].shape == (3, 16) and inputs["input_ids"].dtype == torch.int64
     assert int(inputs["input_ids"].min()) >= 0 and int(inputs["input_ids"].max()) < 100
     assert torch.equal(inputs["labels"], inputs["input_ids"])
     assert inputs["labels"].data_ptr() != inputs["input_ids"].data_ptr()  # its own tensor
-    assert torch.equal(inputs["attention_mask"], torch.ones(3, 16, dtype=torch.int64))
 
 
 def test_without_a_length_the_batch_has_the_default_length(tmp_path: Path) -> None:
@@ -146,8 +146,8 @@ def test_a_prediction_holds_the_real_models_parameter_bytes(family: str, tmp_pat
     assert prediction.predicted_peak_bytes > prediction.parameters * 4  # + grads + AdamW state
     if family == "llama":
         assert sum(p.numel() for p in real.parameters()) == TINY_LLAMA_PARAMETERS
-        # ids, mask and labels: three int64 tensors of 2 x 16
-        assert prediction.inputs == 3 * 2 * 16 * 8
+        # ids and labels: two int64 tensors of 2 x 16 (no attention mask: no padding)
+        assert prediction.inputs == 2 * 2 * 16 * 8
 
 
 def test_the_real_model_has_initialised_random_weights(tmp_path: Path) -> None:
@@ -222,3 +222,29 @@ def test_the_probe_returns_the_default_length(
     target = saved(tmp_path, family) if family else str(ROOT / "examples" / "mnist_mlp.py")
     payload = probe(ProbeJob(SweepConfig(model=target, device=CPU)))
     assert payload["default_seq_len"] == expected
+
+
+def test_robertas_usable_positions_leave_out_the_padding_offset(tmp_path: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.RobertaConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        vocab_size=100, max_position_embeddings=66, architectures=["RobertaForMaskedLM"],
+    )  # fmt: skip
+    config.save_pretrained(tmp_path / "roberta")
+    workload = load_workload(f"hf:{tmp_path / 'roberta'}")
+    assert _batch(workload, 1, 64)[0]["input_ids"].shape == (1, 64)  # 66 - (pad id 1 + 1)
+    with pytest.raises(ModelFileError, match="seq_len 65 is longer than the 64 positions"):
+        _batch(workload, 1, 65)
+
+
+def test_a_llama_prediction_at_256_tokens_is_exact_against_a_real_iteration(
+    tmp_path: Path,
+) -> None:
+    """transformers skips the seq x seq mask only after reading an all-ones mask's values,
+    which fake tensors lack: bsprof's batches have no mask, so both runs take one path."""
+    import bsprof
+
+    target = saved(tmp_path, "llama", max_position_embeddings=512)
+    check = bsprof.predict(target, batch_sizes=[1, 2], seq_len=256).prediction_check
+    assert check is not None and check.verified is True
+    assert check.real_peak_bytes == check.predicted_peak_bytes

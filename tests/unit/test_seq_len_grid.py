@@ -62,10 +62,12 @@ def test_the_json_has_each_length_s_answer_and_reads_back() -> None:
     assert data["largest_fitting_batch"] is None
     assert [r["seq_len"] for r in data["results"]].count(2048) == 2
     assert data["by_seq_len"] == [
-        {"seq_len": 512, "largest_fitting_batch": 4, "largest_fitting_batch_bounded": True,
-         "tokens_per_batch": 2048, "throughput_tokens_per_s": pytest.approx(4 / 0.2 * 512)},
-        {"seq_len": 2048, "largest_fitting_batch": 1, "largest_fitting_batch_bounded": True,
-         "tokens_per_batch": 2048, "throughput_tokens_per_s": pytest.approx(1 / 0.4 * 2048)},
+        {"seq_len": 512, "trials": 4, "largest_fitting_batch": 4,
+         "largest_fitting_batch_bounded": True, "tokens_per_batch": 2048,
+         "throughput_tokens_per_s": pytest.approx(4 / 0.2 * 512)},
+        {"seq_len": 2048, "trials": 2, "largest_fitting_batch": 1,
+         "largest_fitting_batch_bounded": True, "tokens_per_batch": 2048,
+         "throughput_tokens_per_s": pytest.approx(1 / 0.4 * 2048)},
     ]  # fmt: skip
     again = SweepResult.from_dict(data)
     assert again.config.seq_lens == (512, 2048)
@@ -105,3 +107,9 @@ def test_the_report_shows_each_length_then_the_answer_per_length() -> None:
     assert "precision fp32, seq len 512)" in text and "seq len 2048)" in text
     assert text.index("seq len 2048)") < text.index("Per sequence length:")
     assert text.count("One iteration") == 1  # the closing notes once, not per length
+
+
+def test_a_length_an_interrupt_left_unrun_says_so() -> None:
+    merged = merge(SweepConfig(model="m.py", seq_lens=(512, 2048)), [SHORT], complete=False)
+    assert seq_len_lines(merged)[1] == "seq len 2048: not run (interrupted before it)"
+    assert merged.to_dict()["by_seq_len"][1]["trials"] == 0

@@ -275,3 +275,25 @@ def test_a_baseline_without_the_options_differs_in_setup() -> None:
     )
     assert setup_differences(plain, lora) == ["options none -> LoRA r=8"]
     assert TrainingSetup.from_dict(lora.to_dict()) == lora
+
+
+def test_lora_on_a_classifier_trains_its_fresh_head_as_peft_configures_it() -> None:
+    transformers = pytest.importorskip("transformers")
+    peft = pytest.importorskip("peft")
+    from bsprof.training_options import apply_lora
+
+    def classifier() -> torch.nn.Module:
+        config = transformers.LlamaConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, vocab_size=100, num_labels=3, pad_token_id=0,
+        )  # fmt: skip
+        torch.manual_seed(0)
+        return transformers.LlamaForSequenceClassification(config)
+
+    ours = apply_lora(classifier(), 4, "m.py")
+    theirs = peft.get_peft_model(
+        classifier(), peft.LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=8)
+    )
+    trainable = {n for n, p in ours.named_parameters() if p.requires_grad}
+    assert trainable == {n for n, p in theirs.named_parameters() if p.requires_grad}
+    assert any("score" in name for name in trainable)  # the head, not only the adapters
