@@ -25,19 +25,20 @@ PREDICTION_ERROR_FLAG = 0.10
 
 
 def prediction_error_lines(result: SweepResult) -> list[str]:
-    """What the pred. error column means, and the batch sizes where it is above 10%."""
+    """What the pred. error column means, and the batch sizes where it is above 10% (each named
+    with its sequence length when the sweep has several)."""
     rows = [
-        (r.batch_size, prediction_error(r))
-        for r in sorted(result.results, key=lambda r: r.batch_size)
+        (_trial_name(r, result.is_seq_len_grid), prediction_error(r))
+        for r in sorted(result.results, key=lambda r: (r.seq_len or 0, r.batch_size))
         if prediction_error(r) is not None
     ]
     if not rows:
         return []
     device = Device.parse(result.environment.device or "cpu").kind.value
     lines = [PREDICTION_ERROR_NOTE.format(measured=MEASURED_BY_DEVICE.get(device, ""))]
-    flagged = [(batch, error) for batch, error in rows if abs(error or 0) > PREDICTION_ERROR_FLAG]
-    below = [(batch, error) for batch, error in flagged if (error or 0) < 0]
-    above = [(batch, error) for batch, error in flagged if (error or 0) > 0]
+    flagged = [(name, error) for name, error in rows if abs(error or 0) > PREDICTION_ERROR_FLAG]
+    below = [(name, error) for name, error in flagged if (error or 0) < 0]
+    above = [(name, error) for name, error in flagged if (error or 0) > 0]
     check = result.prediction_check
     if below:
         lines.append(_flag_line(below, _why_below(check, device)))
@@ -46,8 +47,15 @@ def prediction_error_lines(result: SweepResult) -> list[str]:
     return lines
 
 
-def _flag_line(rows: list[tuple[int, float | None]], why: str) -> str:
-    listed = ", ".join(f"batch {batch} {error or 0:+.1%}" for batch, error in rows)
+def _trial_name(record: TrialRecord, several_lengths: bool) -> str:
+    """``batch 4``; ``batch 4 at seq len 512`` in a sweep over several sequence lengths."""
+    if several_lengths and record.seq_len is not None:
+        return f"batch {record.batch_size} at seq len {record.seq_len}"
+    return f"batch {record.batch_size}"
+
+
+def _flag_line(rows: list[tuple[str, float | None]], why: str) -> str:
+    listed = ", ".join(f"{name} {error or 0:+.1%}" for name, error in rows)
     return f"Prediction error beyond {PREDICTION_ERROR_FLAG:.0%}: {listed}; {why}."
 
 

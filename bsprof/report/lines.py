@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from bsprof.config import Mode
 from bsprof.report.common import (
     HEADING_STYLE,
     NOTE_STYLE,
@@ -31,6 +32,8 @@ ITERATION_NOTE = (
     "One iteration: forward and loss (the model's outputs released before backward, as in HF "
     "Trainer and Lightning), backward, optimizer step, zero_grad."
 )
+EVAL_FORWARD = "forward only, under torch.inference_mode()"  # what bsprof.step runs in eval
+EVAL_ITERATION_NOTE = f"One iteration (eval): {EVAL_FORWARD}."
 PARTIAL_NOTE = "Partial result: the sweep was interrupted."
 NOTHING_YET = "Nothing finished before the interrupt: no batch size to show."
 NOTHING_RAN = "No batch size ran."
@@ -52,10 +55,16 @@ def short_error(
 
 
 def setup_line(result: SweepResult) -> str | None:
-    """``Training: AdamW(lr=0.001, ...), loss cross_entropy (default); 669,706 parameters``."""
+    """``Training: AdamW(lr=0.001, ...), loss cross_entropy (default); 669,706 parameters``;
+    ``Eval: forward only, under torch.inference_mode(); 669,706 parameters`` in eval mode."""
     setup = result.config.training
     if setup is None:
         return None  # a file from before bsprof recorded the setup
+    if result.config.mode is Mode.EVAL:  # no loss, no optimizer, nothing trained
+        parts = [f"Eval: {EVAL_FORWARD}"]
+        if setup.parameters is not None:
+            parts.append(f"{format_count(setup.parameters)} parameters")
+        return "; ".join([*parts, *setup.options])
     parts = [f"Training: {setup.optimizer_text}, loss {setup.loss} ({setup.loss_source})"]
     if setup.parameters is not None:
         trainable = setup.trainable_parameters
@@ -66,6 +75,11 @@ def setup_line(result: SweepResult) -> str | None:
         )
         parts.append(f"{format_count(setup.parameters)} parameters, {share}")
     return "; ".join([*parts, *setup.options])
+
+
+def iteration_note(result: SweepResult) -> str:
+    """What one iteration runs: the training step, or (``--mode eval``) the forward alone."""
+    return EVAL_ITERATION_NOTE if result.config.mode is Mode.EVAL else ITERATION_NOTE
 
 
 def header_line(result: SweepResult) -> str:

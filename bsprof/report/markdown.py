@@ -1,20 +1,32 @@
 """Write a SweepResult as GitHub-flavoured Markdown: the terminal table (without bars), the
-summary as a bullet list, and the environment on one line."""
+summary as a bullet list, and the environment on one line. A predicted sweep (``--predict``)
+shows the terminal's predicted table; a sweep over several sequence lengths, one section per
+length and then the answer per length, as the terminal does."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bsprof.atomic import write_text_atomic
 from bsprof.report.accuracy import prediction_lines
+from bsprof.report.layout import Column
 from bsprof.report.lines import (
     DATA_LOADING_NOTE,
-    ITERATION_NOTE,
     PARTIAL_NOTE,
     header_line,
+    iteration_note,
     setup_line,
 )
+from bsprof.report.prediction import (
+    PREDICTION_NOTE,
+    assumption_lines,
+    breakdown_line,
+    fits_line,
+    prediction_grid,
+)
+from bsprof.report.seq_lens import seq_len_lines
 from bsprof.report.sweep import summary_lines, sweep_table
 
 if TYPE_CHECKING:
@@ -30,12 +42,23 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(_escape(cell) for cell in cells) + " |"
 
 
-def table_lines(result: SweepResult) -> list[str]:
-    """The header row, the alignment row (numbers right-aligned) and one row per batch size."""
-    columns, rows = sweep_table(result, with_bar=False)
+def _bullets(lines: list[str]) -> list[str]:
+    return [f"- {_escape(line)}" for line in lines]
+
+
+def _table(columns: list[Column], rows: list[list[str]]) -> list[str]:
+    """The header row, the alignment row (numbers right-aligned) and the rows."""
     header = _row([column.one_line for column in columns])
     align = "|" + "|".join("---:" if column.numeric else "---" for column in columns) + "|"
     return [header, align, *(_row(row) for row in rows)]
+
+
+def table_lines(result: SweepResult) -> list[str]:
+    """The terminal's table, one row per batch size: measured, or predicted (``--predict``)."""
+    if result.config.predict:
+        grid = prediction_grid(result)
+        return _table(list(grid.columns), [list(row) for row in grid.rows])
+    return _table(*sweep_table(result, with_bar=False))
 
 
 def environment_line(result: SweepResult) -> str:
@@ -46,27 +69,67 @@ def environment_line(result: SweepResult) -> str:
     )
 
 
-def sweep_markdown(result: SweepResult) -> str:
+def _answer_lines(result: SweepResult) -> list[str]:
+    """What the terminal says under one length's table: the summary, or for a prediction, what
+    fits the target, the assumptions and where the bytes at the peak go."""
+    if not result.config.predict:
+        return summary_lines(result)
+    target = result.config.target
+    lines = [] if target is None else [fits_line(result, target.capacity_bytes)]
+    lines += [] if target is None else assumption_lines(target)
+    shown = [r for r in result.results if r.prediction is not None]
+    focus = [r for r in shown if r.batch_size == result.largest_fitting_batch] or shown[-1:]
+    return lines + [breakdown_line(record) for record in focus] + list(result.notes)
+
+
+def _per_length(result: SweepResult) -> list[str]:
+    """A section per sequence length (its notes are the whole sweep's, said once below), then
+    the answer per length and the notes."""
+    lines: list[str] = []
+    for length, part in result.by_seq_len().items():
+        part = replace(part, notes=())
+        lines += [f"### Seq len {length}", "", *table_lines(part), ""]
+        lines += [*_bullets(_answer_lines(part)), ""]
+    lines += ["### Per sequence length", ""]
+    return lines + _bullets(seq_len_lines(result) + list(result.notes))
+
+
+def _body(result: SweepResult) -> list[str]:
+    if result.is_seq_len_grid and result.results:
+        return [*_per_length(result), ""]
+    return [*table_lines(result), "", *_bullets(_answer_lines(result))]
+
+
+def _closing(result: SweepResult) -> list[str]:
+    """The self-check's verdict and the warnings as bullets, then what the figures mean."""
     notes = [f"warning: {warning}" for warning in result.warnings]
     if not result.complete:
         notes.insert(0, PARTIAL_NOTE)
+    timed = any(r.timing is not None for r in result.results)
+    return [
+        *_bullets(prediction_lines(result) + notes),
+        "",
+        *([PREDICTION_NOTE] if result.config.predict else []),
+        iteration_note(result),
+        *([DATA_LOADING_NOTE] if timed or not result.config.predict else []),
+    ]
+
+
+def sweep_markdown(result: SweepResult) -> str:
+    heading = header_line(result) + (", predicted" if result.config.predict else "")
     setup = setup_line(result)
     lines = [
-        f"## {_escape(header_line(result))}",
+        f"## {_escape(heading)}",
         "",
         _escape(environment_line(result)),
         *(["", _escape(setup)] if setup else []),
         "",
-        *table_lines(result),
-        "",
-        *(f"- {_escape(line)}" for line in summary_lines(result)),
-        *(f"- {_escape(line)}" for line in prediction_lines(result)),
-        *(f"- {_escape(note)}" for note in notes),
-        "",
-        ITERATION_NOTE,
-        DATA_LOADING_NOTE,
+        *_body(result),
+        *_closing(result),
     ]
-    return "\n".join(lines) + "\n"
+    # one blank line between blocks, whichever of them are empty
+    kept = [line for i, line in enumerate(lines) if line or (i and lines[i - 1])]
+    return "\n".join(kept) + "\n"
 
 
 def write_markdown(result: SweepResult, path: Path) -> None:

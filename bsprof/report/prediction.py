@@ -19,7 +19,7 @@ from bsprof.report.layout import (
     rich_table,
 )
 from bsprof.report.lines import (
-    ITERATION_NOTE,
+    iteration_note,
     print_errors,
     print_heading,
     print_left_out,
@@ -232,4 +232,4 @@ def print_prediction_closing(result: SweepResult, console: Console) -> None:
     print_lines(console, prediction_lines(result))
     print_warnings(result, console)
     print_paragraph(console, PREDICTION_NOTE, NOTE_STYLE)
-    print_paragraph(console, ITERATION_NOTE, NOTE_STYLE)
+    print_paragraph(console, iteration_note(result), NOTE_STYLE)

@@ -40,6 +40,7 @@ from bsprof.report.lines import (
     NOTHING_YET,
     PARTIAL_NOTE,
     header_line,
+    iteration_note,
     print_errors,
     print_heading,
     print_left_out,
@@ -326,7 +327,7 @@ def _print_closing(result: SweepResult, console: Console) -> None:
     """The prediction's accuracy, the warnings, and what the times mean."""
     print_lines(console, prediction_lines(result))
     print_warnings(result, console)
-    print_paragraph(console, ITERATION_NOTE, NOTE_STYLE)
+    print_paragraph(console, iteration_note(result), NOTE_STYLE)
     if any(r.timing is not None for r in result.results):  # a prediction-only sweep has no times
         print_paragraph(console, DATA_LOADING_NOTE, NOTE_STYLE)
     if not result.complete:
