@@ -43,9 +43,37 @@ def fake_process_group(world_size: int) -> Iterator[Any]:
         )
     dist.init_process_group("fake", store=FakeStore(), rank=0, world_size=world_size)
     try:
+        _check_fake_collectives(world_size)
         yield init_device_mesh("cpu", (world_size,))
     finally:
         dist.destroy_process_group()
+
+
+def _check_fake_collectives(world_size: int) -> None:
+    """FSDP2 all-gathers and reduce-scatters fake tensors: older torch (2.6) has no fake kernel
+    for those collectives. Asked once, with one element, so the refusal names the cause."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    try:
+        with FakeTensorMode():
+            shard, full = torch.empty(1), torch.empty(world_size)
+            dist.all_gather_into_tensor(full, shard)
+            dist.reduce_scatter_tensor(shard, full)
+    except Exception as exc:  # torch's UnsupportedOperatorException, whatever its module
+        raise PredictionUnsupported(
+            f"--strategy fsdp predictions need fake-tensor kernels for torch's collectives, "
+            f"which torch {torch.__version__} lacks ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no kernel'}); torch 2.13 has them"
+        ) from None
+
+
+def fake_collectives_available() -> bool:
+    """Whether this torch can predict FSDP (tests skip where it cannot)."""
+    try:
+        with fake_process_group(2):
+            return True
+    except PredictionUnsupported:
+        return False
 
 
 def fsdp_wrapper(mesh: Any) -> ModelWrapper:

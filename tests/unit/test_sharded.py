@@ -16,13 +16,18 @@ from bsprof.config import SweepConfig
 from bsprof.model_setup import Strategy
 from bsprof.prediction import PredictionUnsupported, predict_iteration
 from bsprof.prediction.iteration import IterationTrace, trace_fake_iteration
-from bsprof.prediction.sharded import fake_process_group
+from bsprof.prediction.sharded import fake_collectives_available, fake_process_group
 from bsprof.prediction.tracker import LiveStorageTracker
 from bsprof.records import PredictionRecord
 from bsprof.workload import load_workload
 from tests.reference import load_model_file
 
 pytest.importorskip("transformers")
+FAKE_COLLECTIVES = fake_collectives_available()
+# every test here runs FSDP2 under the fake process group (test_fsdp_refusal.py: a torch without)
+pytestmark = pytest.mark.skipif(
+    not FAKE_COLLECTIVES, reason="this torch has no fake kernels for collectives (2.6); 2.13 has"
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LLAMA = str(ROOT / "tests" / "models" / "fsdp_llama.py")  # vocabulary 1001: padded shards
