@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -90,14 +92,7 @@ class Validation:
         if left < 5:
             return None, "not run: the time budget is spent"
         started = time.monotonic()
-        try:
-            done = subprocess.run(
-                argv, cwd=ROOT, capture_output=True, text=True, timeout=min(timeout, left)
-            )
-            rc: int | None = done.returncode
-            output = done.stdout + done.stderr
-        except subprocess.TimeoutExpired as exc:
-            rc, output = None, f"timed out after {min(timeout, left):.0f} s\n{_text(exc.stdout)}"
+        rc, output = _run_group(argv, min(timeout, left))
         self.log.append(f"$ {shlex.join(argv)}  # rc {rc}, {time.monotonic() - started:.1f} s")
         return rc, output
 
@@ -106,14 +101,32 @@ class Validation:
         out = self.work / f"sweep{len(self.log)}.json"
         argv = [PY, "-m", "bsprof", "sweep", model, *args, "--json", str(out)]
         rc, output = self.run(argv, timeout)
-        data = json.loads(out.read_text()) if out.is_file() else {}
+        try:
+            data = json.loads(out.read_text()) if out.is_file() else {}
+        except ValueError as exc:
+            return {}, f"rc {rc}: {out.name} unreadable: {exc}"
         if rc in (0, 1) and data:
             return data, ""
-        return data, f"rc {rc}: {_last_line(output)}"
+        line = output.splitlines()[0] if rc is None else _last_line(output)  # timeout, budget
+        return data, f"rc {rc}: {line}"
 
 
-def _text(value: str | bytes | None) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value or ""
+def _run_group(argv: list[str], timeout: float) -> tuple[int | None, str]:
+    """Run in a session of its own, so a timeout kills the sweep's workers with it."""
+    with subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    ) as proc:  # fmt: skip
+        try:
+            output = proc.communicate(timeout=timeout)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            try:
+                output = proc.communicate(timeout=10)[0]
+            except subprocess.TimeoutExpired:  # a worker in a session of its own holds the pipe
+                output = ""
+            return None, f"timed out after {timeout:.0f} s\n{output}"
+    return proc.returncode, output
 
 
 def _last_line(output: str) -> str:
