@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import torch
+from torch.nn.parameter import is_lazy
 
 from bsprof.config import Mode, SweepConfig
 from bsprof.model_setup import OptimizerName
@@ -25,7 +26,7 @@ from bsprof.step import (
     to_device,
 )
 from bsprof.training_options import OPTIMIZER_CLASSES, check_training_options, describe_options
-from bsprof.training_setup import TrainingSetup
+from bsprof.training_setup import LAZY_PARAMETERS, TrainingSetup
 from bsprof.workload import Workload
 
 CPU = torch.device("cpu")
@@ -51,6 +52,7 @@ def describe_training(workload: Workload, config: SweepConfig) -> TrainingSetup:
         )
     parameters = list(model.parameters())
     groups = [_hyperparameters(group) for group in optimizer.param_groups]
+    total, trainable = _parameter_counts(parameters)
     return TrainingSetup(
         optimizer_class=_class_name(optimizer),
         optimizer_source=optimizer_source,
@@ -62,11 +64,20 @@ def describe_training(workload: Workload, config: SweepConfig) -> TrainingSetup:
             {key: value for key, value in group.items() if groups[0].get(key) != value}
             for group in groups[1:]
         ),
-        parameters=sum(p.numel() for p in parameters),
-        trainable_parameters=sum(p.numel() for p in parameters if p.requires_grad),
+        parameters=total,
+        trainable_parameters=trainable,
+        note=LAZY_PARAMETERS if total is None else None,
         compiled=eager_module(model) is not model,
         options=describe_options(model, config),
     )
+
+
+def _parameter_counts(parameters: list[torch.nn.Parameter]) -> tuple[int | None, int | None]:
+    """All parameters and the trainable ones; both unknown while a lazy module's parameters
+    have no shape (until the first forward, which the probe never runs)."""
+    if any(is_lazy(p) for p in parameters):
+        return None, None
+    return sum(p.numel() for p in parameters), sum(p.numel() for p in parameters if p.requires_grad)
 
 
 def _optimizer_source(workload: Workload, config: SweepConfig) -> str:

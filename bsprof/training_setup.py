@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 JsonScalar = bool | int | float | str | None
+# the note of a model whose lazy modules (nn.LazyLinear, ...) have not run a forward yet
+LAZY_PARAMETERS = "parameters unknown until the first forward (lazy modules)"
 
 
 @dataclass(frozen=True)

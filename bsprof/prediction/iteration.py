@@ -58,6 +58,7 @@ class IterationTrace:
     flops: int
     uncounted_ops: tuple[str, ...]
     allocated_by_op: Mapping[str, int] = field(default_factory=dict)
+    flops_by_phase: Mapping[str, int] = field(default_factory=dict)
     ddp_buckets: int = 0
     gathered_at_peak: int = 0  # FSDP's all-gathered (unsharded) parameters
     sharded_over: int = 1
@@ -213,7 +214,7 @@ def traced_iteration(
     flops = FlopTally()
     try:
         with flops, tracker:
-            step.run_phases(lambda phase: setattr(tracker, "phase", phase))
+            step.run_phases(lambda phase: _enter_phase(phase, tracker, flops))
     finally:
         for hook in hooks:
             hook.remove()
@@ -228,8 +229,13 @@ def traced_iteration(
         flops=flops.total,
         uncounted_ops=uncounted_ops(tracker.ops_seen, flops),
         allocated_by_op=dict(tracker.allocated_by_op),
+        flops_by_phase=dict(flops.by_phase),
         gathered_at_peak=tracker.peak_gathered,
     )
+
+
+def _enter_phase(phase: str, tracker: LiveStorageTracker, flops: FlopTally) -> None:
+    tracker.phase = flops.phase = phase
 
 
 def _tensors(value: Any) -> Iterator[torch.Tensor]:

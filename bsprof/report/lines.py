@@ -20,6 +20,7 @@ from bsprof.report.common import (
     print_lines,
     print_paragraph,
 )
+from bsprof.training_setup import LAZY_PARAMETERS
 from bsprof.units import format_bytes, format_count
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ def setup_line(result: SweepResult) -> str | None:
             else f"{format_count(trainable or 0)} trainable"
         )
         parts.append(f"{format_count(setup.parameters)} parameters, {share}")
+    elif setup.note == LAZY_PARAMETERS:
+        parts.append(setup.note)
     return "; ".join([*parts, *setup.options])
 
 

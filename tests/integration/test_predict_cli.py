@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bsprof.training_setup import LAZY_PARAMETERS
 from tests.integration.test_sweep_cli import MODELS, ROOT, bsprof, sweep
 
 pytestmark = pytest.mark.slow
@@ -149,3 +150,30 @@ def test_pure_bf16_and_lora_models_predict(family: str, tmp_path: Path) -> None:
         assert parameters["trainable"] < parameters["total"] // 10  # adapters only
         # AdamW's two moments (and a step count) for the adapters alone
         assert breakdown["optimizer_state"] < 3 * 4 * parameters["trainable"] + 4096
+
+
+def test_a_lazy_model_is_measured_and_refused_prediction_in_one_line(tmp_path: Path) -> None:
+    """nn.LazyLinear's parameters take their shape in the first forward: a measured sweep runs
+    it (the parameter count is unknown to the probe, which runs no forward); a prediction,
+    on fake tensors, cannot materialise them and says so in one line."""
+    out = tmp_path / "lazy.json"
+    measured = bsprof(
+        "sweep", "tests/models/lazy_linear.py", "--device", "cpu", "--batch-sizes", "2",
+        "--iters", "1", "--warmup", "0", "--json", str(out),
+    )  # fmt: skip
+    assert measured.returncode == 0, measured.stdout + measured.stderr
+    assert "Traceback" not in measured.stderr
+    training_line = " ".join(measured.stdout.split())
+    assert "; parameters unknown until the first forward (lazy modules)" in training_line
+    data = json.loads(out.read_text())
+    assert [(r["batch_size"], r["status"]) for r in data["results"]] == [(2, "ok")]
+    assert data["results"][0]["peak_memory_bytes"] > 0
+    assert data["config"]["parameters"] == {"total": None, "trainable": None}
+    assert data["config"]["setup_note"] == LAZY_PARAMETERS
+
+    predicted = bsprof("sweep", "tests/models/lazy_linear.py", "--predict", "--batch-sizes", "2")
+    assert predicted.returncode == 2, predicted.stdout + predicted.stderr
+    assert len(predicted.stderr.strip().splitlines()) == 1, predicted.stderr
+    assert "cannot predict on fake tensors: lazy modules" in predicted.stderr
+    assert "cannot materialise their parameters on fake tensors" in predicted.stderr
+    assert "Traceback" not in predicted.stderr and "a bug" not in predicted.stderr

@@ -124,3 +124,17 @@ def test_lazy_modules_are_a_stated_fake_tensor_limit(tmp_path: Path) -> None:
 
     setup = describe_training(load_workload(str(model)), SweepConfig(str(model)))
     assert setup.note is None and setup.parameters == 4 * 8 + 8 + 8 * 2 + 2  # built on meta
+
+
+def test_a_model_whose_lazy_modules_never_ran_is_described_without_parameter_counts() -> None:
+    """Without a forward in build_model(), nn.LazyLinear has no shapes to count: the probe's
+    description says so (it runs no forward), and a prediction is refused with the reason."""
+    from bsprof.describe import describe_training
+
+    path = str(ROOT / "tests" / "models" / "lazy_linear.py")
+    setup = describe_training(load_workload(path), SweepConfig(path))
+    assert setup.parameters is None and setup.trainable_parameters is None
+    assert setup.note == "parameters unknown until the first forward (lazy modules)"
+    assert setup.optimizer_class == "torch.optim.AdamW"
+    with pytest.raises(PredictionUnsupported, match=r"lazy modules .* cannot materialise"):
+        predict_iteration(load_workload(path), SweepConfig(path), 4, False)
