@@ -40,7 +40,7 @@ def fsdp_peaks(path: str, batch_size: int, world_size: int, blocks: Blocks) -> l
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"fsdp-reference-{os.getpid()}-{port}"
     out.mkdir()
     args = (world_size, port, path, batch_size, blocks, str(out))
-    mp.spawn(_rank, args=args, nprocs=world_size, join=True)
+    mp.spawn(_rank, args=args, nprocs=world_size, join=True)  # type: ignore[attr-defined,no-untyped-call]
     return [json.loads((out / f"rank{r}.json").read_text())["peak"] for r in range(world_size)]
 
 

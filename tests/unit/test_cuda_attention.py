@@ -45,7 +45,8 @@ def gpt2(seq_len: int) -> types.SimpleNamespace:
         )  # fmt: skip
         model = transformers.GPT2LMHeadModel(config)
         model.loss_type = "ForCausalLM"
-        return model
+        built: torch.nn.Module = model
+        return built
 
     def make_batch(batch_size: int) -> tuple[dict[str, torch.Tensor], None]:
         ids = torch.randint(0, 256, (batch_size, seq_len))

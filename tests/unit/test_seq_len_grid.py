@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ def oom(batch: int) -> TrialRecord:
     return TrialRecord(batch, TrialStatus.OOM, error="out of memory")
 
 
-def one_length(length: int, *records: TrialRecord, **fields: object) -> SweepResult:
+def one_length(length: int, *records: TrialRecord, **fields: Any) -> SweepResult:
     config = SweepConfig(model="m.py", seq_lens=(length,), dataset_size=1000, epochs=2)
     return sweep_result(*at(length, *records), config=config, **fields)
 

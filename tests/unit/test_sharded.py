@@ -34,7 +34,7 @@ LLAMA = str(ROOT / "tests" / "models" / "fsdp_llama.py")  # vocabulary 1001: pad
 MLP = str(ROOT / "examples" / "mnist_mlp.py")
 
 
-class _GradientsAtStep(LiveStorageTracker):
+class _GradientsAtStep(LiveStorageTracker):  # type: ignore[no-untyped-call]
     """Remembers the gradient bytes live when the optimizer step starts: all of them."""
 
     seen: ClassVar[list[_GradientsAtStep]] = []

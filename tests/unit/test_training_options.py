@@ -48,13 +48,15 @@ def _lora(model: nn.Module) -> nn.Module:
 
 
 def _hf_checkpointing(model: nn.Module) -> nn.Module:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    holder: Any = model
+    base: Any = holder.get_base_model() if hasattr(model, "get_base_model") else model
     base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model
 
 
 def _checkpoint_each_block(model: nn.Module) -> nn.Module:
-    for block in model.get_submodule("blocks"):
+    blocks: Any = model.get_submodule("blocks")
+    for block in blocks:
         plain = block.forward
         block.forward = lambda x, plain=plain: checkpoint(plain, x, use_reentrant=False)
     return model
@@ -189,8 +191,8 @@ def test_adafactor_state_is_what_torch_allocates() -> None:
     model = file.build_model()
     optimizer = torch.optim.Adafactor(model.parameters())
     inputs, targets = file.make_batch(2)
-    nn.functional.cross_entropy(model(inputs), targets).backward()
-    optimizer.step()
+    nn.functional.cross_entropy(model(inputs), targets).backward()  # type: ignore[no-untyped-call]
+    optimizer.step()  # type: ignore[no-untyped-call]
     state = [t for s in optimizer.state.values() for t in s.values() if torch.is_tensor(t)]
     # factored: a row and a column vector per matrix, far below the 8 MB of parameters
     assert predicted.optimizer_state == _bytes(state) < _bytes(model.parameters()) // 50
@@ -288,7 +290,8 @@ def test_lora_on_a_classifier_trains_its_fresh_head_as_peft_configures_it() -> N
             num_key_value_heads=2, vocab_size=100, num_labels=3, pad_token_id=0,
         )  # fmt: skip
         torch.manual_seed(0)
-        return transformers.LlamaForSequenceClassification(config)
+        model: torch.nn.Module = transformers.LlamaForSequenceClassification(config)
+        return model
 
     ours = apply_lora(classifier(), 4, "m.py")
     theirs = peft.get_peft_model(
