@@ -58,6 +58,17 @@ sys.stderr.write(output[-6000:])
 """
 
 
+def measured(command: list[str]) -> tuple[float, int]:
+    """Run bsprof (it must succeed): its wall time and the largest RSS in its process tree."""
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURED, *command],
+        cwd=ROOT, capture_output=True, text=True, timeout=2 * MAX_WALL_S, check=True,
+    )  # fmt: skip
+    code, wall, rss = done.stdout.split()
+    assert int(code) == 0, done.stderr
+    return float(wall), int(rss)
+
+
 def weight_bytes() -> int:
     """Parameters and buffers (rotary frequencies), as built on the meta device: no memory."""
     import torch
@@ -76,13 +87,8 @@ def test_a_250m_llama_predicts_for_an_h100_at_two_lengths(tmp_path: Path) -> Non
         sys.executable, "-m", "bsprof", "sweep", f"hf:{tmp_path / 'llama'}", "--predict",
         "--gpu", "h100", "--seq-len", "512,2048", "--json", str(out),
     ]  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-c", MEASURED, *command],
-        cwd=ROOT, capture_output=True, text=True, timeout=2 * MAX_WALL_S, check=True,
-    )  # fmt: skip
-    code, wall, rss = done.stdout.split()
-    assert int(code) == 0, done.stderr
-    assert float(wall) < MAX_WALL_S and int(rss) < MAX_RSS_BYTES, (wall, rss)
+    wall, rss = measured(command)
+    assert wall < MAX_WALL_S and rss < MAX_RSS_BYTES, (wall, rss)
 
     data = json.loads(out.read_text())
     answers = {a["seq_len"]: a for a in data["by_seq_len"]}
@@ -119,13 +125,8 @@ def test_an_8b_llama_predicts_in_under_a_minute_and_2_gib(tmp_path: Path) -> Non
         "--gpu", "h100", "--seq-len", "2048", "--precision", "bf16-true", "--lora", "16",
         "--json", str(out),
     ]  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-c", MEASURED, *command],
-        cwd=ROOT, capture_output=True, text=True, timeout=2 * MAX_WALL_S, check=True,
-    )  # fmt: skip
-    code, wall, rss = done.stdout.split()
-    assert int(code) == 0, done.stderr
-    assert float(wall) < 60 and int(rss) < MAX_RSS_BYTES, (wall, rss)
+    wall, rss = measured(command)
+    assert wall < 60 and rss < MAX_RSS_BYTES, (wall, rss)
     data = json.loads(out.read_text())
     largest = data["by_seq_len"][0]["largest_fitting_batch"]
     breakdown = next(r for r in data["results"] if r["batch_size"] == largest)["prediction"][

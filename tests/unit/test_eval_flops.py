@@ -18,6 +18,8 @@ from bsprof.workload import load_workload
 ROOT = Path(__file__).resolve().parents[2]
 ZOO = ROOT / "tests" / "models" / "zoo"
 
+BILINEAR = Path(__file__).resolve().parents[1] / "models" / "bilinear_cdist.py"
+
 
 def _eval(path: str) -> SweepConfig:
     return SweepConfig(path, mode=Mode.EVAL)
@@ -101,22 +103,8 @@ def test_fused_transformer_encoder_layers_count_attention_and_feed_forward(
     assert "aten._transformer_encoder_layer_fwd" in evaluated.allocated_by_op  # the fused path
 
 
-def test_eval_still_names_ops_without_a_formula(tmp_path: Path) -> None:
+def test_eval_still_names_ops_without_a_formula() -> None:
     """Composite ops decompose in eval; what they decompose to without a formula is named."""
-    model = tmp_path / "bilinear.py"
-    model.write_text(
-        "import torch\n"
-        "class Net(torch.nn.Module):\n"
-        "    def __init__(self):\n"
-        "        super().__init__()\n"
-        "        self.bil = torch.nn.Bilinear(16, 16, 32)\n"
-        "        self.proto = torch.nn.Parameter(torch.randn(5, 32))\n"
-        "    def forward(self, a, b):\n"
-        "        return -torch.cdist(self.bil(a, b), self.proto)\n"
-        "def build_model():\n    return Net()\n"
-        "def make_batch(n):\n"
-        "    return (torch.randn(n, 16), torch.randn(n, 16)), torch.randint(0, 5, (n,))\n"
-    )
-    path = str(model)
+    path = str(BILINEAR)
     prediction = predict_iteration(load_workload(path), _eval(path), 4, False)
     assert prediction.flops_incomplete == ("aten._cdist_forward", "aten._trilinear")

@@ -14,6 +14,8 @@ from tests.reference import memtracker_peak
 
 ROOT = Path(__file__).resolve().parents[2]
 
+BILINEAR = Path(__file__).resolve().parents[1] / "models" / "bilinear_cdist.py"
+
 
 CASES = [
     ("examples/mnist_mlp.py", (1, 32, 256)),
@@ -83,22 +85,8 @@ def test_cuda_targets_use_foreach_optimizers() -> None:
     assert foreach.predicted_peak_bytes != loop.predicted_peak_bytes
 
 
-def test_ops_without_a_formula_are_named_whatever_their_name_says(tmp_path: Path) -> None:
-    model = tmp_path / "bilinear.py"
-    model.write_text(
-        "import torch\n"
-        "class Net(torch.nn.Module):\n"
-        "    def __init__(self):\n"
-        "        super().__init__()\n"
-        "        self.bil = torch.nn.Bilinear(16, 16, 32)\n"
-        "        self.proto = torch.nn.Parameter(torch.randn(5, 32))\n"
-        "    def forward(self, a, b):\n"
-        "        return -torch.cdist(self.bil(a, b), self.proto)\n"
-        "def build_model():\n    return Net()\n"
-        "def make_batch(n):\n"
-        "    return (torch.randn(n, 16), torch.randn(n, 16)), torch.randint(0, 5, (n,))\n"
-    )
-    path = str(model)
+def test_ops_without_a_formula_are_named_whatever_their_name_says() -> None:
+    path = str(BILINEAR)
     prediction = predict_iteration(load_workload(path), SweepConfig(path), 4, False)
     assert prediction.flops_incomplete == (
         "aten._cdist_backward",
