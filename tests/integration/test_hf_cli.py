@@ -37,8 +37,8 @@ def test_a_prediction_without_seq_len_uses_the_models_default_length(tmp_path: P
     )
     assert proc.returncode == 0, proc.stderr
     prediction = json.loads(out.read_text())["results"][0]["prediction"]
-    # input ids, attention mask and labels: int64, 2 x 64 (GPT-2's n_positions here)
-    assert prediction["breakdown"]["inputs"] == 3 * 2 * 64 * 8
+    # input ids and labels (no attention mask: no padding): int64, 2 x 64 (GPT-2's positions)
+    assert prediction["breakdown"]["inputs"] == 2 * 2 * 64 * 8
 
 
 def test_a_model_file_gets_the_seq_len(tmp_path: Path) -> None:
