@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 RUN_DIR_ENV = "BSPROF_RUN_DIR"
@@ -51,6 +52,17 @@ def interrupt_name(exc: BaseException | None) -> str:
     return f"terminated by {exc}" if isinstance(exc, Terminated) else "interrupted"
 
 
+def raise_terminated(signum: int, frame: FrameType | None) -> None:
+    """A signal handler: SIGTERM or SIGHUP ends the run where it is, as Ctrl-C does."""
+    raise Terminated(signum)
+
+
+def handle_terminating_signals(handler: Any) -> None:
+    """SIGTERM and SIGHUP go to ``handler`` (a function, or signal.SIG_IGN) from now on."""
+    for signum in TERMINATING_SIGNALS:
+        signal.signal(signum, handler)
+
+
 @contextlib.contextmanager
 def signals_interrupt() -> Iterator[None]:
     """While inside, SIGTERM and SIGHUP raise Terminated (a KeyboardInterrupt) in the main
@@ -59,10 +71,7 @@ def signals_interrupt() -> Iterator[None]:
         yield
         return
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise Terminated(signum)
-
-    previous = {signum: signal.signal(signum, handler) for signum in TERMINATING_SIGNALS}
+    previous = {signum: signal.signal(signum, raise_terminated) for signum in TERMINATING_SIGNALS}
     try:
         yield
     finally:

@@ -8,6 +8,7 @@ commands that need them so ``bsprof --help`` and ``bsprof estimate`` stay instan
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
@@ -17,13 +18,18 @@ from rich.console import Console
 from rich.text import Text
 
 from bsprof.errors import (
-    EXIT_INTERRUPTED,
     EXIT_USAGE,
     BsprofError,
     ConfigError,
     UsageError,
 )
-from bsprof.lifetime import interrupt_exit_code, interrupt_name, signals_interrupt
+from bsprof.lifetime import (
+    handle_terminating_signals,
+    interrupt_exit_code,
+    interrupt_name,
+    raise_terminated,
+    signals_interrupt,
+)
 from bsprof.version import __version__
 
 app = typer.Typer(
@@ -113,8 +119,16 @@ def _is_cli_usage_error(exc: BaseException) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point. Unlike typer's own, it reports a usage error in one line."""
-    sys.exit(run_cli(argv))
+    """Console-script entry point. Unlike typer's own, it reports a usage error in one line.
+
+    SIGTERM and SIGHUP end the process with 128 + the signal wherever they land before the
+    command is done (commands handle them themselves; this covers the way in and out), and are
+    ignored once it is: the results are written, and the interpreter's shut-down (the workers'
+    clean-up) must not turn a finished run into one killed by the signal's default action."""
+    handle_terminating_signals(raise_terminated)
+    code = run_cli(argv)
+    handle_terminating_signals(signal.SIG_IGN)
+    sys.exit(code)
 
 
 def run_cli(argv: Sequence[str] | None = None) -> int:
@@ -122,9 +136,9 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result: Any = command.main(args=args, prog_name="bsprof", standalone_mode=False)
-    except KeyboardInterrupt:
-        error_console().print("bsprof: interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        error_console().print(f"bsprof: {interrupt_name(exc)}")
+        return interrupt_exit_code(exc)
     except Exception as exc:
         if not _is_cli_usage_error(exc):
             raise
