@@ -38,11 +38,6 @@ class Precision(str, Enum):
     BF16_TRUE = "bf16-true"  # weights, gradients and optimizer state in bfloat16, no autocast
     FP16_TRUE = "fp16-true"  # the same in float16
 
-    @property
-    def is_true_low_precision(self) -> bool:
-        """The model itself is cast (``--precision bf16-true``), not autocast."""
-        return self in (Precision.BF16_TRUE, Precision.FP16_TRUE)
-
 
 @dataclass(frozen=True)
 class SweepConfig:

@@ -16,13 +16,13 @@ from torch.nn.parameter import is_lazy
 from bsprof.config import Mode, SweepConfig
 from bsprof.model_setup import OptimizerName
 from bsprof.prediction.fake import fake_tensors
-from bsprof.prediction.iteration import eager_module
 from bsprof.step import (
     build_model,
     build_optimizer,
     call_model,
     checked_batch,
     default_loss_choice,
+    eager_module,
     to_device,
 )
 from bsprof.training_options import OPTIMIZER_CLASSES, check_training_options, describe_options

@@ -78,3 +78,10 @@ class InputFileError(BsprofError):
 
 class ModelFileError(BsprofError):
     """The user's model file cannot be loaded or does not honour the contract (exit 2)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message without what follows its first line: torch appends C++ stack
+    traces ("Exception raised from ... frame #0 ...") that no one-line error should carry."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0].strip() if lines else ""

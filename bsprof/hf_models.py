@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bsprof.errors import ModelFileError
+from bsprof.errors import ModelFileError, first_line
 from bsprof.model_setup import Task
 
 PREFIX = "hf:"
@@ -262,15 +262,10 @@ def _read_config(target: str) -> Any:
     try:
         return AutoConfig.from_pretrained(str(Path(name).expanduser()) if local else name)
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        reason = f"{type(exc).__name__}: {first_line(exc) or 'no message'}"
         hint = (
             ""
             if local or not isinstance(exc, OSError)
             else ": Hub downloads need network access; give a local folder with config.json"
         )
         raise ModelFileError(f"{target}: could not read its config ({reason}){hint}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else "no message"

@@ -78,6 +78,16 @@ class SweepResult:
         return any(r.fits for r in self.results)
 
     @property
+    def fastest_tokens(self) -> tuple[float, int] | None:
+        """The best measured tokens/s among the batch sizes that ran, and its batch size."""
+        rates = [
+            (r.throughput_tokens_per_s, r.batch_size)
+            for r in self.results
+            if r.fits and r.throughput_tokens_per_s is not None
+        ]
+        return max(rates) if rates else None
+
+    @property
     def seq_lens(self) -> tuple[int, ...]:
         """The sequence lengths swept, as asked for or (an hf: model's default) as run."""
         asked = self.config.seq_lens
@@ -209,15 +219,14 @@ class SweepResult:
 def _length_summary(part: SweepResult) -> dict[str, Any]:
     """One sequence length's answer: the largest batch, its tokens, and the best tokens/s."""
     largest = part.largest_fitting_batch
-    rates = [r.throughput_tokens_per_s for r in part.results if r.fits]
-    measured = [rate for rate in rates if rate is not None]
+    fastest = part.fastest_tokens
     return {
         "seq_len": part.seq_lens[0],
         "trials": len(part.results),  # 0: not run (an interrupted sweep)
         "largest_fitting_batch": largest,
         "largest_fitting_batch_bounded": part.largest_fitting_batch_bounded,
         "tokens_per_batch": None if largest is None else largest * part.seq_lens[0],
-        "throughput_tokens_per_s": max(measured) if measured else None,
+        "throughput_tokens_per_s": None if fastest is None else fastest[0],
     }
 
 

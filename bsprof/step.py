@@ -23,7 +23,6 @@ from bsprof.training_options import (
     apply_training_options,
     check_training_options,
     optimizer_for,
-    to_dtype,
     trainable,
 )
 from bsprof.workload import UserCodeError, Workload
@@ -191,16 +190,34 @@ def _first_tensor(outputs: Any) -> torch.Tensor | None:
     return None
 
 
-def to_device(value: Any, device: torch.device) -> Any:
+def map_tensors(value: Any, change: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """A batch (a tensor, or dicts, tuples, namedtuples and lists of them) with each tensor
+    changed; anything else as it is."""
     if isinstance(value, torch.Tensor):
-        return value.to(device)
+        return change(value)
     if isinstance(value, dict):
-        return {k: to_device(v, device) for k, v in value.items()}
+        return {k: map_tensors(v, change) for k, v in value.items()}
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
-        return type(value)(*(to_device(v, device) for v in value))
+        return type(value)(*(map_tensors(v, change) for v in value))
     if isinstance(value, (tuple, list)):
-        return type(value)(to_device(v, device) for v in value)
+        return type(value)(map_tensors(v, change) for v in value)
     return value
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    return map_tensors(value, lambda tensor: tensor.to(device))
+
+
+def _placed(value: Any, device: torch.device, precision: Precision) -> Any:
+    """A batch on ``device``; for a true low precision its floating-point tensors in that
+    dtype too (a cast model refuses fp32 inputs), while token ids, labels and masks keep
+    theirs."""
+    dtype = TRUE_DTYPES.get(precision)
+    if dtype is None:
+        return to_device(value, device)
+    return map_tensors(
+        value, lambda t: t.to(device, dtype) if t.is_floating_point() else t.to(device)
+    )
 
 
 def checked_batch(
@@ -308,6 +325,12 @@ def build_optimizer(
     return optimizer
 
 
+def eager_module(model: torch.nn.Module) -> torch.nn.Module:
+    """The module under torch.compile's wrapper (the same parameters), or the model itself."""
+    original = getattr(model, "_orig_mod", None)
+    return original if isinstance(original, torch.nn.Module) else model
+
+
 ModelWrapper = Callable[[torch.nn.Module], torch.nn.Module]
 
 
@@ -323,10 +346,8 @@ def make_step(
     if wrap_model is not None:
         model = wrap_model(model)  # e.g. DistributedDataParallel: after .to(device)
     inputs, targets = checked_batch(workload, batch_size, config.seq_len)
-    inputs, targets = to_device(inputs, device), to_device(targets, device)
-    dtype = TRUE_DTYPES.get(config.precision)
-    if dtype is not None:
-        inputs, targets = to_dtype(inputs, dtype), to_dtype(targets, dtype)
+    inputs = _placed(inputs, device, config.precision)
+    targets = _placed(targets, device, config.precision)
     training = config.mode is Mode.TRAIN
     model.train(training)
     scaler = None

@@ -71,20 +71,6 @@ def apply_precision(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     return model.to(dtype)
 
 
-def to_dtype(value: Any, dtype: torch.dtype) -> Any:
-    """A batch's floating-point tensors in ``dtype`` (a cast model refuses fp32 inputs);
-    token ids, labels and masks keep theirs."""
-    if isinstance(value, torch.Tensor):
-        return value.to(dtype) if value.is_floating_point() else value
-    if isinstance(value, dict):
-        return {key: to_dtype(item, dtype) for key, item in value.items()}
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
-        return type(value)(*(to_dtype(item, dtype) for item in value))
-    if isinstance(value, (tuple, list)):
-        return type(value)(to_dtype(item, dtype) for item in value)
-    return value
-
-
 def apply_lora(model: nn.Module, rank: int, source: str) -> nn.Module:
     """peft's LoRA adapters of rank ``rank``; peft freezes every base parameter."""
     try:

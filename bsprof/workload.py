@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
-from bsprof.errors import ModelFileError
+from bsprof.errors import ModelFileError, first_line
 from bsprof.hf_models import check_hf_source, is_hf_target
 from bsprof.model_setup import Task
 from bsprof.units import format_bytes
@@ -125,13 +125,6 @@ class UserCodeError(Exception):
     @property
     def in_setup(self) -> bool:
         return self.function in SETUP_FUNCTIONS
-
-
-def first_line(exc: BaseException) -> str:
-    """An exception's message without what follows its first line: torch appends C++ stack
-    traces ("Exception raised from ... frame #0 ...") that no one-line error should carry."""
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    return lines[0].strip() if lines else ""
 
 
 def user_frame(tb: TracebackType | None) -> str | None:

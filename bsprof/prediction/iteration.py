@@ -40,7 +40,7 @@ from bsprof.prediction.tracker import (
     round_to_block,
 )
 from bsprof.records import PredictionRecord
-from bsprof.step import ModelWrapper, TrainingStep, make_step
+from bsprof.step import ModelWrapper, TrainingStep, eager_module, make_step
 from bsprof.workload import Workload
 
 
@@ -166,13 +166,7 @@ def _is_fake(model: torch.nn.Module) -> bool:
     from torch._subclasses.fake_tensor import FakeTensor
 
     # an FSDP2 parameter is a DTensor around its fake local shard
-    return any(isinstance(getattr(p, "_local_tensor", p), FakeTensor) for p in model.parameters())
-
-
-def eager_module(model: torch.nn.Module) -> torch.nn.Module:
-    """The module under torch.compile's wrapper (the same parameters), or the model itself."""
-    original = getattr(model, "_orig_mod", None)
-    return original if isinstance(original, torch.nn.Module) else model
+    return any(isinstance(t, FakeTensor) for p in model.parameters() for t in local_tensors(p))
 
 
 def with_ddp_buckets(trace: IterationTrace, model: torch.nn.Module) -> IterationTrace:

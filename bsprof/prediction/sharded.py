@@ -23,8 +23,9 @@ import torch
 import torch.distributed as dist
 
 from bsprof.blocks import model_blocks
+from bsprof.errors import first_line
 from bsprof.prediction.fake import PredictionUnsupported
-from bsprof.step import ModelWrapper
+from bsprof.step import ModelWrapper, eager_module
 
 
 @contextlib.contextmanager
@@ -63,7 +64,7 @@ def _check_fake_collectives(world_size: int) -> None:
         raise PredictionUnsupported(
             f"--strategy fsdp predictions need fake-tensor kernels for torch's collectives, "
             f"which torch {torch.__version__} lacks ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no kernel'}); torch 2.13 has them"
+            f"{first_line(exc) or 'no kernel'}); torch 2.13 has them"
         ) from None
 
 
@@ -91,9 +92,7 @@ def shard_model(model: torch.nn.Module, mesh: Any = None) -> None:
     ``mesh`` None: the default process group's. A model without blocks is one unit."""
     from torch.distributed.fsdp import fully_shard
 
-    original = getattr(model, "_orig_mod", None)  # torch.compile's wrapper: shard the module
-    if isinstance(original, torch.nn.Module):
-        model = original
+    model = eager_module(model)  # torch.compile's wrapper: shard the module it wraps
     for block in model_blocks(model):
         fully_shard(block, mesh=mesh)
     fully_shard(model, mesh=mesh)

@@ -22,7 +22,7 @@ from bsprof.report.lines import (
 from bsprof.report.prediction import (
     PREDICTION_NOTE,
     assumption_lines,
-    breakdown_line,
+    breakdown_lines,
     fits_line,
     prediction_grid,
 )
@@ -77,9 +77,7 @@ def _answer_lines(result: SweepResult) -> list[str]:
     target = result.config.target
     lines = [] if target is None else [fits_line(result, target.capacity_bytes)]
     lines += [] if target is None else assumption_lines(target)
-    shown = [r for r in result.results if r.prediction is not None]
-    focus = [r for r in shown if r.batch_size == result.largest_fitting_batch] or shown[-1:]
-    return lines + [breakdown_line(record) for record in focus] + list(result.notes)
+    return lines + breakdown_lines(result) + list(result.notes)
 
 
 def _per_length(result: SweepResult) -> list[str]:

@@ -210,6 +210,13 @@ def _print_target(result: SweepResult, console: Console) -> None:
         print_lines(console, assumption_lines(target))
 
 
+def breakdown_lines(result: SweepResult) -> list[str]:
+    """Where the bytes go at the largest batch that fits (else at the largest predicted)."""
+    shown = [r for r in result.results if r.prediction is not None]
+    focus = [r for r in shown if r.batch_size == result.largest_fitting_batch] or shown[-1:]
+    return [breakdown_line(record) for record in focus]
+
+
 def render_prediction(result: SweepResult, console: Console, closing: bool = True) -> None:
     print_heading(result, console, ", predicted")
     grid, errors_inline, left_out = _fitted_table(result, console)
@@ -219,10 +226,7 @@ def render_prediction(result: SweepResult, console: Console, closing: bool = Tru
         print_errors(result, console)
         console.print()
     _print_target(result, console)
-    fits = result.largest_fitting_batch
-    shown = [r for r in result.results if r.prediction is not None]
-    focus = [r for r in shown if r.batch_size == fits] or shown[-1:]
-    print_lines(console, [breakdown_line(record) for record in focus])
+    print_lines(console, breakdown_lines(result))
     if closing:
         print_prediction_closing(result, console)
 

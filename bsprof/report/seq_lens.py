@@ -49,13 +49,8 @@ def seq_len_lines(result: SweepResult) -> list[str]:
             continue
         which = "largest batch" if part.largest_fitting_batch_bounded else "fits up to batch"
         line = f"seq len {length}: {which} {largest:,} ({largest * length:,} tokens per batch)"
-        rates = [
-            (r.throughput_tokens_per_s, r.batch_size)
-            for r in part.results
-            if r.fits and r.throughput_tokens_per_s is not None
-        ]
-        if rates:
-            rate, batch = max(rates)
+        if part.fastest_tokens is not None:
+            rate, batch = part.fastest_tokens
             line += f", best {format_rate(rate)} tokens/s at batch {batch}"
         lines.append(line)
     return lines
