@@ -101,11 +101,9 @@ class HfModel:
     @property
     def default_seq_len(self) -> int:
         """min(512, the positions the model embeds): what a run without --seq-len trains on."""
-        for field in _MAX_POSITIONS:
-            value = getattr(self.config, field, None)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return min(MAX_DEFAULT_SEQ_LEN, value)
-        return MAX_DEFAULT_SEQ_LEN  # relative positions (T5): no bound of its own
+        positions = self._positions()
+        # relative positions (T5): no bound of its own
+        return MAX_DEFAULT_SEQ_LEN if positions is None else min(MAX_DEFAULT_SEQ_LEN, positions)
 
     @property
     def learned_positions(self) -> int | None:
@@ -114,6 +112,10 @@ class HfModel:
         rotary = any(getattr(self.config, f, None) for f in ("rope_parameters", "rope_scaling"))
         if rotary or getattr(self.config, "model_type", "") == "t5":
             return None
+        return self._positions()
+
+    def _positions(self) -> int | None:
+        """The positions the config bounds the model to, less RoBERTa's padding offset."""
         for field in _MAX_POSITIONS:
             value = getattr(self.config, field, None)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:

@@ -232,7 +232,9 @@ def test_robertas_usable_positions_leave_out_the_padding_offset(tmp_path: Path) 
     )  # fmt: skip
     config.save_pretrained(tmp_path / "roberta")
     workload = load_workload(f"hf:{tmp_path / 'roberta'}")
-    assert _batch(workload, 1, 64)[0]["input_ids"].shape == (1, 64)  # 66 - (pad id 1 + 1)
+    assert workload.default_seq_len == 64  # the default fits too: 66 - (pad id 1 + 1)
+    assert _batch(workload, 1, None)[0]["input_ids"].shape == (1, 64)
+    assert _batch(workload, 1, 64)[0]["input_ids"].shape == (1, 64)
     with pytest.raises(ModelFileError, match="seq_len 65 is longer than the 64 positions"):
         _batch(workload, 1, 65)
 
