@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bsprof.backends.base import Backend
 from bsprof.config import SweepConfig
 from bsprof.errors import ModelFileError
 from bsprof.records import TimingStats, TrialRecord, TrialStatus
-from bsprof.step import ModelWrapper, make_step
+from bsprof.step import ModelWrapper, TrainingStep, make_step
 from bsprof.workload import UserCodeError, Workload
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -24,26 +25,50 @@ def warm_up(step: Callable[[], None], backend: Backend, iters: int, progress: Pr
     backend.synchronize()
 
 
+@dataclass(frozen=True)
+class TimedIterations:
+    """Each timed iteration's time, and the part of it spent on the optimizer update."""
+
+    iteration_s: list[float]
+    # optimizer step + zero_grad inside each iteration: what gradient accumulation pays once
+    # per update rather than per micro-batch. Empty when the step has no update (eval mode).
+    update_s: list[float]
+
+
 def time_iterations(
     step: Callable[[], None],
     backend: Backend,
     config: SweepConfig,
     progress: Progress,
     clock: Callable[[], float] = time.perf_counter,
-) -> list[float]:
+) -> TimedIterations:
     """Timed iterations until both --iters and (when given) --min-time are reached."""
     timer = backend.timer()
+    update_timer = backend.timer()
+    updating = [False]
+
+    def enter(phase: str) -> None:
+        if phase == "optimizer step":
+            update_timer.start()  # a CUDA event on the stream: no synchronisation added
+            updating[0] = True
+
     started = clock()
     count = 0
     while count < config.iters or (
         config.min_time_s is not None and clock() - started < config.min_time_s
     ):
         timer.start()
-        step()
+        if isinstance(step, TrainingStep):
+            step.run_phases(enter)
+        else:
+            step()
+        if updating[0]:
+            update_timer.stop()
+            updating[0] = False
         timer.stop()
         count += 1
         progress("timed", count, config.iters)
-    return timer.samples()
+    return TimedIterations(timer.samples(), update_timer.samples())
 
 
 def run_trial(
@@ -61,7 +86,7 @@ def run_trial(
         backend.reset_peak()
         warm_up(step, backend, config.warmup, progress)
         with backend.telemetry() as probe:
-            samples = time_iterations(step, backend, config, progress)
+            timed = time_iterations(step, backend, config, progress)
         memory = backend.read_memory()
     except ModelFileError:
         raise
@@ -69,11 +94,13 @@ def run_trial(
         return _failed_record(batch_size, exc, backend, time.perf_counter() - started)
     telemetry = probe.telemetry
     energy = None if telemetry is None else telemetry.energy_j
-    total_samples = batch_size * len(samples)
+    total_samples = batch_size * len(timed.iteration_s)
+    complete_updates = len(timed.update_s) == len(timed.iteration_s)
     return TrialRecord(
         batch_size=batch_size,
         status=TrialStatus.OK,
-        timing=TimingStats(tuple(samples)),
+        timing=TimingStats(tuple(timed.iteration_s)),
+        update_timing=TimingStats(tuple(timed.update_s)) if complete_updates else None,
         peak_memory_bytes=memory.peak_bytes,
         reserved_bytes=memory.reserved_bytes,
         warmup_iters=config.warmup,

@@ -182,6 +182,9 @@ class TrialRecord:
     rechecked: TrialStatus | None = None  # --exact's confirmation: the same size run again
     skip_reason: SkipReason | None = None  # with SKIPPED: why it did not run
     seq_len: int | None = None  # the batch's sequence length (--seq-len, an hf: model's default)
+    # The optimizer step + zero_grad inside each timed iteration: paid once per update when
+    # gradients are accumulated over micro-batches (bsprof plan). None: eval mode, or older files.
+    update_timing: TimingStats | None = None
 
     @property
     def predicted_not_to_fit(self) -> bool:
@@ -223,6 +226,7 @@ class TrialRecord:
             "status": self.status.value,
             "error": self.error,
             "time_per_iter_s": None if self.timing is None else self.timing.to_dict(),
+            "update_time_s": None if self.update_timing is None else self.update_timing.to_dict(),
             "throughput_samples_per_s": self.throughput_samples_per_s,
             "peak_memory_bytes": self.peak_memory_bytes,
             "reserved_bytes": self.reserved_bytes,
@@ -245,9 +249,11 @@ class TrialRecord:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:
         timing = data.get("time_per_iter_s")
+        update = data.get("update_time_s")
         prediction = data.get("prediction")
         structured = (
             "batch_size", "status", "timing", "prediction", "per_rank", "rechecked", "skip_reason",
+            "update_timing",
         )  # fmt: skip
         optional = {
             f.name: data[f.name]
@@ -258,6 +264,7 @@ class TrialRecord:
             batch_size=int(data["batch_size"]),
             status=TrialStatus(data["status"]),
             timing=None if timing is None else TimingStats.from_dict(timing),
+            update_timing=None if update is None else TimingStats.from_dict(update),
             prediction=None if prediction is None else PredictionRecord.from_dict(prediction),
             per_rank=None if data.get("per_rank") is None else tuple(data["per_rank"]),
             rechecked=None if data.get("rechecked") is None else TrialStatus(data["rechecked"]),

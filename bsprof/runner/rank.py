@@ -63,6 +63,7 @@ def agree(record: TrialRecord, group: Any) -> TrialRecord:
         record,
         status=status,
         timing=None,
+        update_timing=None,
         error=f"rank {int(worst[1]) - 1} failed ({status.value}); this rank stopped with it",
     )
 

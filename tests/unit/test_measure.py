@@ -140,14 +140,15 @@ def test_timing_runs_iters_then_until_min_time() -> None:
         SweepConfig("m", iters=3, min_time_s=5.0),
         lambda phase, done, total: None,
         clock=lambda: next(ticks),
-    )
+    ).iteration_s
     # start reads 0; the clock is read only once --iters (3) is met: at 1, 2, 3, 4 s it runs
     # one more iteration each, at 5 s it stops: 3 + 4 iterations
     assert len(calls) == len(samples) == 7
     only_iters = time_iterations(
         lambda: None, FakeBackend(), SweepConfig("m", iters=3), lambda *a: None
     )
-    assert len(only_iters) == 3
+    assert len(only_iters.iteration_s) == 3
+    assert only_iters.update_s == []  # a plain callable has no optimizer step to time
 
 
 def test_sys_exit_in_user_code_is_the_user_s_error() -> None:
@@ -246,3 +247,34 @@ def test_the_default_mse_refuses_shapes_that_would_broadcast() -> None:
         ModelFileError, match=r"outputs of shape \(8, 1\) and float targets of shape"
     ):
         default_loss("m.py", torch.randn(8, 1), torch.randn(8))
+
+
+def test_the_optimizer_update_is_timed_inside_each_iteration() -> None:
+    from bsprof.measure import run_trial
+
+    def slow_step(self: Any, closure: Any = None) -> None:
+        import time as clock
+
+        clock.sleep(0.02)  # an update that clearly dominates a tiny model's iteration
+
+    config = SweepConfig("m", warmup=0, iters=3)
+    record = run_trial(tiny_workload(), config, 4, CpuBackend(), lambda *a: None)
+    assert record.update_timing is not None and record.timing is not None
+    assert record.update_timing.n == record.timing.n == 3
+    assert all(
+        u <= t for u, t in zip(record.update_timing.samples, record.timing.samples, strict=True)
+    )
+
+    original = torch.optim.AdamW.step
+    torch.optim.AdamW.step = slow_step  # type: ignore[method-assign,assignment]
+    try:
+        slowed = run_trial(tiny_workload(), config, 4, CpuBackend(), lambda *a: None)
+    finally:
+        torch.optim.AdamW.step = original  # type: ignore[method-assign]
+    assert slowed.update_timing is not None and slowed.timing is not None
+    assert slowed.update_timing.min >= 0.02
+    assert slowed.timing.median - slowed.update_timing.median < 0.02  # the rest is small
+
+    evaluated = run_trial(tiny_workload(), replace(config, mode=Mode.EVAL), 4, CpuBackend(),
+                          lambda *a: None)  # fmt: skip
+    assert evaluated.update_timing is None  # nothing to update in eval mode
