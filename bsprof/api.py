@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bsprof import noise
+import bsprof.noise as noise
 from bsprof.config import (
     DEFAULT_ITERS,
     DEFAULT_MAX_BATCH,
