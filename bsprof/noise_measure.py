@@ -173,7 +173,10 @@ def _same_leaf(first: Any, second: Any) -> bool:
             and first.device == second.device
             and torch.equal(first, second)
         )
-    return bool(first == second)
+    try:
+        return bool(first == second)
+    except (TypeError, ValueError, RuntimeError):  # arrays and such have no one truth value
+        return False
 
 
 @contextlib.contextmanager

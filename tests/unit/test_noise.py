@@ -7,6 +7,7 @@ import json
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 import bsprof
 from bsprof.cli import app
 from bsprof.device import CPU
-from bsprof.errors import ConfigError, InputFileError
+from bsprof.errors import ConfigError, InputFileError, ModelFileError
 from bsprof.noise import (
     IDENTICAL_BATCHES_WARNING,
     NOT_RESOLVED,
@@ -26,6 +27,7 @@ from bsprof.noise import (
     estimate_parts,
     read_noise_scale,
 )
+from bsprof.noise_measure import same_batch
 from tests.models import noisy_least_squares
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -164,6 +166,18 @@ def test_identical_batches_are_warned_about() -> None:
         _batchnorm_holder(fresh=False), batch_size=4, accum=2, gradients=4, device="cpu"
     )
     assert estimate.warnings == (IDENTICAL_BATCHES_WARNING,)
+
+
+def test_the_models_own_failure_is_one_clear_error() -> None:
+    words = r"forward_raises\.py: the model's forward raised ValueError"
+    with pytest.raises(ModelFileError, match=words):
+        bsprof.noise_scale(str(MODELS / "forward_raises.py"), gradients=16, device="cpu")
+
+
+def test_a_batch_of_arrays_is_compared_without_error() -> None:
+    assert not same_batch((torch.ones(2), np.ones(2)), (torch.ones(2), np.ones(2)))
+    assert same_batch({"x": torch.ones(2), "n": 3}, {"x": torch.ones(2), "n": 3})
+    assert not same_batch((torch.ones(2),), (torch.ones(2), torch.ones(2)))
 
 
 @pytest.mark.parametrize(
