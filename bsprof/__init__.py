@@ -14,7 +14,7 @@ instant. Torch is imported only by what runs or predicts a model (worker process
 
 from typing import TYPE_CHECKING, Any
 
-from bsprof.api import check, env, estimate, predict, run, sweep
+from bsprof.api import check, env, estimate, noise_scale, predict, run, sweep
 from bsprof.config import Mode, Precision, SweepConfig
 from bsprof.device import Device
 from bsprof.environment import Environment
@@ -26,6 +26,7 @@ from bsprof.errors import (
     UsageError,
 )
 from bsprof.model_setup import OptimizerName, Strategy, Task
+from bsprof.noise import NoiseScaleEstimate, read_noise_scale
 from bsprof.records import PredictionRecord, TimingStats, TrialRecord, TrialStatus
 from bsprof.result import SweepResult, read_sweep
 from bsprof.version import __version__
@@ -68,6 +69,7 @@ __all__ = [
     "InputFileError",
     "Mode",
     "ModelFileError",
+    "NoiseScaleEstimate",
     "OptimizerName",
     "Precision",
     "PredictionRecord",
@@ -88,7 +90,9 @@ __all__ = [
     "check",
     "env",
     "estimate",
+    "noise_scale",
     "predict",
+    "read_noise_scale",
     "read_sweep",
     "run",
     "sweep",

@@ -1,21 +1,22 @@
-"""The Python API: what ``bsprof sweep``, ``bsprof sweep --predict``, ``bsprof estimate`` and
-``bsprof check`` do, callable from a notebook, a script or a test.
+"""The Python API: what ``bsprof sweep``, ``bsprof sweep --predict``, ``bsprof estimate``,
+``bsprof check`` and ``bsprof noise`` do, callable from a notebook, a script or a test.
 
 Every function takes plain Python values (sizes as bytes or text such as ``"24GiB"``, durations
 as seconds or text such as ``"2s"``, enums or their names), builds the same typed configuration
 the command line builds, and returns the same records. Nothing here prints. Importing this
 module does not import torch: measured sweeps run in worker processes, and ``predict`` of an
-in-memory object imports torch only when it is called.
+in-memory object and ``noise_scale`` (in this process) import torch only when they are called.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import bsprof.noise as noise
 from bsprof.config import (
     DEFAULT_ITERS,
     DEFAULT_MAX_BATCH,
@@ -249,6 +250,29 @@ def check_outcome(
     )
 
 
+def noise_scale(
+    model: ModelSource | object,
+    *,
+    batch_size: int = noise.DEFAULT_BATCH_SIZE,
+    accum: int = noise.DEFAULT_ACCUM,
+    gradients: int = noise.DEFAULT_GRADIENTS,
+    seed: int = 0,
+    device: str = "auto",
+    seq_len: int | None = None,
+    bootstrap: int = noise.DEFAULT_BOOTSTRAP,
+    confidence: float = noise.DEFAULT_CONFIDENCE,
+    progress: Callable[[int, int], None] | None = None,
+) -> noise.NoiseScaleEstimate:
+    """B_noise at the weights ``build_model`` returns (bsprof.noise), in this process. ``model``:
+    a path, a module name or an object with ``build_model``/``make_batch``."""
+    from bsprof.noise_measure import noise_scale_of
+
+    source = _describe_object(model) if _in_memory(model) else _model_source(model, "noise_scale")
+    request = noise.NoiseRequest(source, batch_size, accum, gradients, seed, Device.parse(device),
+                                 seq_len, bootstrap, confidence)  # fmt: skip
+    return noise_scale_of(model, request, progress)
+
+
 def env(device: str = "auto") -> Environment:
     """What a sweep on ``device`` would see (versions, GPUs, NVML, CPU, RAM), collected in a
     worker process as a sweep's probe does: this process never initialises CUDA."""
@@ -373,4 +397,4 @@ def _many(values: object) -> tuple[Any, ...]:
     return tuple(values)
 
 
-__all__ = ["check", "check_outcome", "env", "estimate", "predict", "run", "sweep"]
+__all__ = ["check", "check_outcome", "env", "estimate", "noise_scale", "predict", "run", "sweep"]

@@ -60,8 +60,7 @@ class TrainingStep:
                 self._forward()
             return
         assert self.optimizer is not None
-        with self._autocast():
-            loss = self._forward_and_loss()
+        loss = self.loss()
         enter("backward")
         if self.scaler is not None:
             self._user("backward", lambda: self.scaler.scale(loss).backward())
@@ -73,6 +72,15 @@ class TrainingStep:
             enter("optimizer step")
             self._user("the optimizer step", self.optimizer.step)
         self.optimizer.zero_grad(set_to_none=True)
+
+    def loss(self) -> torch.Tensor:
+        """The iteration's loss, as training computes it (forward and loss, under the
+        precision's autocast); ``bsprof noise`` takes gradients of it without a step."""
+        with self._autocast():
+            return self._forward_and_loss()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self._user("backward", loss.backward)
 
     def _forward_and_loss(self) -> torch.Tensor:
         """The user's training_step, or forward then loss; the outputs die on return."""

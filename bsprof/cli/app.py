@@ -38,7 +38,8 @@ app = typer.Typer(
         "Batch-size and memory profiler for PyTorch training.\n\n"
         "Measure real training iterations per batch size (sweep), predict memory without a GPU "
         "(sweep --predict), gate regressions in CI (check), turn times into training "
-        "wall-clock (estimate), and see what bsprof sees (env)."
+        "wall-clock (estimate), measure the gradient noise scale, roughly the critical batch "
+        "size (noise), and see what bsprof sees (env)."
     ),
     no_args_is_help=True,
     add_completion=False,
