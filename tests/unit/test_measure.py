@@ -266,7 +266,7 @@ def test_the_optimizer_update_is_timed_inside_each_iteration() -> None:
     )
 
     original = torch.optim.AdamW.step
-    torch.optim.AdamW.step = slow_step  # type: ignore[method-assign,assignment]
+    torch.optim.AdamW.step = slow_step  # type: ignore[method-assign]
     try:
         slowed = run_trial(tiny_workload(), config, 4, CpuBackend(), lambda *a: None)
     finally:
