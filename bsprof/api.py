@@ -35,6 +35,7 @@ from bsprof.workload import check_model_source
 
 if TYPE_CHECKING:
     from bsprof.environment import Environment
+    from bsprof.plan import Plan
     from bsprof.regression import CheckReport
     from bsprof.regression.rerun import CheckOutcome
     from bsprof.result import SweepResult
@@ -209,6 +210,53 @@ def estimate(
     return run_estimate(request)
 
 
+def plan(
+    global_batch: int | Sequence[int],
+    dataset_size: int,
+    epochs: int,
+    *,
+    sweep: SweepResult | ModelSource,
+    world_sizes: int | Sequence[int] = 1,
+    drop_last: bool = False,
+    base_lr: float | None = None,
+    base_batch: int | None = None,
+    update_overhead: Duration | None = None,
+    noise_scale: float | None = None,
+    noise_source: str | None = None,
+    source: str | None = None,
+) -> Plan:
+    """Every (micro-batch, accumulation, world size) whose product is ``global_batch`` (or the
+    nearest above) and whose micro-batch fits, from a sweep (a SweepResult, or a sweep JSON's
+    path): time per update = accum x time per micro-batch + the per-update overhead (measured
+    optimizer update, plus ``update_overhead``); updates per epoch = ceil(ceil(N / (micro x
+    world)) / accum), floor inside with ``drop_last``. Fastest first, per global batch."""
+    from bsprof.plan import PlanRequest
+    from bsprof.plan_builder import make_plan
+    from bsprof.result import SweepResult, read_sweep
+
+    if isinstance(sweep, (str, os.PathLike)):
+        path = os.fspath(sweep)
+        sweep, source = read_sweep(path), source or path
+    elif not isinstance(sweep, SweepResult):
+        raise TypeError(f"bsprof.plan() takes a SweepResult or a sweep JSON's path as sweep=, "
+                        f"not a {type(sweep).__name__}")  # fmt: skip
+    request = PlanRequest(
+        global_batches=_sizes(_many(global_batch), "global_batch"),
+        dataset_size=dataset_size,
+        epochs=epochs,
+        world_sizes=_sizes(_many(world_sizes), "world_sizes"),
+        drop_last=drop_last,
+        base_lr=base_lr,
+        base_batch=base_batch,
+        update_overhead_s=0.0
+        if update_overhead is None
+        else _seconds(update_overhead, "update_overhead"),
+        noise_scale=noise_scale,
+        noise_source=noise_source,
+    )
+    return make_plan(request, sweep, source)
+
+
 def check(
     model: ModelSource,
     baseline: ModelSource,
@@ -373,4 +421,4 @@ def _many(values: object) -> tuple[Any, ...]:
     return tuple(values)
 
 
-__all__ = ["check", "check_outcome", "env", "estimate", "predict", "run", "sweep"]
+__all__ = ["check", "check_outcome", "env", "estimate", "plan", "predict", "run", "sweep"]
