@@ -1,5 +1,5 @@
-"""The Python API: what ``bsprof sweep``, ``bsprof sweep --predict``, ``bsprof estimate`` and
-``bsprof check`` do, callable from a notebook, a script or a test.
+"""The Python API: what ``bsprof sweep``, ``bsprof sweep --predict``, ``bsprof estimate``,
+``bsprof plan`` and ``bsprof check`` do, callable from a notebook, a script or a test.
 
 Every function takes plain Python values (sizes as bytes or text such as ``"24GiB"``, durations
 as seconds or text such as ``"2s"``, enums or their names), builds the same typed configuration
@@ -30,12 +30,12 @@ from bsprof.device import CPU, Device
 from bsprof.errors import BsprofError, ConfigError
 from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU, device_model
 from bsprof.model_setup import OptimizerName, Strategy, Task
+from bsprof.plan_builder import plan
 from bsprof.units import MAX_BYTES, MAX_SECONDS, parse_duration, parse_size
 from bsprof.workload import check_model_source
 
 if TYPE_CHECKING:
     from bsprof.environment import Environment
-    from bsprof.plan import Plan
     from bsprof.regression import CheckReport
     from bsprof.regression.rerun import CheckOutcome
     from bsprof.result import SweepResult
@@ -208,53 +208,6 @@ def estimate(
         sweep_path=None if from_sweep is None else os.fspath(from_sweep),
     )
     return run_estimate(request)
-
-
-def plan(
-    global_batch: int | Sequence[int],
-    dataset_size: int,
-    epochs: int,
-    *,
-    sweep: SweepResult | ModelSource,
-    world_sizes: int | Sequence[int] = 1,
-    drop_last: bool = False,
-    base_lr: float | None = None,
-    base_batch: int | None = None,
-    update_overhead: Duration | None = None,
-    noise_scale: float | None = None,
-    noise_source: str | None = None,
-    source: str | None = None,
-) -> Plan:
-    """Every (micro-batch, accumulation, world size) whose product is ``global_batch`` (or the
-    nearest above) and whose micro-batch fits, from a sweep (a SweepResult, or a sweep JSON's
-    path): time per update = accum x time per micro-batch + the per-update overhead (measured
-    optimizer update, plus ``update_overhead``); updates per epoch = ceil(ceil(N / (micro x
-    world)) / accum), floor inside with ``drop_last``. Fastest first, per global batch."""
-    from bsprof.plan import PlanRequest
-    from bsprof.plan_builder import make_plan
-    from bsprof.result import SweepResult, read_sweep
-
-    if isinstance(sweep, (str, os.PathLike)):
-        path = os.fspath(sweep)
-        sweep, source = read_sweep(path), source or path
-    elif not isinstance(sweep, SweepResult):
-        raise TypeError(f"bsprof.plan() takes a SweepResult or a sweep JSON's path as sweep=, "
-                        f"not a {type(sweep).__name__}")  # fmt: skip
-    request = PlanRequest(
-        global_batches=_sizes(_many(global_batch), "global_batch"),
-        dataset_size=dataset_size,
-        epochs=epochs,
-        world_sizes=_sizes(_many(world_sizes), "world_sizes"),
-        drop_last=drop_last,
-        base_lr=base_lr,
-        base_batch=base_batch,
-        update_overhead_s=0.0
-        if update_overhead is None
-        else _seconds(update_overhead, "update_overhead"),
-        noise_scale=noise_scale,
-        noise_source=noise_source,
-    )
-    return make_plan(request, sweep, source)
 
 
 def check(

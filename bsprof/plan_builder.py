@@ -5,6 +5,7 @@ Updates per epoch come from bsprof.training_time.estimate; no torch here."""
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -21,10 +22,58 @@ from bsprof.plan import (
 )
 from bsprof.plan_text import noise_comparison, notes, recommendation
 from bsprof.records import TrialRecord, TrialStatus
-from bsprof.result import SweepResult
+from bsprof.result import SweepResult, read_sweep
 from bsprof.training_time import EstimateSpec, estimate
+from bsprof.units import parse_duration
 
 MEASURED, ESTIMATED = "measured", "estimated from FLOPs"
+
+
+def plan(
+    global_batch: int | Sequence[int],
+    dataset_size: int,
+    epochs: int,
+    *,
+    sweep: SweepResult | str | os.PathLike[str],
+    world_sizes: int | Sequence[int] = 1,
+    drop_last: bool = False,
+    base_lr: float | None = None,
+    base_batch: int | None = None,
+    update_overhead: float | str = 0.0,
+    noise_scale: float | None = None,
+    noise_source: str | None = None,
+    source: str | None = None,
+) -> Plan:
+    """Every (micro-batch, accumulation, world size) making ``global_batch`` (or the nearest
+    above) whose micro-batch fits, from a sweep (a SweepResult, or a sweep JSON's path): time
+    per update = accum x time per micro-batch + the per-update overhead (the measured optimizer
+    update, plus ``update_overhead``: seconds or "5ms"); updates per epoch = ceil(ceil(N /
+    (micro x world)) / accum), floor inside with ``drop_last``. Fastest first, per global
+    batch. ``bsprof.plan`` in the API."""
+    if isinstance(sweep, (str, os.PathLike)):
+        source = source or os.fspath(sweep)
+        sweep = read_sweep(os.fspath(sweep))
+    request = PlanRequest(
+        global_batches=_ints(global_batch),
+        dataset_size=dataset_size,
+        epochs=epochs,
+        world_sizes=_ints(world_sizes),
+        drop_last=drop_last,
+        base_lr=base_lr,
+        base_batch=base_batch,
+        update_overhead_s=(
+            parse_duration(update_overhead, "update_overhead")
+            if isinstance(update_overhead, str)
+            else update_overhead
+        ),
+        noise_scale=noise_scale,
+        noise_source=noise_source,
+    )
+    return make_plan(request, sweep, source)
+
+
+def _ints(values: int | Sequence[int]) -> tuple[int, ...]:
+    return (values,) if isinstance(values, int) else tuple(values)
 
 
 def make_plan(request: PlanRequest, sweep: SweepResult, source: str | None = None) -> Plan:

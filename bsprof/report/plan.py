@@ -118,7 +118,7 @@ def closing_lines(plan: Plan) -> list[str]:
     if excluded:
         lines.append(excluded + ".")
     if plan.source:
-        lines.append(f"Times {plan.time_source or 'measured'}: {plan.source}.")
+        lines.append(f"Times {plan.time_source or 'measured'}, from {plan.source}.")
     request = plan.request
     if request.base_lr is not None:
         lines.append(
