@@ -6,6 +6,7 @@
     result.largest_fitting_batch           # the records, as the CLI's JSON has them
     bsprof.predict(my_module, gpu="h100")  # fake tensors: no GPU, seconds
     bsprof.estimate(60_000, 10, batch_sizes=[64], times_per_iter=[0.05])
+    bsprof.plan(512, 60_000, 10, sweep=result)  # micro-batch x accumulation x world size
 
 Importing this package never imports torch: the estimate formulas and the CLI's help must stay
 instant. Torch is imported only by what runs or predicts a model (worker processes, and
@@ -14,7 +15,7 @@ instant. Torch is imported only by what runs or predicts a model (worker process
 
 from typing import TYPE_CHECKING, Any
 
-from bsprof.api import check, env, estimate, noise_scale, predict, run, sweep
+from bsprof.api import check, env, estimate, noise_scale, plan, predict, run, sweep
 from bsprof.config import Mode, Precision, SweepConfig
 from bsprof.device import Device
 from bsprof.environment import Environment
@@ -32,6 +33,7 @@ from bsprof.result import SweepResult, read_sweep
 from bsprof.version import __version__
 
 if TYPE_CHECKING:
+    from bsprof.plan import Plan, PlanRow
     from bsprof.regression import CheckReport, Verdict
     from bsprof.sweeper import QuietObserver, SweepInterrupted, SweepObserver
     from bsprof.training_time import EstimateReport, TrainingEstimate
@@ -44,6 +46,8 @@ _LAZY = {
     "SweepInterrupted": "bsprof.sweeper",
     "SweepObserver": "bsprof.sweeper",
     "EstimateReport": "bsprof.training_time",
+    "Plan": "bsprof.plan",
+    "PlanRow": "bsprof.plan",
     "TrainingEstimate": "bsprof.training_time",
 }
 
@@ -71,6 +75,8 @@ __all__ = [
     "ModelFileError",
     "NoiseScaleEstimate",
     "OptimizerName",
+    "Plan",
+    "PlanRow",
     "Precision",
     "PredictionRecord",
     "QuietObserver",
@@ -91,6 +97,7 @@ __all__ = [
     "env",
     "estimate",
     "noise_scale",
+    "plan",
     "predict",
     "read_noise_scale",
     "read_sweep",

@@ -1,5 +1,5 @@
-"""The Python API: what ``bsprof sweep``, ``bsprof sweep --predict``, ``bsprof estimate``,
-``bsprof check`` and ``bsprof noise`` do, callable from a notebook, a script or a test.
+"""The Python API: what ``bsprof sweep``, ``sweep --predict``, ``estimate``, ``plan``, ``check``
+and ``noise`` do, callable from a notebook, a script or a test.
 
 Every function takes plain Python values (sizes as bytes or text such as ``"24GiB"``, durations
 as seconds or text such as ``"2s"``, enums or their names), builds the same typed configuration
@@ -31,6 +31,7 @@ from bsprof.device import CPU, Device
 from bsprof.errors import BsprofError, ConfigError
 from bsprof.gpus import DEFAULT_HEADROOM, DEFAULT_MFU, device_model
 from bsprof.model_setup import OptimizerName, Strategy, Task
+from bsprof.plan_builder import plan
 from bsprof.units import MAX_BYTES, MAX_SECONDS, parse_duration, parse_size
 from bsprof.workload import check_model_source
 
@@ -263,8 +264,7 @@ def noise_scale(
     confidence: float = noise.DEFAULT_CONFIDENCE,
     progress: Callable[[int, int], None] | None = None,
 ) -> noise.NoiseScaleEstimate:
-    """B_noise at the weights ``build_model`` returns (bsprof.noise), in this process. ``model``:
-    a path, a module name or an object with ``build_model``/``make_batch``."""
+    """B_noise at ``build_model``'s weights, in this process: ``model`` a path, module or object."""
     from bsprof.noise_measure import noise_scale_of
 
     source = _describe_object(model) if _in_memory(model) else _model_source(model, "noise_scale")
@@ -290,9 +290,8 @@ def _model_source(model: object, function: str) -> str:
     if isinstance(model, (str, os.PathLike)):
         return os.fspath(model)
     raise TypeError(
-        f"bsprof.{function}() runs the model in fresh worker processes, so it needs a model "
-        f"file's path or a module name, not a {type(model).__name__}; bsprof.predict() also "
-        "takes an object with build_model/make_batch"
+        f"bsprof.{function}() runs the model in fresh worker processes: give a model file's path "
+        f"or a module name, not a {type(model).__name__} (predict() and noise_scale() take objects)"
     )
 
 
@@ -397,4 +396,5 @@ def _many(values: object) -> tuple[Any, ...]:
     return tuple(values)
 
 
-__all__ = ["check", "check_outcome", "env", "estimate", "noise_scale", "predict", "run", "sweep"]
+__all__ = ["check", "check_outcome", "env", "estimate", "noise_scale", "plan", "predict", "run",
+           "sweep"]  # fmt: skip

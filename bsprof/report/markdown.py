@@ -33,20 +33,20 @@ if TYPE_CHECKING:
     from bsprof.result import SweepResult
 
 
-def _escape(cell: str) -> str:
+def markdown_escape(cell: str) -> str:
     """A pipe would end the cell early; a newline would end the row."""
     return cell.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def _row(cells: list[str]) -> str:
-    return "| " + " | ".join(_escape(cell) for cell in cells) + " |"
+    return "| " + " | ".join(markdown_escape(cell) for cell in cells) + " |"
 
 
-def _bullets(lines: list[str]) -> list[str]:
-    return [f"- {_escape(line)}" for line in lines]
+def markdown_bullets(lines: list[str]) -> list[str]:
+    return [f"- {markdown_escape(line)}" for line in lines]
 
 
-def _table(columns: list[Column], rows: list[list[str]]) -> list[str]:
+def markdown_table(columns: list[Column], rows: list[list[str]]) -> list[str]:
     """The header row, the alignment row (numbers right-aligned) and the rows."""
     header = _row([column.one_line for column in columns])
     align = "|" + "|".join("---:" if column.numeric else "---" for column in columns) + "|"
@@ -57,8 +57,8 @@ def table_lines(result: SweepResult) -> list[str]:
     """The terminal's table, one row per batch size: measured, or predicted (``--predict``)."""
     if result.config.predict:
         grid = prediction_grid(result)
-        return _table(list(grid.columns), [list(row) for row in grid.rows])
-    return _table(*sweep_table(result, with_bar=False))
+        return markdown_table(list(grid.columns), [list(row) for row in grid.rows])
+    return markdown_table(*sweep_table(result, with_bar=False))
 
 
 def environment_line(result: SweepResult) -> str:
@@ -87,15 +87,15 @@ def _per_length(result: SweepResult) -> list[str]:
     for length, part in result.by_seq_len().items():
         part = replace(part, notes=())
         lines += [f"### Seq len {length}", "", *table_lines(part), ""]
-        lines += [*_bullets(_answer_lines(part)), ""]
+        lines += [*markdown_bullets(_answer_lines(part)), ""]
     lines += ["### Per sequence length", ""]
-    return lines + _bullets(seq_len_lines(result) + list(result.notes))
+    return lines + markdown_bullets(seq_len_lines(result) + list(result.notes))
 
 
 def _body(result: SweepResult) -> list[str]:
     if result.is_seq_len_grid and result.results:
         return [*_per_length(result), ""]
-    return [*table_lines(result), "", *_bullets(_answer_lines(result))]
+    return [*table_lines(result), "", *markdown_bullets(_answer_lines(result))]
 
 
 def _closing(result: SweepResult) -> list[str]:
@@ -105,7 +105,7 @@ def _closing(result: SweepResult) -> list[str]:
         notes.insert(0, PARTIAL_NOTE)
     timed = any(r.timing is not None for r in result.results)
     return [
-        *_bullets(prediction_lines(result) + notes),
+        *markdown_bullets(prediction_lines(result) + notes),
         "",
         *([PREDICTION_NOTE] if result.config.predict else []),
         iteration_note(result),
@@ -117,10 +117,10 @@ def sweep_markdown(result: SweepResult) -> str:
     heading = header_line(result) + (", predicted" if result.config.predict else "")
     setup = setup_line(result)
     lines = [
-        f"## {_escape(heading)}",
+        f"## {markdown_escape(heading)}",
         "",
-        _escape(environment_line(result)),
-        *(["", _escape(setup)] if setup else []),
+        markdown_escape(environment_line(result)),
+        *(["", markdown_escape(setup)] if setup else []),
         "",
         *_body(result),
         *_closing(result),

@@ -1,0 +1,240 @@
+"""Make a Plan from a sweep: every (micro-batch, accumulation, world size) that makes each
+global batch, from the sweep's own batch sizes, so every number traces back to a record.
+Updates per epoch come from bsprof.training_time.estimate; no torch here."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bsprof.config import Mode
+from bsprof.errors import UsageError
+from bsprof.plan import (
+    ExcludedConfiguration,
+    ExclusionReason,
+    NothingFits,
+    Plan,
+    PlanRequest,
+    PlanRow,
+    sort_key,
+)
+from bsprof.plan_text import noise_comparison, notes, recommendation
+from bsprof.records import TrialRecord, TrialStatus
+from bsprof.result import SweepResult, read_sweep
+from bsprof.training_time import EstimateSpec, estimate
+from bsprof.units import parse_duration
+
+MEASURED, ESTIMATED = "measured", "estimated from FLOPs"
+
+
+def plan(
+    global_batch: int | Sequence[int],
+    dataset_size: int,
+    epochs: int,
+    *,
+    sweep: SweepResult | str | os.PathLike[str],
+    world_sizes: int | Sequence[int] = 1,
+    drop_last: bool = False,
+    base_lr: float | None = None,
+    base_batch: int | None = None,
+    update_overhead: float | str = 0.0,
+    noise_scale: float | None = None,
+    noise_source: str | None = None,
+    source: str | None = None,
+) -> Plan:
+    """Every (micro-batch, accumulation, world size) making ``global_batch`` (or the nearest
+    above) whose micro-batch fits, from a sweep (a SweepResult, or a sweep JSON's path): time
+    per update = accum x time per micro-batch + the per-update overhead (the measured optimizer
+    update, plus ``update_overhead``: seconds or "5ms"); updates per epoch = ceil(ceil(N /
+    (micro x world)) / accum), floor inside with ``drop_last``. Fastest first, per global
+    batch. ``bsprof.plan`` in the API."""
+    if isinstance(sweep, (str, os.PathLike)):
+        source = source or os.fspath(sweep)
+        sweep = read_sweep(os.fspath(sweep))
+    request = PlanRequest(
+        global_batches=_ints(global_batch),
+        dataset_size=dataset_size,
+        epochs=epochs,
+        world_sizes=_ints(world_sizes),
+        drop_last=drop_last,
+        base_lr=base_lr,
+        base_batch=base_batch,
+        update_overhead_s=(
+            parse_duration(update_overhead, "update_overhead")
+            if isinstance(update_overhead, str)
+            else update_overhead
+        ),
+        noise_scale=noise_scale,
+        noise_source=noise_source,
+    )
+    return make_plan(request, sweep, source)
+
+
+def _ints(values: int | Sequence[int]) -> tuple[int, ...]:
+    return (values,) if isinstance(values, int) else tuple(values)
+
+
+def make_plan(request: PlanRequest, sweep: SweepResult, source: str | None = None) -> Plan:
+    """Rows per global batch, fastest first; candidates that do not fit are counted apart."""
+    _refuse(sweep)
+    rows: list[PlanRow] = []
+    excluded: list[ExcludedConfiguration] = []
+    records = sweep.by_batch_size()
+    for global_batch in request.global_batches:
+        group: list[PlanRow] = []
+        for world in request.world_sizes:
+            for micro, accum in candidates(sorted(records), global_batch, world):
+                reason = _exclusion(records[micro], sweep.config.predict)
+                if reason is None and request.drop_last and micro * world > request.dataset_size:
+                    reason = ExclusionReason.DROPS_EVERY_BATCH
+                if reason is not None:
+                    excluded.append(ExcludedConfiguration(global_batch, micro, world, reason))
+                else:
+                    group.append(_row(request, sweep, records[micro], global_batch, world, accum))
+        rows += sorted(group, key=sort_key)
+    if not rows:
+        raise NothingFits(_nothing_fits(excluded))
+    rows = _with_noise(rows, request.noise_scale)
+    return Plan(
+        request=request,
+        rows=tuple(rows),
+        excluded=tuple(excluded),
+        recommendations=_recommendations(request, rows),
+        notes=notes(request, rows, sweep.config.world_size),
+        noise_comparison=noise_comparison(rows, request.noise_scale),
+        time_source=ESTIMATED if sweep.config.predict else MEASURED,
+        source=source or f"a sweep on {sweep.ran_on}",
+    )
+
+
+def candidates(sizes: Sequence[int], global_batch: int, world: int) -> list[tuple[int, int]]:
+    """(micro-batch, accumulation) for each swept size with micro x world <= the global batch:
+    accum = ceil(G / (micro x world)). None that small: the smallest swept size, once."""
+    below = [micro for micro in sizes if micro * world <= global_batch]
+    if not below:
+        return [(min(sizes), 1)]
+    return [(micro, math.ceil(global_batch / (micro * world))) for micro in below]
+
+
+def _refuse(sweep: SweepResult) -> None:
+    if sweep.is_seq_len_grid:
+        lengths = ", ".join(str(length) for length in sweep.seq_lens)
+        raise UsageError(
+            f"a sweep over sequence lengths {lengths}: a time per iteration belongs to one "
+            "length; sweep one --seq-len to plan from it"
+        )
+    if sweep.config.mode is Mode.EVAL:
+        raise UsageError("an eval sweep times no backward or optimizer step: plan needs --mode "
+                         "train")  # fmt: skip
+    if not sweep.anything_fits:
+        raise NothingFits("nothing fits: no batch size ran successfully in the sweep")
+
+
+def _nothing_fits(excluded: Sequence[ExcludedConfiguration]) -> str:
+    shown = Plan(PlanRequest((1,), 1, 1), (), tuple(excluded)).excluded_line()
+    return f"nothing fits: no configuration makes the global batch ({shown})"
+
+
+def _exclusion(record: TrialRecord, predicted: bool) -> ExclusionReason | None:
+    if record.fits:
+        return None
+    if record.status is TrialStatus.OOM:
+        return ExclusionReason.PREDICTED_OOM if predicted else ExclusionReason.OOM
+    if record.status is TrialStatus.SKIPPED:
+        if record.predicted_not_to_fit:
+            return ExclusionReason.PREDICTED_OOM
+        return ExclusionReason.ABOVE_OOM
+    return ExclusionReason.FAILED
+
+
+def _row(
+    request: PlanRequest,
+    sweep: SweepResult,
+    record: TrialRecord,
+    global_batch: int,
+    world: int,
+    accum: int,
+) -> PlanRow:
+    row = estimate(
+        EstimateSpec(
+            dataset_size=request.dataset_size,
+            batch_size=record.batch_size,
+            epochs=request.epochs,
+            drop_last=request.drop_last,
+            grad_accum=accum,
+            world_size=world,
+            base_lr=request.base_lr,
+            base_batch=request.base_batch,
+        )
+    )
+    update = record.update_timing
+    return PlanRow(
+        global_batch=global_batch,
+        micro_batch=record.batch_size,
+        grad_accum=accum,
+        world_size=world,
+        epochs=request.epochs,
+        iterations_per_epoch=row.iterations_per_epoch,
+        updates_per_epoch=row.optimizer_updates_per_epoch,
+        time_per_iter_s=_time_per_iter(record),
+        measured_update_s=None if update is None else update.median,
+        stated_overhead_s=request.update_overhead_s,
+        peak_bytes=_peak(record),
+        capacity_bytes=_capacity(sweep),
+        suggested_lr=row.suggested_lr,
+    )
+
+
+def _time_per_iter(record: TrialRecord) -> float | None:
+    """The measured median, else the prediction's estimate from FLOPs (None without a GPU)."""
+    if record.timing is not None:
+        return record.timing.median
+    return None if record.prediction is None else record.prediction.estimated_time_per_iter_s
+
+
+def _peak(record: TrialRecord) -> int | None:
+    if record.peak_memory_bytes is not None or record.prediction is None:
+        return record.peak_memory_bytes
+    guess = record.prediction
+    return guess.predicted_peak_bytes if guess.predicted_device_bytes is None else (
+        guess.predicted_device_bytes)  # fmt: skip
+
+
+def _capacity(sweep: SweepResult) -> int | None:
+    if sweep.capacity_bytes is not None:
+        return sweep.capacity_bytes
+    if sweep.config.memory_limit_bytes is not None:
+        return sweep.config.memory_limit_bytes
+    return None if sweep.config.target is None else sweep.config.target.capacity_bytes
+
+
+def _with_noise(rows: list[PlanRow], noise: float | None) -> list[PlanRow]:
+    """Steps to a loss S = S_min (1 + B_noise / B) (McCandlish et al. 2018): time to it is
+    proportional to (1 + B_noise / B) x time per update, epochs to (B + B_noise); each
+    normalised so the best row is 1.00."""
+    if noise is None:
+        return rows
+    times = [_time_to_loss(row, noise) for row in rows]
+    fastest = min((t for t in times if t is not None), default=None)
+    fewest = min(row.effective_batch for row in rows) + noise
+    return [
+        replace(
+            row,
+            relative_time_to_loss=None if time is None or fastest is None else time / fastest,
+            relative_epochs_to_loss=(row.effective_batch + noise) / fewest,
+        )
+        for row, time in zip(rows, times, strict=True)
+    ]
+
+
+def _time_to_loss(row: PlanRow, noise: float) -> float | None:
+    update = row.time_per_update_s
+    return None if update is None else (1 + noise / row.effective_batch) * update
+
+
+def _recommendations(request: PlanRequest, rows: list[PlanRow]) -> tuple[str, ...]:
+    said = (recommendation([r for r in rows if r.global_batch == g])
+            for g in request.global_batches)  # fmt: skip
+    return tuple(text for text in said if text is not None)

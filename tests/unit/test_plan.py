@@ -1,0 +1,357 @@
+"""``bsprof plan``'s arithmetic: every row checked against the formulas written out here.
+
+Times are sums of powers of two, so every product below is exact in floating point and the
+expected values can be compared with ``==`` whatever order the code multiplies in."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bsprof
+from bsprof.errors import ConfigError, UsageError
+from bsprof.plan import ExclusionReason, NothingFits, Plan, PlanRequest, PlanRow
+from bsprof.plan_builder import make_plan
+from bsprof.records import (
+    PredictionRecord,
+    SkipReason,
+    TimingStats,
+    TrialRecord,
+    TrialStatus,
+)
+from bsprof.report import make_console
+from bsprof.report.plan import plan_markdown, render_plan
+from bsprof.result import SweepResult, write_json_atomic
+from tests.conftest import prediction, sweep_result
+
+MIB = 2**20
+CAPACITY = 1000 * MIB
+N, EPOCHS = 1000, 3
+TIMES = {8: 0.25, 16: 0.5, 32: 0.75}  # seconds per iteration, measured
+PEAKS = {8: 100 * MIB, 16: 200 * MIB, 32: 400 * MIB}
+
+
+def ok(batch: int, update: float | None = None) -> TrialRecord:
+    return TrialRecord(
+        batch,
+        TrialStatus.OK,
+        timing=TimingStats((TIMES[batch],)),
+        update_timing=None if update is None else TimingStats((update,)),
+        peak_memory_bytes=PEAKS[batch],
+    )
+
+
+def failures() -> tuple[TrialRecord, ...]:
+    return (
+        TrialRecord(4, TrialStatus.ERROR, error="BatchNorm needs more than one value"),
+        TrialRecord(64, TrialStatus.OOM),
+        TrialRecord(128, TrialStatus.SKIPPED, skip_reason=SkipReason.ABOVE_OOM),
+    )
+
+
+def measured(update: float | None = None, **fields: Any) -> SweepResult:
+    records = (ok(8, update), ok(16, update), ok(32, update), *failures())
+    fields.setdefault("config", {"model": "m.py", "device": "cpu"})
+    return sweep_result(*records, **fields)
+
+
+def request(*global_batches: int, **fields: Any) -> PlanRequest:
+    return PlanRequest(global_batches, N, EPOCHS, **fields)
+
+
+def expected(micro: int, accum: int, world: int = 1, drop_last: bool = False) -> dict[str, Any]:
+    """The formulas, written out: iterations, updates, time with no overhead."""
+    per_step = micro * world
+    iterations = N // per_step if drop_last else math.ceil(N / per_step)
+    updates = math.ceil(iterations / accum)
+    time_per_update = accum * TIMES[micro]
+    return {
+        "iterations_per_epoch": iterations,
+        "updates_per_epoch": updates,
+        "time_per_update_s": time_per_update,
+        "time_per_epoch_s": updates * accum * TIMES[micro],
+        "total_time_s": updates * accum * TIMES[micro] * EPOCHS,
+        "device_time_s": updates * accum * TIMES[micro] * EPOCHS * world,
+        "samples_per_s": micro * accum * world / time_per_update,
+        "headroom_bytes": CAPACITY - PEAKS[micro],
+    }
+
+
+def numbers(row: PlanRow) -> dict[str, Any]:
+    return {key: getattr(row, key) for key in expected(8, 1)}
+
+
+def shape(plan: Plan) -> list[tuple[int, int, int, int]]:
+    return [(r.global_batch, r.micro_batch, r.grad_accum, r.world_size) for r in plan.rows]
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_every_row_follows_the_formulas(drop_last: bool) -> None:
+    plan = make_plan(request(64, drop_last=drop_last), measured(capacity_bytes=CAPACITY))
+    # 32 x 2: 1.5 s per update, 16 x 4 and 8 x 8 tie at 2.0 s: fewer accumulation steps first
+    assert shape(plan) == [(64, 32, 2, 1), (64, 16, 4, 1), (64, 8, 8, 1)]
+    for row in plan.rows:
+        assert numbers(row) == expected(row.micro_batch, row.grad_accum, drop_last=drop_last)
+        assert row.time_per_update_s == row.grad_accum * TIMES[row.micro_batch]  # exactly
+        assert not row.above_target and row.effective_batch == 64
+
+
+def test_drop_last_floors_the_iterations() -> None:
+    kept = make_plan(request(64), measured()).rows
+    dropped = make_plan(request(64, drop_last=True), measured()).rows
+    assert [r.iterations_per_epoch for r in kept] == [32, 63, 125]  # ceil(1000 / micro)
+    assert [r.iterations_per_epoch for r in dropped] == [31, 62, 125]  # floor
+    assert [r.updates_per_epoch for r in dropped] == [16, 16, 16]  # ceil(31/2), ceil(62/4), ...
+
+
+def test_non_fitting_candidates_are_excluded_and_counted_by_reason() -> None:
+    plan = make_plan(request(256), measured())
+    assert [r.micro_batch for r in plan.rows] == [32, 16, 8]
+    reasons = {(e.micro_batch, e.reason) for e in plan.excluded}
+    assert reasons == {
+        (4, ExclusionReason.FAILED),
+        (64, ExclusionReason.OOM),
+        (128, ExclusionReason.ABOVE_OOM),
+    }
+    assert plan.excluded_line() == (
+        "3 configurations excluded: micro-batch 64 ran out of memory; 128 skipped above an "
+        "OOM; 4 failed (error or crash)"
+    )
+    assert make_plan(request(64), measured()).to_dict()["excluded_count"] == 2  # 128 > 64
+
+
+def test_measured_update_is_paid_once_per_update() -> None:
+    update = 0.125
+    plan = make_plan(request(64), measured(update=update))
+    for row in plan.rows:
+        micro = TIMES[row.micro_batch] - update
+        assert row.time_per_micro_batch_s == micro
+        assert row.time_per_update_s == row.grad_accum * micro + update
+        assert row.time_per_epoch_s == row.updates_per_epoch * (row.grad_accum * micro + update)
+    assert any("measured optimizer update" in note for note in plan.notes)
+
+
+def test_stated_overhead_adds_to_the_measured_one() -> None:
+    update, stated = 0.125, 0.0625
+    plan = make_plan(request(64, update_overhead_s=stated), measured(update=update))
+    row = next(r for r in plan.rows if r.micro_batch == 16)
+    assert row.update_overhead_s == update + stated
+    assert row.time_per_update_s == 4 * (0.5 - update) + update + stated
+    assert row.total_time_s == 16 * (4 * (0.5 - update) + update + stated) * EPOCHS
+
+
+def test_without_update_timing_the_note_says_upper_bound() -> None:
+    plan = make_plan(request(64), measured())
+    assert any("upper bound" in note for note in plan.notes)
+
+
+def test_world_sizes_share_the_global_batch() -> None:
+    plan = make_plan(request(64, world_sizes=(1, 2)), measured())
+    two = [r for r in plan.rows if r.world_size == 2]
+    # micro x 2 <= 64: accum = ceil(64 / (micro x 2))
+    assert sorted((r.micro_batch, r.grad_accum) for r in two) == [(8, 4), (16, 2), (32, 1)]
+    for row in two:
+        assert numbers(row) | {"headroom_bytes": None} == expected(
+            row.micro_batch, row.grad_accum, world=2
+        ) | {"headroom_bytes": None}
+    assert shape(plan)[0] == (64, 32, 1, 2)  # fastest: 0.75 s per update
+    assert any("world size 2 assumes" in note and "not modelled" in note for note in plan.notes)
+
+
+def test_above_the_global_batch_is_marked() -> None:
+    plan = make_plan(request(6, 12), sweep_result(ok(8), ok(16), ok(32)))
+    six = plan.rows_for(6)
+    assert [(r.micro_batch, r.grad_accum, r.effective_batch) for r in six] == [(8, 1, 8)]
+    assert six[0].above_target
+    twelve = plan.rows_for(12)
+    assert [(r.micro_batch, r.grad_accum, r.effective_batch) for r in twelve] == [(8, 2, 16)]
+    assert any("'above'" in note for note in plan.notes)
+    assert plan.to_dict()["rows"][0]["above_target"] is True
+
+
+def test_linear_lr_and_headroom() -> None:
+    plan = make_plan(request(64, base_lr=0.1, base_batch=32), measured(capacity_bytes=CAPACITY))
+    assert {r.suggested_lr for r in plan.rows} == {0.1 * 64 / 32}
+    assert [r.headroom_bytes for r in plan.rows] == [600 * MIB, 800 * MIB, 900 * MIB]
+    no_capacity = make_plan(request(64), measured())
+    assert {r.headroom_bytes for r in no_capacity.rows} == {None}
+
+
+def test_recommendation_says_why() -> None:
+    plan = make_plan(request(64), measured())
+    assert plan.recommendations == (
+        "global batch 64: micro 32 x accum 2, 1m 12s in total. Why: fastest of 3 fitting "
+        "configurations: 1.3x faster than the runner-up (micro 16 x accum 4); the largest "
+        "micro-batch that fits keeps accumulation to 2 steps",
+    )
+
+
+def test_a_cheaper_alternative_on_fewer_devices() -> None:
+    # A large stated overhead per update: 2 devices halve the accumulation but not the overhead.
+    plan = make_plan(request(64, world_sizes=(1, 2), update_overhead_s=8.0), measured())
+    best = plan.rows[0]
+    assert (best.micro_batch, best.grad_accum, best.world_size) == (32, 1, 2)
+    assert "cheaper: micro 32 x accum 2 on 1 device is only 9% slower" in plan.recommendations[0]
+
+
+def noise_rows(plan: Plan) -> list[tuple[float | None, float | None]]:
+    return [(r.relative_time_to_loss, r.relative_epochs_to_loss) for r in plan.rows]
+
+
+def test_noise_scale_ranks_by_time_to_the_same_loss() -> None:
+    noise = 1000.0
+    plan = make_plan(request(64, 256, noise_scale=noise), measured())
+    # fastest per epoch: 256 = 32 x 8 at 6 s per update, 4 updates per epoch (vs 64's 16 x 1.5)
+    first_64, first_256 = plan.rows_for(64)[0], plan.rows_for(256)[0]
+    raw = {id(r): (1 + noise / r.effective_batch) * (r.time_per_update_s or 0.0) for r in plan.rows}
+    best = min(raw.values())
+    for row in plan.rows:
+        assert row.relative_time_to_loss == pytest.approx(raw[id(row)] / best)
+        assert row.relative_epochs_to_loss == (row.effective_batch + noise) / (64 + noise)
+    assert first_256.time_per_epoch_s == 24.0 and first_64.time_per_epoch_s == 24.0
+    assert plan.noise_comparison is not None
+
+
+def test_the_rankings_differ_sentence() -> None:
+    # An overhead per update makes the large global batch faster per epoch; a small B_noise
+    # makes it need many more epochs.
+    noise = 100.0
+    plan = make_plan(request(64, 512, noise_scale=noise, update_overhead_s=1.0), measured())
+    fast, slow = plan.rows_for(512)[0], plan.rows_for(64)[0]
+    assert fast.time_per_epoch_s == 2 * (16 * 0.75 + 1.0)  # 2 updates of 16 x micro 32
+    assert slow.time_per_epoch_s == 16 * (2 * 0.75 + 1.0)  # 16 updates of 2 x micro 32
+    assert plan.best is fast
+    assert (slow.relative_time_to_loss, slow.relative_epochs_to_loss) == (1.0, 1.0)
+    assert fast.relative_time_to_loss == (1 + noise / 512) * 13.0 / ((1 + noise / 64) * 2.5)
+    assert fast.relative_epochs_to_loss == (512 + noise) / (64 + noise)
+    assert plan.noise_comparison == (
+        "global batch 512 (micro 32 x accum 16) finishes an epoch 1.5x faster than global batch "
+        "64 (micro 32 x accum 2) but needs ~3.7x the epochs to the same loss (B_noise 100): 64 "
+        "reaches it first"
+    )
+    assert plan.notes[-1].startswith("B_noise is measured at particular weights")
+
+
+def test_json_round_trip() -> None:
+    plan = make_plan(
+        request(64, 6, world_sizes=(1, 2), base_lr=0.1, base_batch=32, noise_scale=500.0),
+        measured(update=0.125, capacity_bytes=CAPACITY),
+        source="sweep.json",
+    )
+    data = json.loads(json.dumps(plan.to_dict(), allow_nan=False))
+    assert (data["schema_version"], data["kind"], data["source"]) == (1, "plan", "sweep.json")
+    assert Plan.from_dict(data) == plan
+
+
+def predicted_sweep(times: bool) -> SweepResult:
+    def guess(batch: int) -> PredictionRecord:
+        estimate = TIMES.get(batch) if times else None
+        return PredictionRecord(**{**vars(prediction(PEAKS.get(batch, MIB))),
+                                   "estimated_time_per_iter_s": estimate})  # fmt: skip
+
+    records = (
+        TrialRecord(8, TrialStatus.OK, prediction=guess(8)),
+        TrialRecord(16, TrialStatus.OK, prediction=guess(16)),
+        TrialRecord(32, TrialStatus.OOM, prediction=guess(32)),
+    )
+    return sweep_result(*records, config={"model": "m.py", "device": "cpu", "predict": True})
+
+
+def test_a_prediction_plans_with_times_estimated_from_flops() -> None:
+    plan = make_plan(request(64), predicted_sweep(times=True))
+    assert plan.time_source == "estimated from FLOPs"
+    assert [(r.micro_batch, r.time_per_update_s) for r in plan.rows] == [(16, 2.0), (8, 2.0)]
+    assert [(e.micro_batch, e.reason) for e in plan.excluded] == [
+        (32, ExclusionReason.PREDICTED_OOM)
+    ]
+    assert plan.rows[0].peak_bytes == PEAKS[16]
+
+
+def test_a_prediction_without_a_gpu_has_no_times() -> None:
+    plan = make_plan(request(64), predicted_sweep(times=False))
+    assert {r.total_time_s for r in plan.rows} == {None}
+    assert plan.recommendations == ()
+    assert any("give --gpu" in note for note in plan.notes)
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "message"),
+    [
+        (lambda: request(0), ConfigError, "positive integers"),
+        (lambda: request(), ConfigError, "at least one"),
+        (lambda: request(2000, drop_last=True), ConfigError, "larger than the dataset"),
+        (lambda: request(64, base_lr=0.1), ConfigError, "both"),
+        (lambda: request(64, world_sizes=(0,)), ConfigError, "positive integers"),
+        (lambda: request(64, noise_scale=-1.0), ConfigError, "noise_scale"),
+    ],
+)
+def test_bad_requests_are_refused(
+    build: Callable[[], PlanRequest], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        build()
+
+
+def test_sweeps_that_cannot_be_planned_are_refused() -> None:
+    grid = measured(config={"model": "m.py", "device": "cpu", "seq_lens": [128, 256]})
+    with pytest.raises(UsageError, match="sequence lengths"):
+        make_plan(request(64), grid)
+    evaluation = measured(config={"model": "m.py", "device": "cpu", "mode": "eval"})
+    with pytest.raises(UsageError, match="--mode train"):
+        make_plan(request(64), evaluation)
+    nothing = sweep_result(*failures(), config={"model": "m.py", "device": "cpu"})
+    with pytest.raises(NothingFits, match="nothing fits") as caught:
+        make_plan(request(64), nothing)
+    assert caught.value.exit_code == 1
+
+
+def rendered(plan: Plan, columns: int, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    console = make_console()
+    console.file = io.StringIO()
+    render_plan(plan, console)
+    text: str = console.file.getvalue()
+    return text
+
+
+def golden_plan() -> Plan:
+    return make_plan(
+        request(64, 512, world_sizes=(1, 2), base_lr=0.1, base_batch=64, noise_scale=1000.0),
+        measured(update=0.125, capacity_bytes=CAPACITY),
+        source="sweep.json",
+    )
+
+
+def test_golden_render(golden: Callable[[str, str], None], monkeypatch: pytest.MonkeyPatch) -> None:
+    out = rendered(golden_plan(), 120, monkeypatch)
+    assert max(len(line) for line in out.splitlines()) <= 120
+    golden("plan_120.txt", out)
+
+
+def test_narrow_terminal_keeps_the_essentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = rendered(golden_plan(), 60, monkeypatch)
+    assert "columns left out at 60 columns" in out
+    assert "Recommended: global batch 64" in out
+
+
+def test_markdown_has_a_table_per_global_batch() -> None:
+    text = plan_markdown(golden_plan())
+    assert text.count("### Global batch") == 2
+    assert "| micro batch | accum |" in text
+    assert "- Recommended: global batch 512" in text
+
+
+def test_the_api_plans_from_a_sweep_file(tmp_path: Path) -> None:
+    path = tmp_path / "sweep.json"
+    write_json_atomic(path, measured(update=0.125).to_dict())
+    from_file = bsprof.plan(64, N, EPOCHS, sweep=path, world_sizes=[1, 2], update_overhead="5ms")
+    in_memory = make_plan(
+        request(64, world_sizes=(1, 2), update_overhead_s=0.005), measured(update=0.125)
+    )
+    assert from_file.rows == in_memory.rows and from_file.source == str(path)
