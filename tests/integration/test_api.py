@@ -133,7 +133,7 @@ def test_bad_arguments_say_what_is_wrong_in_the_api_s_words() -> None:
         bsprof.sweep(MNIST, memory_limit=0)
     with pytest.raises(bsprof.UsageError, match="cannot read size"):
         bsprof.sweep(MNIST, memory_limit="lots")
-    with pytest.raises(TypeError, match=r"bsprof\.predict\(\) also takes an object"):
+    with pytest.raises(TypeError, match=r"predict\(\) and noise_scale\(\) take objects"):
         bsprof.sweep(types.SimpleNamespace())
     with pytest.raises(bsprof.ModelFileError, match="no such model file"):
         bsprof.predict("no/such/model.py")
