@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bsprof.plan import PlanRequest, PlanRow, sort_key
-from bsprof.units import format_duration
+from bsprof.units import format_duration, format_number
 
 CHEAPER_WITHIN = 0.10  # a row on fewer devices this close to the fastest is worth saying
 NOISE_CAVEAT = (
@@ -184,7 +184,8 @@ def noise_comparison(rows: Sequence[PlanRow], noise: float | None) -> str | None
     first = min(timed, key=lambda row: (row.relative_time_to_loss or 0.0, sort_key(row)))
     if first.relative_time_to_loss == fastest.relative_time_to_loss:
         return (
-            f"with B_noise {noise:g}, the fastest (global batch {fastest.global_batch:,}, "
+            f"with B_noise {format_number(noise)}, the fastest "
+            f"(global batch {fastest.global_batch:,}, "
             f"{fastest.describe()}) also reaches the same loss first"
         )
     assert fastest.time_per_epoch_s and first.time_per_epoch_s is not None
@@ -195,6 +196,6 @@ def noise_comparison(rows: Sequence[PlanRow], noise: float | None) -> str | None
     return (
         f"global batch {fastest.global_batch:,} ({fastest.describe()}) finishes an epoch "
         f"{epoch:.1f}x faster than global batch {first.global_batch:,} ({first.describe()}) "
-        f"but needs ~{epochs:.1f}x the epochs to the same loss (B_noise {noise:g}): {winner} "
-        "reaches it first"
+        f"but needs ~{epochs:.1f}x the epochs to the same loss "
+        f"(B_noise {format_number(noise)}): {winner} reaches it first"
     )

@@ -146,3 +146,12 @@ def format_duration(seconds: float | None) -> str:
 def format_count(value: int) -> str:
     """``4,690``."""
     return f"{value:,}"
+
+
+def format_number(value: float) -> str:
+    """Three significant figures, without an exponent for everyday sizes: 21.3, 1,450, 0.0123."""
+    if value != 0 and (abs(value) >= 1e7 or abs(value) < 1e-3):
+        return f"{value:.3g}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"

@@ -1,9 +1,12 @@
-"""A student MLP learning a fixed teacher's labels: a data distribution you can sample forever,
-so every make_batch call draws fresh examples (what `bsprof noise` needs). Stand-in for your own
-DataLoader: replace make_batch with "the next batch of real training data".
-Try: bsprof noise examples/teacher_student.py --device cpu
+"""A student MLP learning a fixed teacher's labels, with fresh samples on every make_batch call.
+Try: bsprof sweep examples/teacher_student.py
+     bsprof noise examples/teacher_student.py --device cpu
      bsprof plan examples/teacher_student.py --device cpu --global-batch 256,2048 \
          --dataset-size 100000 --epochs 5
+
+A data distribution you can sample forever, so every make_batch call draws new examples: what
+`bsprof noise` needs (the same batch twice would measure no gradient noise). A stand-in for your
+own DataLoader: replace make_batch with "the next batch of real training data".
 """
 
 from __future__ import annotations

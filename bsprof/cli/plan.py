@@ -87,7 +87,8 @@ NoiseScale = Annotated[
     str | None,
     typer.Option(
         "--noise-scale",
-        help="The gradient noise scale B_noise: adds time and epochs to the same loss.",
+        help="The gradient noise scale B_noise, a number or a `bsprof noise --json` file: adds "
+        "relative time and epochs to the same loss.",
         show_default=False,
         rich_help_panel=PLAN,
     ),
@@ -192,15 +193,26 @@ def plan(
 
 
 def noise_scale_option(text: str | None) -> tuple[float | None, str | None]:
-    """--noise-scale's text as (B_noise, where it came from). The seam for a `bsprof noise
-    --json` file: a path there would be read here."""
+    """--noise-scale's text as (B_noise, where it came from): a number, or a `bsprof noise
+    --json` file (its estimate, interval and model named in the source)."""
     if text is None:
         return None, None
     try:
-        value = float(text)
+        return float(text), "--noise-scale"
     except ValueError:
-        raise UsageError(f"--noise-scale expects a number such as 1200, got {text!r}") from None
-    return value, "--noise-scale"
+        pass
+    from bsprof.noise import read_noise_scale
+    from bsprof.report.noise import answer_line
+
+    if not Path(text).exists():
+        raise UsageError(
+            f"--noise-scale expects a number such as 1200 or a `bsprof noise --json` file; "
+            f"{text!r} is neither"
+        )
+    estimate = read_noise_scale(text)
+    if estimate.b_noise is None:
+        raise UsageError(f"--noise-scale {text}: that measurement did not resolve B_noise")
+    return estimate.b_noise, f"{text}: {answer_line(estimate)}, {estimate.model}"
 
 
 def _sweep_config(ctx: typer.Context, model: str, global_batches: tuple[int, ...]) -> SweepConfig:

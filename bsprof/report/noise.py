@@ -9,16 +9,7 @@ from rich.console import Console
 from bsprof.atomic import write_text_atomic
 from bsprof.noise import NOT_RESOLVED, NoiseScaleEstimate
 from bsprof.report.common import HEADING_STYLE, NOTE_STYLE, WARNING_STYLE, print_paragraph
-from bsprof.units import format_count
-
-
-def format_number(value: float) -> str:
-    """Three significant figures, without an exponent for everyday sizes: 21.3, 1,450, 0.0123."""
-    if value != 0 and (abs(value) >= 1e7 or abs(value) < 1e-3):
-        return f"{value:.3g}"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
+from bsprof.units import format_count, format_number
 
 
 def title_line(estimate: NoiseScaleEstimate) -> str:

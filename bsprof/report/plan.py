@@ -16,7 +16,7 @@ from bsprof.report.common import HEADING_STYLE, print_paragraph
 from bsprof.report.layout import Column, Grid, column_names, fit_grid, left_out_line, rich_table
 from bsprof.report.lines import print_left_out
 from bsprof.report.markdown import markdown_bullets, markdown_escape, markdown_table
-from bsprof.units import format_bytes, format_count, format_duration
+from bsprof.units import format_bytes, format_count, format_duration, format_number
 
 # Most important first: a table too wide for the console gives up the last ones first.
 PLAN_PRIORITY = (
@@ -129,7 +129,8 @@ def closing_lines(plan: Plan) -> list[str]:
         source = f" ({request.noise_source})" if request.noise_source else ""
         lines.append(
             f"time/epochs to loss: relative to the best (1.00), from B_noise "
-            f"{request.noise_scale:g}{source}: steps = S_min x (1 + B_noise / effective batch)."
+            f"{format_number(request.noise_scale)}{source}: "
+            "steps = S_min x (1 + B_noise / effective batch)."
         )
     return lines + [f"Note: {note}." for note in plan.notes]
 

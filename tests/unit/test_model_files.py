@@ -119,12 +119,28 @@ def test_examples_follow_the_docstring_convention(path: Path) -> None:
     assert lines[1] == f"Try: bsprof sweep examples/{path.name}"
 
 
+# Draws fresh samples on every call, as `bsprof noise` needs: reproducible under torch's seed.
+FRESH_SAMPLES = "teacher_student.py"
+
+
 def test_examples_make_deterministic_batches() -> None:
     for path in sorted(EXAMPLES.glob("*.py")):
+        if path.name == FRESH_SAMPLES:
+            continue
         module = load(path)
         first, second = module.make_batch(3), module.make_batch(3)
         for a, b in zip(first, second, strict=True):
             assert torch.equal(a, b), path.name
+
+
+def test_the_teacher_student_example_samples_fresh_and_reproducibly() -> None:
+    module = load(EXAMPLES / FRESH_SAMPLES)
+    torch.manual_seed(0)
+    first, second = module.make_batch(64), module.make_batch(64)
+    assert not torch.equal(first[0], second[0]) and not torch.equal(first[1], second[1])
+    torch.manual_seed(0)
+    again = module.make_batch(64)
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
 
 
 def test_small_cnn_takes_cifar_shaped_images_and_uses_batchnorm() -> None:
