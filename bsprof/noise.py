@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bsprof.device import AUTO, Device
-from bsprof.errors import ConfigError, InputFileError
+from bsprof.errors import ConfigError, InputFileError, UsageError
+from bsprof.hf_models import is_hf_target
 
 SCHEMA_VERSION = 1
 KIND = "noise"
@@ -49,13 +50,21 @@ CRITICAL_BATCH_NOTE = (
     "efficient (twice the batch, about half the steps); batches well above it buy little per step."
 )
 MEAN_LOSS_NOTE = (
-    "Assumes the loss is a mean over the batch, so that the mean of k gradients at batch b is "
-    "the gradient at batch b x k."
+    "B_noise does not depend on the loss's scale (a loss summed over the batch gives the same "
+    "B_noise), but |G|^2 and tr(Sigma) are per-sample values only when the loss is a mean over "
+    "the batch: a sum scales both by b^2."
 )
 IDENTICAL_BATCHES_WARNING = (
     "make_batch returned identical batches on its first two calls: every gradient sees the same "
     "samples, so there is no sampling noise to measure and B_noise means nothing. Draw fresh "
     "samples on each call (e.g. from a DataLoader over the training set)."
+)
+HF_TARGET_REFUSED = (
+    "{model}: bsprof noise cannot measure an hf: target: its model has random weights and its "
+    "make_batch returns the same synthetic tokens on every call, so B_noise would mean nothing. "
+    "Write a model file instead: build_model loading your checkpoint (e.g. "
+    "AutoModelForCausalLM.from_pretrained) and make_batch drawing fresh batches of your "
+    "tokenized training data; then bsprof noise FILE.py"
 )
 NOT_RESOLVED = (
     "B_noise not resolved: the |G|^2 estimate is <= 0, so the gradient is lost in the noise at "
@@ -81,6 +90,8 @@ class NoiseRequest:
     confidence: float = DEFAULT_CONFIDENCE
 
     def __post_init__(self) -> None:
+        if is_hf_target(self.model):
+            raise UsageError(HF_TARGET_REFUSED.format(model=self.model))
         _check_int("batch_size", self.batch_size, 1)
         _check_int("accum", self.accum, 2)
         _check_int("gradients", self.gradients, 1)
@@ -133,6 +144,8 @@ class GradientNorms:
                 f"{len(self.small_sq_norms)} small and {len(self.big_sq_norms)} big norms are not "
                 f"at least two groups of {accum}"
             )
+        if not all(math.isfinite(v) and v >= 0 for v in (*self.small_sq_norms, *self.big_sq_norms)):
+            raise ValueError("a squared norm is negative, NaN or infinite: no B_noise from it")
 
     @property
     def accum(self) -> int:

@@ -12,6 +12,7 @@ running sum of the current group of k).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -85,15 +86,17 @@ def collect_norms(
 ) -> tuple[GradientNorms, tuple[str, ...]]:
     """The squared norms of K small gradients and of each group's mean, and any warnings."""
     # Seeded before each: the batches do not depend on how much randomness build_model drew
-    # (a checkpoint loaded, or fresh weights).
-    torch.manual_seed(request.seed)
-    model = build_model(workload, device)
-    torch.manual_seed(request.seed)
-    with _unchanged(model):
-        step = TrainingStep(
-            workload, model, None, None, None, Mode.TRAIN, Precision.FP32, device.type
-        )
-        return _gradient_norms(step, request, _trainable(workload, model), progress)
+    # (a checkpoint loaded, or fresh weights). The caller's random state is put back after, so
+    # an in-process call (bsprof.noise_scale in a notebook) does not reseed its torch.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(request.seed)
+        model = build_model(workload, device)
+        torch.manual_seed(request.seed)
+        with _unchanged(model):
+            step = TrainingStep(
+                workload, model, None, None, None, Mode.TRAIN, Precision.FP32, device.type
+            )
+            return _gradient_norms(step, request, _trainable(workload, model), progress)
 
 
 def _trainable(workload: Workload, model: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -124,14 +127,32 @@ def _gradient_norms(
         elif index == 1 and same_batch(first_batch, batch):
             warnings = (IDENTICAL_BATCHES_WARNING,)
         gradient = _gradient(step, batch, parameters)
-        small.append(squared_norm(gradient))
+        small.append(_finite(squared_norm(gradient), step, index, request))
         torch._foreach_add_(group_sum, gradient)
         if (index + 1) % request.accum == 0:
-            big.append(squared_norm(group_sum) / request.accum**2)  # |sum / k|^2
+            sq_norm = squared_norm(group_sum) / request.accum**2  # |sum / k|^2
+            big.append(_finite(sq_norm, step, index, request))
             torch._foreach_zero_(group_sum)
         progress(index + 1, request.gradients)
+    if not any(small):
+        raise ModelFileError(
+            f"{step.workload.source}: every gradient is exactly zero: no trainable parameter's "
+            "gradient depends on the loss (is the loss detached, or the output unused?), so "
+            "there is no gradient noise scale to measure"
+        )
     norms = GradientNorms(request.batch_size, request.big_batch, tuple(small), tuple(big))
     return norms, warnings
+
+
+def _finite(sq_norm: float, step: TrainingStep, index: int, request: NoiseRequest) -> float:
+    """The squared norm, or a ModelFileError now (not a NaN B_noise after K gradients)."""
+    if math.isfinite(sq_norm):
+        return sq_norm
+    raise ModelFileError(
+        f"{step.workload.source}: gradient {index + 1} of {request.gradients} is not finite "
+        f"(its squared norm is {sq_norm}): the loss or its gradient is NaN or infinite at the "
+        "weights build_model returns, or the batch holds NaN/inf; B_noise needs finite gradients"
+    )
 
 
 def _gradient(

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bsprof.cli.app import app, error_console, handles_errors
+from bsprof.cli.paths import check_outputs
+from bsprof.errors import BsprofError
 from bsprof.noise import (
     DEFAULT_ACCUM,
     DEFAULT_BATCH_SIZE,
@@ -100,20 +102,22 @@ def noise(
 
     At the weights build_model returns (nothing is stepped; BatchNorm's running statistics are
     restored), K gradients at batch b, each from a fresh make_batch(b), are grouped k at a time:
-    a group's mean is the gradient at B = b x k (the loss must be a mean over the batch). From
+    a group's mean is the gradient at B = b x k (up to the loss's scale, which cancels). From
     the mean squared norms |g_b|^2 and |g_B|^2: |G|^2 = (B |g_B|^2 - b |g_b|^2) / (B - b),
     tr(Sigma) = (|g_b|^2 - |g_B|^2) / (1/b - 1/B), B_noise = tr(Sigma) / |G|^2, with a
     bootstrap interval over the groups. A |G|^2 estimate <= 0 is not resolved: exit 1.
 
     make_batch must draw fresh REAL samples on every call (from your dataset): with synthetic
-    random data the number means nothing, and identical batches give no noise at all (warned).
+    random data the number means nothing, and identical batches give no noise at all (warned);
+    hf: targets are refused for that reason. A NaN or infinite gradient stops the run (exit 2).
     B_noise grows as training progresses: load a checkpoint in build_model to measure later.
     Memory: one float32 copy of the gradients beside the model's own.
 
-    Example: bsprof noise examples/mnist_mlp.py --device cpu
+    Example: bsprof noise examples/teacher_student.py --device cpu
     """
     from bsprof.api import noise_scale
 
+    check_outputs({"--markdown": markdown}, model)  # refused now, not after the gradients
     estimate = noise_scale(
         model,
         batch_size=batch_size,
@@ -133,17 +137,24 @@ def noise(
 
 
 def _report(estimate: NoiseScaleEstimate, as_json: bool, markdown: Path | None) -> None:
+    """The report on stdout first, then the Markdown file: a failed write loses nothing."""
+    if as_json:
+        typer.echo(json.dumps(estimate.to_dict(), indent=2, allow_nan=False))
+    else:
+        from bsprof.report import make_console
+        from bsprof.report.noise import render_noise
+
+        render_noise(estimate, make_console())
     if markdown is not None:
         from bsprof.report.noise import write_noise_markdown
 
-        write_noise_markdown(estimate, markdown)
-    if as_json:
-        typer.echo(json.dumps(estimate.to_dict(), indent=2, allow_nan=False))
-        return
-    from bsprof.report import make_console
-    from bsprof.report.noise import render_noise
-
-    render_noise(estimate, make_console())
+        try:
+            write_noise_markdown(estimate, markdown)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise BsprofError(
+                f"--markdown {markdown}: cannot write: {reason} (the report is shown above)"
+            ) from None
 
 
 def _progress_printer(total: int) -> Callable[[int, int], None] | None:

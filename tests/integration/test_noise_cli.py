@@ -81,5 +81,5 @@ def test_noise_help_never_imports_torch() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "exit 0" in result.stdout
-    for words in ("B_noise", "fresh REAL samples", "bsprof noise examples/mnist_mlp.py"):
+    for words in ("B_noise", "fresh REAL samples", "bsprof noise examples/teacher_student.py"):
         assert words in result.stdout

@@ -4,6 +4,7 @@ determinism, the model left as it was, and the JSON record."""
 from __future__ import annotations
 
 import json
+import math
 import types
 from pathlib import Path
 
@@ -16,9 +17,10 @@ from typer.testing import CliRunner
 import bsprof
 from bsprof.cli import app
 from bsprof.device import CPU
-from bsprof.errors import ConfigError, InputFileError, ModelFileError
+from bsprof.errors import ConfigError, InputFileError, ModelFileError, UsageError
 from bsprof.noise import (
     IDENTICAL_BATCHES_WARNING,
+    MEAN_LOSS_NOTE,
     NOT_RESOLVED,
     GradientNorms,
     NoiseRequest,
@@ -242,3 +244,98 @@ def test_the_cli_exits_1_when_not_resolved(monkeypatch: pytest.MonkeyPatch) -> N
     assert result.exit_code == 1
     assert json.loads(result.stdout)["b_noise"] is None
     assert "not resolved" in result.stderr and "--gradients" in result.stderr
+
+
+def _holder(loss_scale: float = 1.0, reduction: str = "mean") -> types.SimpleNamespace:
+    """noisy_least_squares as an in-memory namespace, with its loss scaled or summed."""
+
+    def loss_fn(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return loss_scale * nn.functional.mse_loss(outputs, targets, reduction=reduction)
+
+    return types.SimpleNamespace(
+        build_model=noisy_least_squares.build_model,
+        make_batch=noisy_least_squares.make_batch,
+        loss_fn=loss_fn,
+    )
+
+
+def test_a_nan_loss_stops_at_the_first_gradient() -> None:
+    # before: K gradients later, "B_noise not resolved ... use more gradients" and |G|^2 ~ nan
+    # (and --json died in json.dumps on the NaN)
+    with pytest.raises(ModelFileError, match=r"gradient 1 of 16 is not finite \(.* nan\)"):
+        bsprof.noise_scale(_holder(loss_scale=math.nan), accum=2, gradients=16, device="cpu")
+
+
+def test_the_estimator_refuses_non_finite_norms() -> None:
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        GradientNorms(1, 2, (1.0, math.inf, 3.0, 3.0), (1.0, 3.0))
+    with pytest.raises(ValueError, match="negative"):
+        GradientNorms(1, 2, (1.0, -1.0, 3.0, 3.0), (1.0, 3.0))
+
+
+def test_gradients_that_are_all_zero_are_refused() -> None:
+    # before: "not resolved: the gradient is lost in the noise; use more gradients"
+    with pytest.raises(ModelFileError, match="every gradient is exactly zero"):
+        bsprof.noise_scale(_holder(loss_scale=0.0), accum=2, gradients=4, device="cpu")
+
+
+def test_hf_targets_are_refused() -> None:
+    # random weights and the same synthetic tokens on every call: B_noise would mean nothing
+    with pytest.raises(UsageError, match=r"cannot measure an hf: target.*Write a model file"):
+        NoiseRequest("hf:gpt2")
+
+
+def test_the_callers_random_state_is_left_alone() -> None:
+    torch.manual_seed(1234)
+    state = torch.get_rng_state()
+    bsprof.noise_scale(_holder(), batch_size=2, accum=2, gradients=4, device="cpu")
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_a_summed_loss_gives_the_same_b_noise() -> None:
+    """A sum over the batch is b x the mean at every small gradient: the scale cancels in
+    B_noise and multiplies |G|^2 and tr(Sigma) by b^2, as the note says."""
+    b = 4
+    mean = bsprof.noise_scale(_holder(), batch_size=b, accum=4, gradients=64, device="cpu")
+    summed = bsprof.noise_scale(
+        _holder(reduction="sum"), batch_size=b, accum=4, gradients=64, device="cpu"
+    )
+    assert mean.b_noise is not None and summed.b_noise == pytest.approx(mean.b_noise, rel=1e-5)
+    assert summed.grad_sq_norm == pytest.approx(b**2 * mean.grad_sq_norm, rel=1e-5)
+    assert summed.trace_sigma == pytest.approx(b**2 * mean.trace_sigma, rel=1e-5)
+    assert "summed over the batch gives the same B_noise" in MEAN_LOSS_NOTE
+    assert MEAN_LOSS_NOTE in mean.notes
+
+
+def test_an_unwritable_markdown_path_is_refused_before_the_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def never(*args: object, **kwargs: object) -> NoiseScaleEstimate:
+        raise AssertionError("measured before the --markdown path was checked")
+
+    monkeypatch.setattr(bsprof.api, "noise_scale", never)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    result = CliRunner().invoke(
+        app, ["noise", "model.py", "--markdown", str(afile / "x.md")], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 2, result.output
+    assert "--markdown" in result.stderr and "is not a directory" in result.stderr
+
+
+def test_a_failed_markdown_write_is_one_line_after_the_report(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import bsprof.report.noise
+
+    def fail(*args: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    estimate = _estimate(_norms(12.0, 4.5))
+    monkeypatch.setattr(bsprof.api, "noise_scale", lambda *args, **kwargs: estimate)
+    monkeypatch.setattr(bsprof.report.noise, "write_noise_markdown", fail)
+    args = ["noise", "model.py", "--json", "--markdown", str(tmp_path / "x.md")]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["b_noise"] == pytest.approx(20.0)  # the report came first
+    assert "cannot write: Permission denied" in result.stderr
