@@ -27,52 +27,27 @@ from typing import Any
 from bsprof.device import AUTO, Device
 from bsprof.errors import ConfigError, InputFileError, UsageError
 from bsprof.hf_models import is_hf_target
+from bsprof.noise_text import (
+    BATCH_DEPENDENT_NOTE,
+    CRITICAL_BATCH_NOTE,
+    FEW_GROUPS_WARNING,
+    FRESH_SAMPLES_NOTE,
+    HF_TARGET_REFUSED,
+    MEAN_LOSS_NOTE,
+    NO_NOISE_NOTE,
+    NOT_RESOLVED,
+    TRAINING_PROGRESS_NOTE,
+)
 
 SCHEMA_VERSION = 1
 KIND = "noise"
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_ACCUM = 8
 DEFAULT_GRADIENTS = 256
+MIN_TRUSTED_GROUPS = 16  # fewer groups: the percentile bootstrap's interval is too narrow
 DEFAULT_BOOTSTRAP = 1000
 DEFAULT_CONFIDENCE = 0.95
 MAX_INPUT_BYTES = 64 * 2**20
-
-FRESH_SAMPLES_NOTE = (
-    "B_noise needs make_batch to draw fresh real samples on every call (from the training "
-    "data); with synthetic random data the number means nothing."
-)
-TRAINING_PROGRESS_NOTE = (
-    "Measured at the weights build_model returns; B_noise grows as training progresses "
-    "(McCandlish et al.), so load a checkpoint in build_model to measure later in training."
-)
-CRITICAL_BATCH_NOTE = (
-    "B_noise approximates the critical batch size: batches well below it are nearly linearly "
-    "efficient (twice the batch, about half the steps); batches well above it buy little per step."
-)
-MEAN_LOSS_NOTE = (
-    "B_noise does not depend on the loss's scale (a loss summed over the batch gives the same "
-    "B_noise), but |G|^2 and tr(Sigma) are per-sample values only when the loss is a mean over "
-    "the batch: a sum scales both by b^2."
-)
-IDENTICAL_BATCHES_WARNING = (
-    "make_batch returned identical batches on its first two calls: every gradient sees the same "
-    "samples, so there is no sampling noise to measure and B_noise means nothing. Draw fresh "
-    "samples on each call (e.g. from a DataLoader over the training set)."
-)
-HF_TARGET_REFUSED = (
-    "{model}: bsprof noise cannot measure an hf: target: its model has random weights and its "
-    "make_batch returns the same synthetic tokens on every call, so B_noise would mean nothing. "
-    "Write a model file instead: build_model loading your checkpoint (e.g. "
-    "AutoModelForCausalLM.from_pretrained) and make_batch drawing fresh batches of your "
-    "tokenized training data; then bsprof noise FILE.py"
-)
-NOT_RESOLVED = (
-    "B_noise not resolved: the |G|^2 estimate is <= 0, so the gradient is lost in the noise at "
-    "this many gradients; use more gradients (--gradients) or a larger --accum."
-)
-NO_NOISE_NOTE = (
-    "The tr(Sigma) estimate is <= 0: no gradient noise was resolved, so B_noise is reported as 0."
-)
 
 
 @dataclass(frozen=True)
@@ -313,7 +288,13 @@ def estimate_noise_scale(
     low, high = (None, None)
     if b_noise is not None:
         low, high = bootstrap_interval(norms, request.confidence, request.bootstrap, request.seed)
-    notes = [MEAN_LOSS_NOTE, FRESH_SAMPLES_NOTE, TRAINING_PROGRESS_NOTE, CRITICAL_BATCH_NOTE]
+    notes = [MEAN_LOSS_NOTE, FRESH_SAMPLES_NOTE, TRAINING_PROGRESS_NOTE, CRITICAL_BATCH_NOTE,
+             BATCH_DEPENDENT_NOTE.format(batch=norms.small_batch)]  # fmt: skip
+    groups = len(norms.big_sq_norms)
+    if b_noise is not None and groups < MIN_TRUSTED_GROUPS:
+        few = FEW_GROUPS_WARNING.format(groups=groups, accum=request.accum,
+                                        minimum=MIN_TRUSTED_GROUPS)  # fmt: skip
+        warnings = (*warnings, few)
     if b_noise is None:
         notes.insert(0, NOT_RESOLVED)
     elif parts.trace_sigma <= 0:

@@ -24,12 +24,12 @@ from bsprof.config import Mode, Precision
 from bsprof.device import Device
 from bsprof.errors import ModelFileError, UsageError
 from bsprof.noise import (
-    IDENTICAL_BATCHES_WARNING,
     GradientNorms,
     NoiseRequest,
     NoiseScaleEstimate,
     estimate_noise_scale,
 )
+from bsprof.noise_text import IDENTICAL_BATCHES_WARNING
 from bsprof.step import TrainingStep, build_model, checked_batch, to_device
 from bsprof.workload import UserCodeError, Workload, load_workload, workload_from
 

@@ -19,8 +19,8 @@ from bsprof.noise import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_CONFIDENCE,
     DEFAULT_GRADIENTS,
-    NOT_RESOLVED,
 )
+from bsprof.noise_text import NOT_RESOLVED
 
 if TYPE_CHECKING:
     from bsprof.noise import NoiseScaleEstimate

@@ -7,7 +7,8 @@ from pathlib import Path
 from rich.console import Console
 
 from bsprof.atomic import write_text_atomic
-from bsprof.noise import NOT_RESOLVED, NoiseScaleEstimate
+from bsprof.noise import NoiseScaleEstimate
+from bsprof.noise_text import NOT_RESOLVED
 from bsprof.report.common import HEADING_STYLE, NOTE_STYLE, WARNING_STYLE, print_paragraph
 from bsprof.units import format_count, format_number
 

@@ -19,9 +19,6 @@ from bsprof.cli import app
 from bsprof.device import CPU
 from bsprof.errors import ConfigError, InputFileError, ModelFileError, UsageError
 from bsprof.noise import (
-    IDENTICAL_BATCHES_WARNING,
-    MEAN_LOSS_NOTE,
-    NOT_RESOLVED,
     GradientNorms,
     NoiseRequest,
     NoiseScaleEstimate,
@@ -30,6 +27,7 @@ from bsprof.noise import (
     read_noise_scale,
 )
 from bsprof.noise_measure import same_batch
+from bsprof.noise_text import IDENTICAL_BATCHES_WARNING, MEAN_LOSS_NOTE, NOT_RESOLVED
 from tests.models import noisy_least_squares
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -160,14 +158,15 @@ def test_weights_buffers_and_mode_are_left_as_built() -> None:
     assert int(after["1.num_batches_tracked"]) == 0
     assert not any(module.training for module in model.modules())
     assert all(p.grad is None for p in model.parameters())
-    assert estimate.warnings == () and estimate.model == "<in-memory SimpleNamespace>"
+    assert IDENTICAL_BATCHES_WARNING not in estimate.warnings
+    assert estimate.model == "<in-memory SimpleNamespace>"
 
 
 def test_identical_batches_are_warned_about() -> None:
     estimate = bsprof.noise_scale(
         _batchnorm_holder(fresh=False), batch_size=4, accum=2, gradients=4, device="cpu"
     )
-    assert estimate.warnings == (IDENTICAL_BATCHES_WARNING,)
+    assert estimate.warnings[0] == IDENTICAL_BATCHES_WARNING
 
 
 def test_the_models_own_failure_is_one_clear_error() -> None:
@@ -339,3 +338,21 @@ def test_a_failed_markdown_write_is_one_line_after_the_report(
     assert result.exit_code == 2, result.output
     assert json.loads(result.stdout)["b_noise"] == pytest.approx(20.0)  # the report came first
     assert "cannot write: Permission denied" in result.stderr
+
+
+def test_few_groups_are_warned_about_and_enough_are_not() -> None:
+    """Below MIN_TRUSTED_GROUPS groups the percentile bootstrap's interval is too narrow."""
+    from bsprof.noise import MIN_TRUSTED_GROUPS
+
+    def norms(groups: int) -> GradientNorms:
+        small = tuple(2.0 + (i % 3) * 0.1 for i in range(groups * 2))
+        return GradientNorms(4, 8, small, tuple(1.5 + (i % 2) * 0.05 for i in range(groups)))
+
+    def estimate(groups: int) -> NoiseScaleEstimate:
+        request = NoiseRequest("model.py", 4, 2, groups * 2, device=CPU, bootstrap=50)
+        return estimate_noise_scale(norms(groups), request, "cpu")
+
+    few, enough = estimate(MIN_TRUSTED_GROUPS - 1), estimate(MIN_TRUSTED_GROUPS)
+    assert few.resolved and enough.resolved
+    assert any(w.startswith(f"only {MIN_TRUSTED_GROUPS - 1} groups") for w in few.warnings)
+    assert enough.warnings == ()
