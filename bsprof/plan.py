@@ -5,7 +5,9 @@ the formulas.
 
 Per row: effective batch = micro x accum x world; time per update = accum x time per
 micro-batch + per-update overhead (with neither a measured nor a stated overhead: accum x time
-per iteration); time per epoch = updates per epoch x time per update.
+per iteration); time per epoch = iterations per epoch x time per micro-batch + updates per epoch
+x per-update overhead (a trailing partial accumulation window runs only the micro-batches the
+epoch has left).
 """
 
 from __future__ import annotations
@@ -135,8 +137,12 @@ class PlanRow:
 
     @property
     def time_per_epoch_s(self) -> float | None:
-        update = self.time_per_update_s
-        return None if update is None else self.updates_per_epoch * update
+        """Every micro-batch of the epoch once, and the overhead once per update: an epoch
+        whose iterations are not a multiple of accum ends with a shorter update."""
+        micro = self.time_per_micro_batch_s
+        if micro is None:
+            return None
+        return self.iterations_per_epoch * micro + self.updates_per_epoch * self.update_overhead_s
 
     @property
     def total_time_s(self) -> float | None:

@@ -152,7 +152,9 @@ def plan(
     (effective batch micro x accum x devices: "above" when no swept size makes it exactly).
     iterations/epoch = ceil(dataset / (micro x devices)) (floor with --drop-last);
     updates/epoch = ceil(iterations/epoch / accum); time/update = accum x time per micro-batch
-    + per-update overhead; time/epoch = updates/epoch x time/update; total = x epochs.
+    + per-update overhead; time/epoch = iterations/epoch x time per micro-batch + updates/epoch
+    x per-update overhead (a partial last accumulation window is a shorter update); total = x
+    epochs.
     Times come from the sweep: the measured median time per iteration, less its measured
     optimizer update (paid once per update), or with --predict --gpu an estimate from FLOPs.
     Example: bsprof plan examples/mnist_mlp.py --device cpu --global-batch 512

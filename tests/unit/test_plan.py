@@ -71,13 +71,15 @@ def expected(micro: int, accum: int, world: int = 1, drop_last: bool = False) ->
     iterations = N // per_step if drop_last else math.ceil(N / per_step)
     updates = math.ceil(iterations / accum)
     time_per_update = accum * TIMES[micro]
+    # every micro-batch of the epoch once: a trailing partial window is a shorter update
+    time_per_epoch = iterations * TIMES[micro]
     return {
         "iterations_per_epoch": iterations,
         "updates_per_epoch": updates,
         "time_per_update_s": time_per_update,
-        "time_per_epoch_s": updates * accum * TIMES[micro],
-        "total_time_s": updates * accum * TIMES[micro] * EPOCHS,
-        "device_time_s": updates * accum * TIMES[micro] * EPOCHS * world,
+        "time_per_epoch_s": time_per_epoch,
+        "total_time_s": time_per_epoch * EPOCHS,
+        "device_time_s": time_per_epoch * EPOCHS * world,
         "samples_per_s": micro * accum * world / time_per_update,
         "headroom_bytes": CAPACITY - PEAKS[micro],
     }
@@ -94,8 +96,12 @@ def shape(plan: Plan) -> list[tuple[int, int, int, int]]:
 @pytest.mark.parametrize("drop_last", [False, True])
 def test_every_row_follows_the_formulas(drop_last: bool) -> None:
     plan = make_plan(request(64, drop_last=drop_last), measured(capacity_bytes=CAPACITY))
-    # 32 x 2: 1.5 s per update, 16 x 4 and 8 x 8 tie at 2.0 s: fewer accumulation steps first
-    assert shape(plan) == [(64, 32, 2, 1), (64, 16, 4, 1), (64, 8, 8, 1)]
+    # per epoch: 32 x 2 runs 32 x 0.75 s = 24 s, 8 x 8 125 x 0.25 s = 31.25 s, 16 x 4 63 x 0.5 s
+    # = 31.5 s (its last micro-batch is partial, and costs a whole one)
+    expected_order = [(64, 32, 2, 1), (64, 8, 8, 1), (64, 16, 4, 1)]
+    if drop_last:  # 31 x 0.75 s, 62 x 0.5 s = 31 s, 125 x 0.25 s = 31.25 s
+        expected_order = [(64, 32, 2, 1), (64, 16, 4, 1), (64, 8, 8, 1)]
+    assert shape(plan) == expected_order
     for row in plan.rows:
         assert numbers(row) == expected(row.micro_batch, row.grad_accum, drop_last=drop_last)
         assert row.time_per_update_s == row.grad_accum * TIMES[row.micro_batch]  # exactly
@@ -105,14 +111,14 @@ def test_every_row_follows_the_formulas(drop_last: bool) -> None:
 def test_drop_last_floors_the_iterations() -> None:
     kept = make_plan(request(64), measured()).rows
     dropped = make_plan(request(64, drop_last=True), measured()).rows
-    assert [r.iterations_per_epoch for r in kept] == [32, 63, 125]  # ceil(1000 / micro)
+    assert [r.iterations_per_epoch for r in kept] == [32, 125, 63]  # ceil(1000 / micro)
     assert [r.iterations_per_epoch for r in dropped] == [31, 62, 125]  # floor
     assert [r.updates_per_epoch for r in dropped] == [16, 16, 16]  # ceil(31/2), ceil(62/4), ...
 
 
 def test_non_fitting_candidates_are_excluded_and_counted_by_reason() -> None:
     plan = make_plan(request(256), measured())
-    assert [r.micro_batch for r in plan.rows] == [32, 16, 8]
+    assert [r.micro_batch for r in plan.rows] == [32, 8, 16]
     reasons = {(e.micro_batch, e.reason) for e in plan.excluded}
     assert reasons == {
         (4, ExclusionReason.FAILED),
@@ -133,7 +139,9 @@ def test_measured_update_is_paid_once_per_update() -> None:
         micro = TIMES[row.micro_batch] - update
         assert row.time_per_micro_batch_s == micro
         assert row.time_per_update_s == row.grad_accum * micro + update
-        assert row.time_per_epoch_s == row.updates_per_epoch * (row.grad_accum * micro + update)
+        assert row.time_per_epoch_s == row.iterations_per_epoch * micro + (
+            row.updates_per_epoch * update
+        )
     assert any("measured optimizer update" in note for note in plan.notes)
 
 
@@ -143,7 +151,17 @@ def test_stated_overhead_adds_to_the_measured_one() -> None:
     row = next(r for r in plan.rows if r.micro_batch == 16)
     assert row.update_overhead_s == update + stated
     assert row.time_per_update_s == 4 * (0.5 - update) + update + stated
-    assert row.total_time_s == 16 * (4 * (0.5 - update) + update + stated) * EPOCHS
+    assert row.total_time_s == (63 * (0.5 - update) + 16 * (update + stated)) * EPOCHS
+
+
+def test_a_partial_accumulation_window_is_a_shorter_update() -> None:
+    # 100 examples, micro 8 x accum 8: 13 micro-batches (8 + 5) in 2 updates, not 2 x 8 = 16
+    update = 0.125
+    plan = make_plan(PlanRequest((64,), 100, 1), measured(update=update))
+    row = next(r for r in plan.rows if r.micro_batch == 8)
+    assert (row.iterations_per_epoch, row.updates_per_epoch) == (13, 2)
+    assert row.time_per_epoch_s == 13 * (0.25 - update) + 2 * update
+    assert row.time_per_epoch_s < row.updates_per_epoch * (row.time_per_update_s or 0.0)
 
 
 def test_without_update_timing_the_note_says_upper_bound() -> None:
@@ -178,7 +196,7 @@ def test_above_the_global_batch_is_marked() -> None:
 def test_linear_lr_and_headroom() -> None:
     plan = make_plan(request(64, base_lr=0.1, base_batch=32), measured(capacity_bytes=CAPACITY))
     assert {r.suggested_lr for r in plan.rows} == {0.1 * 64 / 32}
-    assert [r.headroom_bytes for r in plan.rows] == [600 * MIB, 800 * MIB, 900 * MIB]
+    assert [r.headroom_bytes for r in plan.rows] == [600 * MIB, 900 * MIB, 800 * MIB]
     no_capacity = make_plan(request(64), measured())
     assert {r.headroom_bytes for r in no_capacity.rows} == {None}
 
@@ -187,7 +205,7 @@ def test_recommendation_says_why() -> None:
     plan = make_plan(request(64), measured())
     assert plan.recommendations == (
         "global batch 64: micro 32 x accum 2, 1m 12s in total. Why: fastest of 3 fitting "
-        "configurations: 1.3x faster than the runner-up (micro 16 x accum 4); the largest "
+        "configurations: 1.3x faster than the runner-up (micro 8 x accum 8); the largest "
         "micro-batch that fits keeps accumulation to 2 steps",
     )
 
@@ -266,11 +284,12 @@ def predicted_sweep(times: bool) -> SweepResult:
 def test_a_prediction_plans_with_times_estimated_from_flops() -> None:
     plan = make_plan(request(64), predicted_sweep(times=True))
     assert plan.time_source == "estimated from FLOPs"
-    assert [(r.micro_batch, r.time_per_update_s) for r in plan.rows] == [(16, 2.0), (8, 2.0)]
+    # 125 x 0.25 s per epoch for micro 8, 63 x 0.5 s for micro 16
+    assert [(r.micro_batch, r.time_per_update_s) for r in plan.rows] == [(8, 2.0), (16, 2.0)]
     assert [(e.micro_batch, e.reason) for e in plan.excluded] == [
         (32, ExclusionReason.PREDICTED_OOM)
     ]
-    assert plan.rows[0].peak_bytes == PEAKS[16]
+    assert plan.rows[0].peak_bytes == PEAKS[8]
 
 
 def test_a_prediction_without_a_gpu_has_no_times() -> None:
