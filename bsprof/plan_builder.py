@@ -85,14 +85,10 @@ def make_plan(request: PlanRequest, sweep: SweepResult, source: str | None = Non
     for global_batch in request.global_batches:
         group: list[PlanRow] = []
         for world in request.world_sizes:
-            for micro, accum in candidates(sorted(records), global_batch, world):
-                reason = _exclusion(records[micro], sweep.config.predict)
-                if reason is None and request.drop_last and micro * world > request.dataset_size:
-                    reason = ExclusionReason.DROPS_EVERY_BATCH
-                if reason is not None:
-                    excluded.append(ExcludedConfiguration(global_batch, micro, world, reason))
-                else:
-                    group.append(_row(request, sweep, records[micro], global_batch, world, accum))
+            chosen, left_out = _nearest(request, sweep, global_batch, world)
+            excluded += left_out
+            group += [_row(request, sweep, records[micro], global_batch, world, accum)
+                      for micro, accum in chosen]  # fmt: skip
         rows += sorted(group, key=sort_key)
     if not rows:
         raise NothingFits(_nothing_fits(excluded))
@@ -110,12 +106,34 @@ def make_plan(request: PlanRequest, sweep: SweepResult, source: str | None = Non
 
 
 def candidates(sizes: Sequence[int], global_batch: int, world: int) -> list[tuple[int, int]]:
-    """(micro-batch, accumulation) for each swept size with micro x world <= the global batch:
-    accum = ceil(G / (micro x world)). None that small: the smallest swept size, once."""
-    below = [micro for micro in sizes if micro * world <= global_batch]
-    if not below:
-        return [(min(sizes), 1)]
-    return [(micro, math.ceil(global_batch / (micro * world))) for micro in below]
+    """(micro-batch, accumulation) for each swept size: accum = ceil(G / (micro x world)), at
+    least 1, so micro x accum x world is the global batch or the nearest above it that this
+    micro-batch makes."""
+    return [(micro, max(1, math.ceil(global_batch / (micro * world)))) for micro in sizes]
+
+
+def _nearest(
+    request: PlanRequest, sweep: SweepResult, global_batch: int, world: int
+) -> tuple[list[tuple[int, int]], list[ExcludedConfiguration]]:
+    """The fitting candidates that make the global batch exactly, else those making the nearest
+    effective batch above it (micro x accum x world); the candidates that do not fit and would
+    have made it as closely, with why."""
+    records = sweep.by_batch_size()
+    found = []
+    for micro, accum in candidates(sorted(records), global_batch, world):
+        reason = _exclusion(records[micro], sweep.config.predict)
+        if reason is None and request.drop_last and micro * world > request.dataset_size:
+            reason = ExclusionReason.DROPS_EVERY_BATCH
+        found.append((micro, accum, micro * accum * world, reason))
+    fitting = [effective for _, _, effective, reason in found if reason is None]
+    target = min(fitting) if fitting else min(effective for _, _, effective, _ in found)
+    chosen = [(m, a) for m, a, effective, reason in found if reason is None and effective == target]
+    left_out = [
+        ExcludedConfiguration(global_batch, micro, world, reason)
+        for micro, _, effective, reason in found
+        if reason is not None and effective <= target
+    ]
+    return chosen, left_out
 
 
 def _refuse(sweep: SweepResult) -> None:

@@ -26,7 +26,7 @@ def recommendation(group: Sequence[PlanRow]) -> str | None:
     if best.above_target:
         reasons.append(
             f"its effective batch is {best.effective_batch:,}, above {best.global_batch:,}: no "
-            "swept micro-batch makes it exactly"
+            "fitting swept micro-batch makes it exactly"
         )
     head = (
         f"global batch {best.global_batch:,}: {best.describe()}, "
@@ -62,12 +62,14 @@ def _faster(ratio: float) -> str:
 
 
 def _accumulation(best: PlanRow, timed: Sequence[PlanRow]) -> str:
+    """About the micro-batches listed for this global batch and world size: a larger one may
+    fit yet make no listed effective batch."""
     largest = max(row.micro_batch for row in timed if row.world_size == best.world_size)
     if best.micro_batch < largest:
-        return f"a smaller micro-batch than the largest that fits ({largest}) runs faster here"
+        return f"a smaller micro-batch than the largest listed ({largest}) runs faster here"
     if best.grad_accum == 1:
-        return "the largest micro-batch that fits needs no accumulation"
-    return f"the largest micro-batch that fits keeps accumulation to {best.grad_accum} steps"
+        return "the largest micro-batch listed needs no accumulation"
+    return f"the largest micro-batch listed keeps accumulation to {best.grad_accum} steps"
 
 
 def _cheaper(best: PlanRow, timed: Sequence[PlanRow]) -> str | None:

@@ -148,8 +148,9 @@ def plan(
 ) -> None:
     """Plan micro-batch x gradient accumulation x world size for a global batch.
 
-    Every swept micro-batch that fits, with accum = ceil(global batch / (micro x devices))
-    (effective batch micro x accum x devices: "above" when no swept size makes it exactly).
+    Each swept micro-batch that fits gets accum = ceil(global batch / (micro x devices)); the
+    rows are those whose effective batch (micro x accum x devices) is the global batch, or,
+    when no fitting one makes it exactly, the nearest above it (marked "above").
     iterations/epoch = ceil(dataset / (micro x devices)) (floor with --drop-last);
     updates/epoch = ceil(iterations/epoch / accum); time/update = accum x time per micro-batch
     + per-update overhead; time/epoch = iterations/epoch x time per micro-batch + updates/epoch

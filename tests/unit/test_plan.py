@@ -188,9 +188,50 @@ def test_above_the_global_batch_is_marked() -> None:
     assert [(r.micro_batch, r.grad_accum, r.effective_batch) for r in six] == [(8, 1, 8)]
     assert six[0].above_target
     twelve = plan.rows_for(12)
-    assert [(r.micro_batch, r.grad_accum, r.effective_batch) for r in twelve] == [(8, 2, 16)]
+    # 16 is the nearest above 12: 8 x 2 and 16 x 1 make it, 32 x 1 is further
+    assert [(r.micro_batch, r.grad_accum, r.effective_batch) for r in twelve] == [
+        (8, 2, 16),
+        (16, 1, 16),
+    ]
     assert any("'above'" in note for note in plan.notes)
     assert plan.to_dict()["rows"][0]["above_target"] is True
+
+
+def powers_of_two(*fitting: int, failed: tuple[int, ...] = ()) -> SweepResult:
+    """Micro-batches timed at 1 ms x size + 1 ms; ``failed`` ran out of memory."""
+    records = [
+        TrialRecord(b, TrialStatus.OK, timing=TimingStats((0.001 * b + 0.001,)),
+                    peak_memory_bytes=b * MIB)
+        for b in fitting
+    ] + [TrialRecord(b, TrialStatus.OOM) for b in failed]  # fmt: skip
+    return sweep_result(*records, config={"model": "m.py", "device": "cpu"})
+
+
+def test_no_row_above_the_global_batch_when_some_make_it_exactly() -> None:
+    # 96 = 32 x 3 = 16 x 6 = ... exactly; 64 x 2 = 128 is a different training run
+    plan = make_plan(request(96), powers_of_two(1, 2, 4, 8, 16, 32, 64))
+    assert sorted((r.micro_batch, r.grad_accum) for r in plan.rows) == [
+        (1, 96), (2, 48), (4, 24), (8, 12), (16, 6), (32, 3),
+    ]  # fmt: skip
+    assert not any(r.above_target for r in plan.rows)
+    assert not any("'above'" in note for note in plan.notes)
+
+
+def test_only_the_nearest_effective_batch_above() -> None:
+    # 100 from 8, 16, 32, 64: 8 x 13 = 104 is nearest; 16 x 7 = 112 and 32 x 4 = 128 are not
+    plan = make_plan(request(100), powers_of_two(8, 16, 32, 64))
+    assert [(r.micro_batch, r.grad_accum, r.effective_batch) for r in plan.rows] == [(8, 13, 104)]
+    assert "no fitting swept micro-batch makes it exactly" in plan.recommendations[0]
+
+
+def test_an_exact_micro_batch_that_does_not_fit_is_counted_and_the_nearest_above_planned() -> None:
+    # 48 = 16 x 3 only, and 16 ran out of memory: 8 x 6 makes it
+    plan = make_plan(request(48), powers_of_two(8, 32, failed=(16,)))
+    assert [(r.micro_batch, r.grad_accum) for r in plan.rows] == [(8, 6)]
+    assert [(e.micro_batch, e.reason) for e in plan.excluded] == [(16, ExclusionReason.OOM)]
+    above = make_plan(request(48), powers_of_two(32, failed=(16,)))
+    assert [(r.micro_batch, r.grad_accum, r.effective_batch) for r in above.rows] == [(32, 2, 64)]
+    assert [e.micro_batch for e in above.excluded] == [16]
 
 
 def test_linear_lr_and_headroom() -> None:
@@ -206,7 +247,7 @@ def test_recommendation_says_why() -> None:
     assert plan.recommendations == (
         "global batch 64: micro 32 x accum 2, 1m 12s in total. Why: fastest of 3 fitting "
         "configurations: 1.3x faster than the runner-up (micro 8 x accum 8); the largest "
-        "micro-batch that fits keeps accumulation to 2 steps",
+        "micro-batch listed keeps accumulation to 2 steps",
     )
 
 
