@@ -358,6 +358,30 @@ def test_bad_requests_are_refused(
         build()
 
 
+def test_a_value_given_twice_is_planned_once() -> None:
+    plan = make_plan(request(64, 64, world_sizes=(1, 1)), measured())
+    assert plan.request.global_batches == (64,) and plan.request.world_sizes == (1,)
+    assert shape(plan) == shape(make_plan(request(64), measured()))
+    assert len(plan.recommendations) == 1
+
+
+@pytest.mark.parametrize(
+    ("build", "flag_message"),
+    [
+        (lambda: request(0), "--global-batch must be positive integers, got 0"),
+        (lambda: request(64, world_sizes=(0,)), "--nproc must be positive integers, got 0"),
+        (lambda: request(10**16), "--global-batch 10000000000000000 is beyond any real run"),
+        (lambda: request(64, world_sizes=(10**16,)), "--nproc 10000000000000000 is beyond"),
+    ],
+)
+def test_refusals_name_the_command_line_flags(
+    build: Callable[[], PlanRequest], flag_message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build()
+    assert caught.value.cli_message.startswith(flag_message)
+
+
 def test_sweeps_that_cannot_be_planned_are_refused() -> None:
     grid = measured(config={"model": "m.py", "device": "cpu", "seq_lens": [128, 256]})
     with pytest.raises(UsageError, match="sequence lengths"):
