@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -24,9 +25,10 @@ from bsprof.plan_text import noise_comparison, notes, recommendation
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.result import SweepResult, read_sweep
 from bsprof.training_time import EstimateSpec, estimate
-from bsprof.units import parse_duration
+from bsprof.units import format_bytes, parse_duration
 
 MEASURED, ESTIMATED = "measured", "estimated from FLOPs"
+DEFAULT_CAP_WARNING = "no --memory-limit:"  # the sweep's warning where it capped a CPU trial
 
 
 def plan(
@@ -98,7 +100,7 @@ def make_plan(request: PlanRequest, sweep: SweepResult, source: str | None = Non
         rows=tuple(rows),
         excluded=tuple(excluded),
         recommendations=_recommendations(request, rows),
-        notes=notes(request, rows, sweep.config.world_size),
+        notes=_with_capacity(notes(request, rows, sweep.config.world_size), sweep, rows),
         noise_comparison=noise_comparison(rows, request.noise_scale),
         time_source=ESTIMATED if sweep.config.predict else MEASURED,
         source=source or f"a sweep on {sweep.ran_on}",
@@ -226,6 +228,35 @@ def _capacity(sweep: SweepResult) -> int | None:
     if sweep.config.memory_limit_bytes is not None:
         return sweep.config.memory_limit_bytes
     return None if sweep.config.target is None else sweep.config.target.capacity_bytes
+
+
+def _with_capacity(
+    said: tuple[str, ...], sweep: SweepResult, rows: Sequence[PlanRow]
+) -> tuple[str, ...]:
+    """Say what the headroom is measured against, after the notes on time."""
+    capacity = _capacity(sweep)
+    if capacity is None or all(row.headroom_bytes is None for row in rows):
+        return said
+    default_cap = next((w for w in sweep.warnings if w.startswith(DEFAULT_CAP_WARNING)), None)
+    if default_cap is not None:
+        share = re.search(r"\(([^()]*)\)$", default_cap)
+        how = f" ({share.group(1)})" if share else ""
+        against = (
+            f"{format_bytes(capacity)} is the cap the sweep put on each CPU trial without "
+            f"--memory-limit{how}, not a memory budget; sweep with --memory-limit to plan "
+            "against yours"
+        )
+    elif sweep.config.predict and sweep.config.target is not None:
+        against = f"{format_bytes(capacity)} is the target's memory (--gpu or --device-memory)"
+    elif sweep.config.memory_limit_bytes is not None:
+        against = f"{format_bytes(capacity)} is the sweep's --memory-limit"
+    elif sweep.ran_on.startswith("cpu"):
+        against = f"{format_bytes(capacity)} is the cap the sweep put on each CPU trial"
+    else:
+        against = f"{format_bytes(capacity)} is the memory of the device it ran on ({sweep.ran_on})"
+    peak = "predicted" if sweep.config.predict else "measured"
+    note = f"headroom = {format_bytes(capacity)} - the micro-batch's {peak} peak; {against}"
+    return (*said, note)
 
 
 def _with_noise(rows: list[PlanRow], noise: float | None) -> list[PlanRow]:

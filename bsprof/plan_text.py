@@ -42,14 +42,21 @@ def _fastest(best: PlanRow, timed: Sequence[PlanRow]) -> str:
     assert best.total_time_s is not None and runner.total_time_s is not None
     ratio = runner.total_time_s / best.total_time_s if best.total_time_s > 0 else 1.0
     if ratio < 1.0005:
-        return (
-            f"tied with {runner.describe()} of {len(timed)} fitting configurations, and on "
-            "fewer devices or accumulation steps"
-        )
+        tied = f"tied with {runner.describe()} of {len(timed)} fitting configurations"
+        return tied + _fewer(best, runner)
     return (
         f"fastest of {len(timed)} fitting configurations: {_faster(ratio)} than the runner-up "
         f"({runner.describe()})"
     )
+
+
+def _fewer(best: PlanRow, runner: PlanRow) -> str:
+    """What the tie-break chose it for, where it did; within 0.05% the faster may have more."""
+    if best.world_size < runner.world_size:
+        return ", and on fewer devices"
+    if best.world_size == runner.world_size and best.grad_accum < runner.grad_accum:
+        return ", and with fewer accumulation steps"
+    return " (within 0.05%)"
 
 
 def _faster(ratio: float) -> str:
@@ -104,6 +111,7 @@ def notes(request: PlanRequest, rows: Sequence[PlanRow], swept_world: int) -> tu
         _overhead_note(request),
         _world_note(request, swept_world),
         _above_note(rows),
+        _small_dataset_note(request, rows),
         _untimed_note(rows),
         *_empty_groups(request, rows),
         None if request.noise_scale is None else NOISE_CAVEAT,
@@ -156,6 +164,19 @@ def _above_note(rows: Sequence[PlanRow]) -> str | None:
     return (
         f"rows marked 'above' (global batch {', '.join(map(str, above))}) use the nearest "
         "effective batch above it that the swept micro-batches make"
+    )
+
+
+def _small_dataset_note(request: PlanRequest, rows: Sequence[PlanRow]) -> str | None:
+    larger = sorted(
+        {row.effective_batch for row in rows if row.effective_batch > request.dataset_size}
+    )
+    if not larger:
+        return None
+    return (
+        f"effective batch {', '.join(f'{b:,}' for b in larger)} is larger than the dataset "
+        f"({request.dataset_size:,} examples): each epoch is a single, smaller update (the "
+        "suggested lr and the time and epochs to the loss assume the whole effective batch)"
     )
 
 

@@ -117,7 +117,9 @@ def closing_lines(plan: Plan) -> list[str]:
     excluded = plan.excluded_line()
     if excluded:
         lines.append(excluded + ".")
-    if plan.source:
+    if plan.source and plan.best is None:
+        lines.append(f"No times: the rows come from {plan.source}, which has none.")
+    elif plan.source:
         lines.append(f"Times {plan.time_source or 'measured'}, from {plan.source}.")
     request = plan.request
     if request.base_lr is not None:

@@ -9,6 +9,7 @@ import io
 import json
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from bsprof.records import (
     TrialStatus,
 )
 from bsprof.report import make_console
-from bsprof.report.plan import plan_markdown, render_plan
+from bsprof.report.plan import closing_lines, plan_markdown, render_plan
 from bsprof.result import SweepResult, write_json_atomic
 from tests.conftest import prediction, sweep_result
 
@@ -242,6 +243,74 @@ def test_linear_lr_and_headroom() -> None:
     assert {r.headroom_bytes for r in no_capacity.rows} == {None}
 
 
+@pytest.mark.parametrize(
+    ("fields", "against"),
+    [
+        (
+            {
+                "warnings": (
+                    "no --memory-limit: each CPU trial is capped at 1000.0 MiB (80% of "
+                    "the RAM available at start)",
+                )
+            },
+            "1000.0 MiB is the cap the sweep put on each CPU trial without --memory-limit (80% of "
+            "the RAM available at start), not a memory budget",
+        ),
+        (
+            {"config": {"model": "m.py", "device": "cpu", "memory_limit_bytes": CAPACITY}},
+            "1000.0 MiB is the sweep's --memory-limit",
+        ),
+        ({}, "1000.0 MiB is the cap the sweep put on each CPU trial"),
+        (
+            {"config": {"model": "m.py", "device": "cuda"}, "environment": {"device": "cuda:0"}},
+            "1000.0 MiB is the memory of the device it ran on (cuda:0)",
+        ),
+    ],
+)
+def test_the_notes_say_what_headroom_is_against(fields: dict[str, Any], against: str) -> None:
+    plan = make_plan(request(64), measured(capacity_bytes=CAPACITY, **fields))
+    said = [note for note in plan.notes if note.startswith("headroom = 1000.0 MiB")]
+    assert len(said) == 1
+    assert said[0].startswith(f"headroom = 1000.0 MiB - the micro-batch's measured peak; {against}")
+    assert not any(n.startswith("headroom") for n in make_plan(request(64), measured()).notes)
+
+
+def test_a_dataset_smaller_than_the_effective_batch_is_said() -> None:
+    plan = make_plan(PlanRequest((64,), 40, 1), measured())
+    assert {r.updates_per_epoch for r in plan.rows} == {1}
+    assert any(n.startswith("effective batch 64 is larger than the dataset (40 examples)")
+               for n in plan.notes)  # fmt: skip
+    assert not any("larger than the dataset" in n for n in make_plan(request(64), measured()).notes)
+
+
+def test_a_tie_is_explained_only_by_what_decided_it() -> None:
+    # micro 8 x accum 2 and micro 16 x accum 1: the same time per epoch within 0.05%
+    sweep = sweep_result(
+        TrialRecord(8, TrialStatus.OK, timing=TimingStats((0.5,))),
+        TrialRecord(16, TrialStatus.OK, timing=TimingStats((1.0002,))),
+        config={"model": "m.py", "device": "cpu"},
+    )
+    plan = make_plan(PlanRequest((16,), 1024, 1), sweep)
+    assert [(r.micro_batch, r.grad_accum) for r in plan.rows] == [(8, 2), (16, 1)]
+    said = plan.recommendations[0]
+    assert "tied with micro 16 x accum 1 of 2 fitting configurations (within 0.05%)" in said
+    assert "fewer" not in said
+    even = make_plan(PlanRequest((16,), 1024, 1), replace_time(sweep, 16, 1.0))
+    assert (
+        "tied with micro 8 x accum 2 of 2 fitting configurations, and with fewer accumulation "
+        "steps" in even.recommendations[0]
+    )
+
+
+def replace_time(sweep: SweepResult, batch: int, seconds: float) -> SweepResult:
+    records = tuple(
+        TrialRecord(r.batch_size, r.status, timing=TimingStats((seconds,)))
+        if r.batch_size == batch else r
+        for r in sweep.results
+    )  # fmt: skip
+    return sweep_result(*records, config={"model": "m.py", "device": "cpu"})
+
+
 def test_recommendation_says_why() -> None:
     plan = make_plan(request(64), measured())
     assert plan.recommendations == (
@@ -338,6 +407,9 @@ def test_a_prediction_without_a_gpu_has_no_times() -> None:
     assert {r.total_time_s for r in plan.rows} == {None}
     assert plan.recommendations == ()
     assert any("give --gpu" in note for note in plan.notes)
+    lines = closing_lines(replace(plan, source="p.json"))
+    assert "No times: the rows come from p.json, which has none." in lines
+    assert not any(line.startswith("Times ") for line in lines)
 
 
 @pytest.mark.parametrize(
