@@ -260,9 +260,10 @@ def _with_capacity(
 
 
 def _with_noise(rows: list[PlanRow], noise: float | None) -> list[PlanRow]:
-    """Steps to a loss S = S_min (1 + B_noise / B) (McCandlish et al. 2018): time to it is
-    proportional to (1 + B_noise / B) x time per update, epochs to (B + B_noise); each
-    normalised so the best row is 1.00."""
+    """Steps to a loss S = S_min (1 + B_noise / B) (McCandlish et al. 2018), so epochs to it
+    E = S x B / N are proportional to (B + B_noise), and time to it to (B + B_noise) x time per
+    epoch: the table's own epoch times, so that rows of one effective batch rank as their
+    epochs do. Each normalised so the best row is 1.00."""
     if noise is None:
         return rows
     times = [_time_to_loss(row, noise) for row in rows]
@@ -279,8 +280,8 @@ def _with_noise(rows: list[PlanRow], noise: float | None) -> list[PlanRow]:
 
 
 def _time_to_loss(row: PlanRow, noise: float) -> float | None:
-    update = row.time_per_update_s
-    return None if update is None else (1 + noise / row.effective_batch) * update
+    epoch = row.time_per_epoch_s
+    return None if epoch is None else (row.effective_batch + noise) * epoch
 
 
 def _recommendations(request: PlanRequest, rows: list[PlanRow]) -> tuple[str, ...]:

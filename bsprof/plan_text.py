@@ -68,6 +68,11 @@ def _faster(ratio: float) -> str:
     )
 
 
+def _times(ratio: float) -> str:
+    """``3.7x``, or ``1.04x`` when it is close."""
+    return f"{ratio:.1f}x" if ratio >= 1.095 else f"{ratio:.2f}x"
+
+
 def _accumulation(best: PlanRow, timed: Sequence[PlanRow]) -> str:
     """About the micro-batches listed for this global batch and world size: a larger one may
     fit yet make no listed effective batch."""
@@ -218,7 +223,7 @@ def noise_comparison(rows: Sequence[PlanRow], noise: float | None) -> str | None
         first.describe())  # fmt: skip
     return (
         f"global batch {fastest.global_batch:,} ({fastest.describe()}) finishes an epoch "
-        f"{epoch:.1f}x faster than global batch {first.global_batch:,} ({first.describe()}) "
-        f"but needs ~{epochs:.1f}x the epochs to the same loss "
+        f"{_faster(epoch)} than global batch {first.global_batch:,} ({first.describe()}) "
+        f"but needs ~{_times(epochs)} the epochs to the same loss "
         f"(B_noise {format_number(noise)}): {winner} reaches it first"
     )

@@ -337,7 +337,8 @@ def test_noise_scale_ranks_by_time_to_the_same_loss() -> None:
     plan = make_plan(request(64, 256, noise_scale=noise), measured())
     # fastest per epoch: 256 = 32 x 8 at 6 s per update, 4 updates per epoch (vs 64's 16 x 1.5)
     first_64, first_256 = plan.rows_for(64)[0], plan.rows_for(256)[0]
-    raw = {id(r): (1 + noise / r.effective_batch) * (r.time_per_update_s or 0.0) for r in plan.rows}
+    # epochs to the loss go as B + B_noise; time to it as that x time per epoch
+    raw = {id(r): (r.effective_batch + noise) * (r.time_per_epoch_s or 0.0) for r in plan.rows}
     best = min(raw.values())
     for row in plan.rows:
         assert row.relative_time_to_loss == pytest.approx(raw[id(row)] / best)
@@ -364,6 +365,21 @@ def test_the_rankings_differ_sentence() -> None:
         "reaches it first"
     )
     assert plan.notes[-1].startswith("B_noise is measured at particular weights")
+
+
+def test_rows_of_one_effective_batch_rank_to_the_loss_as_their_epochs() -> None:
+    # micro 16 x accum 4 is faster per update (1.996 s vs 2.0 s) but slower per epoch: 63
+    # micro-batches of 0.499 s (the last one partial) against 125 of 0.25 s. The same epochs
+    # to the loss: the faster epoch is the first to it, and no sentence says otherwise.
+    sweep = sweep_result(
+        TrialRecord(8, TrialStatus.OK, timing=TimingStats((0.25,))),
+        TrialRecord(16, TrialStatus.OK, timing=TimingStats((0.499,))),
+        config={"model": "m.py", "device": "cpu"},
+    )
+    plan = make_plan(PlanRequest((64,), 1000, 1, noise_scale=500.0), sweep)
+    assert [(r.micro_batch, r.relative_time_to_loss) for r in plan.rows][0] == (8, 1.0)
+    assert plan.noise_comparison is not None
+    assert plan.noise_comparison.endswith("micro 8 x accum 8) also reaches the same loss first")
 
 
 def test_json_round_trip() -> None:
