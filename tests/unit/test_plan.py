@@ -377,7 +377,7 @@ def test_rows_of_one_effective_batch_rank_to_the_loss_as_their_epochs() -> None:
         config={"model": "m.py", "device": "cpu"},
     )
     plan = make_plan(PlanRequest((64,), 1000, 1, noise_scale=500.0), sweep)
-    assert [(r.micro_batch, r.relative_time_to_loss) for r in plan.rows][0] == (8, 1.0)
+    assert (plan.rows[0].micro_batch, plan.rows[0].relative_time_to_loss) == (8, 1.0)
     assert plan.noise_comparison is not None
     assert plan.noise_comparison.endswith("micro 8 x accum 8) also reaches the same loss first")
 
