@@ -49,8 +49,9 @@ class ConfigError(UsageError):
 
 
 # Settings whose command-line flag is not their name with dashes: the API's from_sweep= and
-# times_per_iter= are the estimate command's --from and --time-per-iter.
-_FLAGS = {"from_sweep": "--from", "times_per_iter": "--time-per-iter"}
+# times_per_iter= are the estimate command's --from and --time-per-iter; plan's world_sizes=
+# is its --nproc.
+_FLAGS = {"from_sweep": "--from", "times_per_iter": "--time-per-iter", "world_sizes": "--nproc"}
 
 
 def setting_name(name: str) -> str:

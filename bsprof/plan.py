@@ -5,7 +5,9 @@ the formulas.
 
 Per row: effective batch = micro x accum x world; time per update = accum x time per
 micro-batch + per-update overhead (with neither a measured nor a stated overhead: accum x time
-per iteration); time per epoch = updates per epoch x time per update.
+per iteration); time per epoch = iterations per epoch x time per micro-batch + updates per epoch
+x per-update overhead (a trailing partial accumulation window runs only the micro-batches the
+epoch has left).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from enum import Enum
 from typing import Any
 
 from bsprof.errors import EXIT_REGRESSION, BsprofError, ConfigError
-from bsprof.training_time import EstimateSpec
+from bsprof.training_time import MAX_COUNT, EstimateSpec
 from bsprof.units import MAX_SECONDS
 
 SCHEMA_VERSION = 1
@@ -48,14 +50,20 @@ class PlanRequest:
         # The estimate's own checks: dataset size, epochs, the scaling rule's pair.
         EstimateSpec(self.dataset_size, 1, self.epochs, base_lr=self.base_lr,
                      base_batch=self.base_batch)  # fmt: skip
-        for name in ("global_batches", "world_sizes"):
+        # Named as the API's plan() names them: global_batch=, world_sizes= (--nproc).
+        for name, setting in (("global_batches", "global_batch"), ("world_sizes", "world_sizes")):
             values = getattr(self, name)
             if not values:
-                raise ConfigError("give at least one {" + name + "}")
+                raise ConfigError("give at least one {" + setting + "}")
             for value in values:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ConfigError("{" + name + "} must be positive integers, got {value!r}",
-                                      value=value)  # fmt: skip
+                    raise ConfigError("{" + setting + "} must be positive integers, got "
+                                      "{value!r}", value=value)  # fmt: skip
+                if value > MAX_COUNT:
+                    raise ConfigError("{" + setting + "} {value} is beyond any real run (at "
+                                      "most 1e15)", value=value)  # fmt: skip
+            # A value given twice is one table, not the same rows twice.
+            object.__setattr__(self, name, tuple(dict.fromkeys(values)))
         self._check_drop_last()
         if not 0 <= self.update_overhead_s <= MAX_SECONDS:  # NaN fails this too
             raise ConfigError("{update_overhead} must be at least 0 and at most a year, got "
@@ -135,8 +143,12 @@ class PlanRow:
 
     @property
     def time_per_epoch_s(self) -> float | None:
-        update = self.time_per_update_s
-        return None if update is None else self.updates_per_epoch * update
+        """Every micro-batch of the epoch once, and the overhead once per update: an epoch
+        whose iterations are not a multiple of accum ends with a shorter update."""
+        micro = self.time_per_micro_batch_s
+        if micro is None:
+            return None
+        return self.iterations_per_epoch * micro + self.updates_per_epoch * self.update_overhead_s
 
     @property
     def total_time_s(self) -> float | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -24,9 +25,10 @@ from bsprof.plan_text import noise_comparison, notes, recommendation
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.result import SweepResult, read_sweep
 from bsprof.training_time import EstimateSpec, estimate
-from bsprof.units import parse_duration
+from bsprof.units import format_bytes, parse_duration
 
 MEASURED, ESTIMATED = "measured", "estimated from FLOPs"
+DEFAULT_CAP_WARNING = "no --memory-limit:"  # the sweep's warning where it capped a CPU trial
 
 
 def plan(
@@ -85,14 +87,10 @@ def make_plan(request: PlanRequest, sweep: SweepResult, source: str | None = Non
     for global_batch in request.global_batches:
         group: list[PlanRow] = []
         for world in request.world_sizes:
-            for micro, accum in candidates(sorted(records), global_batch, world):
-                reason = _exclusion(records[micro], sweep.config.predict)
-                if reason is None and request.drop_last and micro * world > request.dataset_size:
-                    reason = ExclusionReason.DROPS_EVERY_BATCH
-                if reason is not None:
-                    excluded.append(ExcludedConfiguration(global_batch, micro, world, reason))
-                else:
-                    group.append(_row(request, sweep, records[micro], global_batch, world, accum))
+            chosen, left_out = _nearest(request, sweep, global_batch, world)
+            excluded += left_out
+            group += [_row(request, sweep, records[micro], global_batch, world, accum)
+                      for micro, accum in chosen]  # fmt: skip
         rows += sorted(group, key=sort_key)
     if not rows:
         raise NothingFits(_nothing_fits(excluded))
@@ -102,7 +100,7 @@ def make_plan(request: PlanRequest, sweep: SweepResult, source: str | None = Non
         rows=tuple(rows),
         excluded=tuple(excluded),
         recommendations=_recommendations(request, rows),
-        notes=notes(request, rows, sweep.config.world_size),
+        notes=_with_capacity(notes(request, rows, sweep.config.world_size), sweep, rows),
         noise_comparison=noise_comparison(rows, request.noise_scale),
         time_source=ESTIMATED if sweep.config.predict else MEASURED,
         source=source or f"a sweep on {sweep.ran_on}",
@@ -110,12 +108,34 @@ def make_plan(request: PlanRequest, sweep: SweepResult, source: str | None = Non
 
 
 def candidates(sizes: Sequence[int], global_batch: int, world: int) -> list[tuple[int, int]]:
-    """(micro-batch, accumulation) for each swept size with micro x world <= the global batch:
-    accum = ceil(G / (micro x world)). None that small: the smallest swept size, once."""
-    below = [micro for micro in sizes if micro * world <= global_batch]
-    if not below:
-        return [(min(sizes), 1)]
-    return [(micro, math.ceil(global_batch / (micro * world))) for micro in below]
+    """(micro-batch, accumulation) for each swept size: accum = ceil(G / (micro x world)), at
+    least 1, so micro x accum x world is the global batch or the nearest above it that this
+    micro-batch makes."""
+    return [(micro, max(1, math.ceil(global_batch / (micro * world)))) for micro in sizes]
+
+
+def _nearest(
+    request: PlanRequest, sweep: SweepResult, global_batch: int, world: int
+) -> tuple[list[tuple[int, int]], list[ExcludedConfiguration]]:
+    """The fitting candidates that make the global batch exactly, else those making the nearest
+    effective batch above it (micro x accum x world); the candidates that do not fit and would
+    have made it as closely, with why."""
+    records = sweep.by_batch_size()
+    found = []
+    for micro, accum in candidates(sorted(records), global_batch, world):
+        reason = _exclusion(records[micro], sweep.config.predict)
+        if reason is None and request.drop_last and micro * world > request.dataset_size:
+            reason = ExclusionReason.DROPS_EVERY_BATCH
+        found.append((micro, accum, micro * accum * world, reason))
+    fitting = [effective for _, _, effective, reason in found if reason is None]
+    target = min(fitting) if fitting else min(effective for _, _, effective, _ in found)
+    chosen = [(m, a) for m, a, effective, reason in found if reason is None and effective == target]
+    left_out = [
+        ExcludedConfiguration(global_batch, micro, world, reason)
+        for micro, _, effective, reason in found
+        if reason is not None and effective <= target
+    ]
+    return chosen, left_out
 
 
 def _refuse(sweep: SweepResult) -> None:
@@ -210,10 +230,40 @@ def _capacity(sweep: SweepResult) -> int | None:
     return None if sweep.config.target is None else sweep.config.target.capacity_bytes
 
 
+def _with_capacity(
+    said: tuple[str, ...], sweep: SweepResult, rows: Sequence[PlanRow]
+) -> tuple[str, ...]:
+    """Say what the headroom is measured against, after the notes on time."""
+    capacity = _capacity(sweep)
+    if capacity is None or all(row.headroom_bytes is None for row in rows):
+        return said
+    default_cap = next((w for w in sweep.warnings if w.startswith(DEFAULT_CAP_WARNING)), None)
+    if default_cap is not None:
+        share = re.search(r"\(([^()]*)\)$", default_cap)
+        how = f" ({share.group(1)})" if share else ""
+        against = (
+            f"{format_bytes(capacity)} is the cap the sweep put on each CPU trial without "
+            f"--memory-limit{how}, not a memory budget; sweep with --memory-limit to plan "
+            "against yours"
+        )
+    elif sweep.config.predict and sweep.config.target is not None:
+        against = f"{format_bytes(capacity)} is the target's memory (--gpu or --device-memory)"
+    elif sweep.config.memory_limit_bytes is not None:
+        against = f"{format_bytes(capacity)} is the sweep's --memory-limit"
+    elif sweep.ran_on.startswith("cpu"):
+        against = f"{format_bytes(capacity)} is the cap the sweep put on each CPU trial"
+    else:
+        against = f"{format_bytes(capacity)} is the memory of the device it ran on ({sweep.ran_on})"
+    peak = "predicted" if sweep.config.predict else "measured"
+    note = f"headroom = {format_bytes(capacity)} - the micro-batch's {peak} peak; {against}"
+    return (*said, note)
+
+
 def _with_noise(rows: list[PlanRow], noise: float | None) -> list[PlanRow]:
-    """Steps to a loss S = S_min (1 + B_noise / B) (McCandlish et al. 2018): time to it is
-    proportional to (1 + B_noise / B) x time per update, epochs to (B + B_noise); each
-    normalised so the best row is 1.00."""
+    """Steps to a loss S = S_min (1 + B_noise / B) (McCandlish et al. 2018), so epochs to it
+    E = S x B / N are proportional to (B + B_noise), and time to it to (B + B_noise) x time per
+    epoch: the table's own epoch times, so that rows of one effective batch rank as their
+    epochs do. Each normalised so the best row is 1.00."""
     if noise is None:
         return rows
     times = [_time_to_loss(row, noise) for row in rows]
@@ -230,8 +280,8 @@ def _with_noise(rows: list[PlanRow], noise: float | None) -> list[PlanRow]:
 
 
 def _time_to_loss(row: PlanRow, noise: float) -> float | None:
-    update = row.time_per_update_s
-    return None if update is None else (1 + noise / row.effective_batch) * update
+    epoch = row.time_per_epoch_s
+    return None if epoch is None else (row.effective_batch + noise) * epoch
 
 
 def _recommendations(request: PlanRequest, rows: list[PlanRow]) -> tuple[str, ...]:

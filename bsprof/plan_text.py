@@ -26,7 +26,7 @@ def recommendation(group: Sequence[PlanRow]) -> str | None:
     if best.above_target:
         reasons.append(
             f"its effective batch is {best.effective_batch:,}, above {best.global_batch:,}: no "
-            "swept micro-batch makes it exactly"
+            "fitting swept micro-batch makes it exactly"
         )
     head = (
         f"global batch {best.global_batch:,}: {best.describe()}, "
@@ -42,14 +42,21 @@ def _fastest(best: PlanRow, timed: Sequence[PlanRow]) -> str:
     assert best.total_time_s is not None and runner.total_time_s is not None
     ratio = runner.total_time_s / best.total_time_s if best.total_time_s > 0 else 1.0
     if ratio < 1.0005:
-        return (
-            f"tied with {runner.describe()} of {len(timed)} fitting configurations, and on "
-            "fewer devices or accumulation steps"
-        )
+        tied = f"tied with {runner.describe()} of {len(timed)} fitting configurations"
+        return tied + _fewer(best, runner)
     return (
         f"fastest of {len(timed)} fitting configurations: {_faster(ratio)} than the runner-up "
         f"({runner.describe()})"
     )
+
+
+def _fewer(best: PlanRow, runner: PlanRow) -> str:
+    """What the tie-break chose it for, where it did; within 0.05% the faster may have more."""
+    if best.world_size < runner.world_size:
+        return ", and on fewer devices"
+    if best.world_size == runner.world_size and best.grad_accum < runner.grad_accum:
+        return ", and with fewer accumulation steps"
+    return " (within 0.05%)"
 
 
 def _faster(ratio: float) -> str:
@@ -61,13 +68,20 @@ def _faster(ratio: float) -> str:
     )
 
 
+def _times(ratio: float) -> str:
+    """``3.7x``, or ``1.04x`` when it is close."""
+    return f"{ratio:.1f}x" if ratio >= 1.095 else f"{ratio:.2f}x"
+
+
 def _accumulation(best: PlanRow, timed: Sequence[PlanRow]) -> str:
+    """About the micro-batches listed for this global batch and world size: a larger one may
+    fit yet make no listed effective batch."""
     largest = max(row.micro_batch for row in timed if row.world_size == best.world_size)
     if best.micro_batch < largest:
-        return f"a smaller micro-batch than the largest that fits ({largest}) runs faster here"
+        return f"a smaller micro-batch than the largest listed ({largest}) runs faster here"
     if best.grad_accum == 1:
-        return "the largest micro-batch that fits needs no accumulation"
-    return f"the largest micro-batch that fits keeps accumulation to {best.grad_accum} steps"
+        return "the largest micro-batch listed needs no accumulation"
+    return f"the largest micro-batch listed keeps accumulation to {best.grad_accum} steps"
 
 
 def _cheaper(best: PlanRow, timed: Sequence[PlanRow]) -> str | None:
@@ -102,6 +116,7 @@ def notes(request: PlanRequest, rows: Sequence[PlanRow], swept_world: int) -> tu
         _overhead_note(request),
         _world_note(request, swept_world),
         _above_note(rows),
+        _small_dataset_note(request, rows),
         _untimed_note(rows),
         *_empty_groups(request, rows),
         None if request.noise_scale is None else NOISE_CAVEAT,
@@ -157,6 +172,19 @@ def _above_note(rows: Sequence[PlanRow]) -> str | None:
     )
 
 
+def _small_dataset_note(request: PlanRequest, rows: Sequence[PlanRow]) -> str | None:
+    larger = sorted(
+        {row.effective_batch for row in rows if row.effective_batch > request.dataset_size}
+    )
+    if not larger:
+        return None
+    return (
+        f"effective batch {', '.join(f'{b:,}' for b in larger)} is larger than the dataset "
+        f"({request.dataset_size:,} examples): each epoch is a single, smaller update (the "
+        "suggested lr and the time and epochs to the loss assume the whole effective batch)"
+    )
+
+
 def _untimed_note(rows: Sequence[PlanRow]) -> str | None:
     if all(row.time_per_iter_s is not None for row in rows):
         return None
@@ -195,7 +223,7 @@ def noise_comparison(rows: Sequence[PlanRow], noise: float | None) -> str | None
         first.describe())  # fmt: skip
     return (
         f"global batch {fastest.global_batch:,} ({fastest.describe()}) finishes an epoch "
-        f"{epoch:.1f}x faster than global batch {first.global_batch:,} ({first.describe()}) "
-        f"but needs ~{epochs:.1f}x the epochs to the same loss "
+        f"{_faster(epoch)} than global batch {first.global_batch:,} ({first.describe()}) "
+        f"but needs ~{_times(epochs)} the epochs to the same loss "
         f"(B_noise {format_number(noise)}): {winner} reaches it first"
     )

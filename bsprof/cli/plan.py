@@ -148,11 +148,14 @@ def plan(
 ) -> None:
     """Plan micro-batch x gradient accumulation x world size for a global batch.
 
-    Every swept micro-batch that fits, with accum = ceil(global batch / (micro x devices))
-    (effective batch micro x accum x devices: "above" when no swept size makes it exactly).
+    Each swept micro-batch that fits gets accum = ceil(global batch / (micro x devices)); the
+    rows are those whose effective batch (micro x accum x devices) is the global batch, or,
+    when no fitting one makes it exactly, the nearest above it (marked "above").
     iterations/epoch = ceil(dataset / (micro x devices)) (floor with --drop-last);
     updates/epoch = ceil(iterations/epoch / accum); time/update = accum x time per micro-batch
-    + per-update overhead; time/epoch = updates/epoch x time/update; total = x epochs.
+    + per-update overhead; time/epoch = iterations/epoch x time per micro-batch + updates/epoch
+    x per-update overhead (a partial last accumulation window is a shorter update); total = x
+    epochs.
     Times come from the sweep: the measured median time per iteration, less its measured
     optimizer update (paid once per update), or with --predict --gpu an estimate from FLOPs.
     Example: bsprof plan examples/mnist_mlp.py --device cpu --global-batch 512

@@ -117,7 +117,9 @@ def closing_lines(plan: Plan) -> list[str]:
     excluded = plan.excluded_line()
     if excluded:
         lines.append(excluded + ".")
-    if plan.source:
+    if plan.source and plan.best is None:
+        lines.append(f"No times: the rows come from {plan.source}, which has none.")
+    elif plan.source:
         lines.append(f"Times {plan.time_source or 'measured'}, from {plan.source}.")
     request = plan.request
     if request.base_lr is not None:
@@ -130,7 +132,8 @@ def closing_lines(plan: Plan) -> list[str]:
         lines.append(
             f"time/epochs to loss: relative to the best (1.00), from B_noise "
             f"{format_number(request.noise_scale)}{source}: "
-            "steps = S_min x (1 + B_noise / effective batch)."
+            "steps = S_min x (1 + B_noise / effective batch), so epochs to the loss go as "
+            "effective batch + B_noise, and time to it as that x time/epoch."
         )
     return lines + [f"Note: {note}." for note in plan.notes]
 

@@ -58,7 +58,8 @@ def test_every_row_follows_the_formulas(fresh: tuple[dict[str, Any], Path]) -> N
         assert row["time_per_iter_s"] == t_iter and row["measured_update_s"] == update
         per_update = accum * (t_iter - update) + update
         assert row["time_per_update_s"] == pytest.approx(per_update)
-        assert row["total_time_s"] == pytest.approx(updates * per_update * EPOCHS)
+        per_epoch = iterations * (t_iter - update) + updates * update
+        assert row["total_time_s"] == pytest.approx(per_epoch * EPOCHS)
         assert row["samples_per_s"] == pytest.approx(GLOBAL / per_update)
     totals = [row["total_time_s"] for row in plan["rows"]]
     assert totals == sorted(totals)

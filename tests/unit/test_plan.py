@@ -9,6 +9,7 @@ import io
 import json
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from bsprof.records import (
     TrialStatus,
 )
 from bsprof.report import make_console
-from bsprof.report.plan import plan_markdown, render_plan
+from bsprof.report.plan import closing_lines, plan_markdown, render_plan
 from bsprof.result import SweepResult, write_json_atomic
 from tests.conftest import prediction, sweep_result
 
@@ -71,13 +72,15 @@ def expected(micro: int, accum: int, world: int = 1, drop_last: bool = False) ->
     iterations = N // per_step if drop_last else math.ceil(N / per_step)
     updates = math.ceil(iterations / accum)
     time_per_update = accum * TIMES[micro]
+    # every micro-batch of the epoch once: a trailing partial window is a shorter update
+    time_per_epoch = iterations * TIMES[micro]
     return {
         "iterations_per_epoch": iterations,
         "updates_per_epoch": updates,
         "time_per_update_s": time_per_update,
-        "time_per_epoch_s": updates * accum * TIMES[micro],
-        "total_time_s": updates * accum * TIMES[micro] * EPOCHS,
-        "device_time_s": updates * accum * TIMES[micro] * EPOCHS * world,
+        "time_per_epoch_s": time_per_epoch,
+        "total_time_s": time_per_epoch * EPOCHS,
+        "device_time_s": time_per_epoch * EPOCHS * world,
         "samples_per_s": micro * accum * world / time_per_update,
         "headroom_bytes": CAPACITY - PEAKS[micro],
     }
@@ -94,8 +97,12 @@ def shape(plan: Plan) -> list[tuple[int, int, int, int]]:
 @pytest.mark.parametrize("drop_last", [False, True])
 def test_every_row_follows_the_formulas(drop_last: bool) -> None:
     plan = make_plan(request(64, drop_last=drop_last), measured(capacity_bytes=CAPACITY))
-    # 32 x 2: 1.5 s per update, 16 x 4 and 8 x 8 tie at 2.0 s: fewer accumulation steps first
-    assert shape(plan) == [(64, 32, 2, 1), (64, 16, 4, 1), (64, 8, 8, 1)]
+    # per epoch: 32 x 2 runs 32 x 0.75 s = 24 s, 8 x 8 125 x 0.25 s = 31.25 s, 16 x 4 63 x 0.5 s
+    # = 31.5 s (its last micro-batch is partial, and costs a whole one)
+    expected_order = [(64, 32, 2, 1), (64, 8, 8, 1), (64, 16, 4, 1)]
+    if drop_last:  # 31 x 0.75 s, 62 x 0.5 s = 31 s, 125 x 0.25 s = 31.25 s
+        expected_order = [(64, 32, 2, 1), (64, 16, 4, 1), (64, 8, 8, 1)]
+    assert shape(plan) == expected_order
     for row in plan.rows:
         assert numbers(row) == expected(row.micro_batch, row.grad_accum, drop_last=drop_last)
         assert row.time_per_update_s == row.grad_accum * TIMES[row.micro_batch]  # exactly
@@ -105,14 +112,14 @@ def test_every_row_follows_the_formulas(drop_last: bool) -> None:
 def test_drop_last_floors_the_iterations() -> None:
     kept = make_plan(request(64), measured()).rows
     dropped = make_plan(request(64, drop_last=True), measured()).rows
-    assert [r.iterations_per_epoch for r in kept] == [32, 63, 125]  # ceil(1000 / micro)
+    assert [r.iterations_per_epoch for r in kept] == [32, 125, 63]  # ceil(1000 / micro)
     assert [r.iterations_per_epoch for r in dropped] == [31, 62, 125]  # floor
     assert [r.updates_per_epoch for r in dropped] == [16, 16, 16]  # ceil(31/2), ceil(62/4), ...
 
 
 def test_non_fitting_candidates_are_excluded_and_counted_by_reason() -> None:
     plan = make_plan(request(256), measured())
-    assert [r.micro_batch for r in plan.rows] == [32, 16, 8]
+    assert [r.micro_batch for r in plan.rows] == [32, 8, 16]
     reasons = {(e.micro_batch, e.reason) for e in plan.excluded}
     assert reasons == {
         (4, ExclusionReason.FAILED),
@@ -133,7 +140,9 @@ def test_measured_update_is_paid_once_per_update() -> None:
         micro = TIMES[row.micro_batch] - update
         assert row.time_per_micro_batch_s == micro
         assert row.time_per_update_s == row.grad_accum * micro + update
-        assert row.time_per_epoch_s == row.updates_per_epoch * (row.grad_accum * micro + update)
+        assert row.time_per_epoch_s == row.iterations_per_epoch * micro + (
+            row.updates_per_epoch * update
+        )
     assert any("measured optimizer update" in note for note in plan.notes)
 
 
@@ -143,7 +152,17 @@ def test_stated_overhead_adds_to_the_measured_one() -> None:
     row = next(r for r in plan.rows if r.micro_batch == 16)
     assert row.update_overhead_s == update + stated
     assert row.time_per_update_s == 4 * (0.5 - update) + update + stated
-    assert row.total_time_s == 16 * (4 * (0.5 - update) + update + stated) * EPOCHS
+    assert row.total_time_s == (63 * (0.5 - update) + 16 * (update + stated)) * EPOCHS
+
+
+def test_a_partial_accumulation_window_is_a_shorter_update() -> None:
+    # 100 examples, micro 8 x accum 8: 13 micro-batches (8 + 5) in 2 updates, not 2 x 8 = 16
+    update = 0.125
+    plan = make_plan(PlanRequest((64,), 100, 1), measured(update=update))
+    row = next(r for r in plan.rows if r.micro_batch == 8)
+    assert (row.iterations_per_epoch, row.updates_per_epoch) == (13, 2)
+    assert row.time_per_epoch_s == 13 * (0.25 - update) + 2 * update
+    assert row.time_per_epoch_s < row.updates_per_epoch * (row.time_per_update_s or 0.0)
 
 
 def test_without_update_timing_the_note_says_upper_bound() -> None:
@@ -170,25 +189,134 @@ def test_above_the_global_batch_is_marked() -> None:
     assert [(r.micro_batch, r.grad_accum, r.effective_batch) for r in six] == [(8, 1, 8)]
     assert six[0].above_target
     twelve = plan.rows_for(12)
-    assert [(r.micro_batch, r.grad_accum, r.effective_batch) for r in twelve] == [(8, 2, 16)]
+    # 16 is the nearest above 12: 8 x 2 and 16 x 1 make it, 32 x 1 is further
+    assert [(r.micro_batch, r.grad_accum, r.effective_batch) for r in twelve] == [
+        (8, 2, 16),
+        (16, 1, 16),
+    ]
     assert any("'above'" in note for note in plan.notes)
     assert plan.to_dict()["rows"][0]["above_target"] is True
+
+
+def powers_of_two(*fitting: int, failed: tuple[int, ...] = ()) -> SweepResult:
+    """Micro-batches timed at 1 ms x size + 1 ms; ``failed`` ran out of memory."""
+    records = [
+        TrialRecord(b, TrialStatus.OK, timing=TimingStats((0.001 * b + 0.001,)),
+                    peak_memory_bytes=b * MIB)
+        for b in fitting
+    ] + [TrialRecord(b, TrialStatus.OOM) for b in failed]  # fmt: skip
+    return sweep_result(*records, config={"model": "m.py", "device": "cpu"})
+
+
+def test_no_row_above_the_global_batch_when_some_make_it_exactly() -> None:
+    # 96 = 32 x 3 = 16 x 6 = ... exactly; 64 x 2 = 128 is a different training run
+    plan = make_plan(request(96), powers_of_two(1, 2, 4, 8, 16, 32, 64))
+    assert sorted((r.micro_batch, r.grad_accum) for r in plan.rows) == [
+        (1, 96), (2, 48), (4, 24), (8, 12), (16, 6), (32, 3),
+    ]  # fmt: skip
+    assert not any(r.above_target for r in plan.rows)
+    assert not any("'above'" in note for note in plan.notes)
+
+
+def test_only_the_nearest_effective_batch_above() -> None:
+    # 100 from 8, 16, 32, 64: 8 x 13 = 104 is nearest; 16 x 7 = 112 and 32 x 4 = 128 are not
+    plan = make_plan(request(100), powers_of_two(8, 16, 32, 64))
+    assert [(r.micro_batch, r.grad_accum, r.effective_batch) for r in plan.rows] == [(8, 13, 104)]
+    assert "no fitting swept micro-batch makes it exactly" in plan.recommendations[0]
+
+
+def test_an_exact_micro_batch_that_does_not_fit_is_counted_and_the_nearest_above_planned() -> None:
+    # 48 = 16 x 3 only, and 16 ran out of memory: 8 x 6 makes it
+    plan = make_plan(request(48), powers_of_two(8, 32, failed=(16,)))
+    assert [(r.micro_batch, r.grad_accum) for r in plan.rows] == [(8, 6)]
+    assert [(e.micro_batch, e.reason) for e in plan.excluded] == [(16, ExclusionReason.OOM)]
+    above = make_plan(request(48), powers_of_two(32, failed=(16,)))
+    assert [(r.micro_batch, r.grad_accum, r.effective_batch) for r in above.rows] == [(32, 2, 64)]
+    assert [e.micro_batch for e in above.excluded] == [16]
 
 
 def test_linear_lr_and_headroom() -> None:
     plan = make_plan(request(64, base_lr=0.1, base_batch=32), measured(capacity_bytes=CAPACITY))
     assert {r.suggested_lr for r in plan.rows} == {0.1 * 64 / 32}
-    assert [r.headroom_bytes for r in plan.rows] == [600 * MIB, 800 * MIB, 900 * MIB]
+    assert [r.headroom_bytes for r in plan.rows] == [600 * MIB, 900 * MIB, 800 * MIB]
     no_capacity = make_plan(request(64), measured())
     assert {r.headroom_bytes for r in no_capacity.rows} == {None}
+
+
+@pytest.mark.parametrize(
+    ("fields", "against"),
+    [
+        (
+            {
+                "warnings": (
+                    "no --memory-limit: each CPU trial is capped at 1000.0 MiB (80% of "
+                    "the RAM available at start)",
+                )
+            },
+            "1000.0 MiB is the cap the sweep put on each CPU trial without --memory-limit (80% of "
+            "the RAM available at start), not a memory budget",
+        ),
+        (
+            {"config": {"model": "m.py", "device": "cpu", "memory_limit_bytes": CAPACITY}},
+            "1000.0 MiB is the sweep's --memory-limit",
+        ),
+        ({}, "1000.0 MiB is the cap the sweep put on each CPU trial"),
+        (
+            {"config": {"model": "m.py", "device": "cuda"}, "environment": {"device": "cuda:0"}},
+            "1000.0 MiB is the memory of the device it ran on (cuda:0)",
+        ),
+    ],
+)
+def test_the_notes_say_what_headroom_is_against(fields: dict[str, Any], against: str) -> None:
+    plan = make_plan(request(64), measured(capacity_bytes=CAPACITY, **fields))
+    said = [note for note in plan.notes if note.startswith("headroom = 1000.0 MiB")]
+    assert len(said) == 1
+    assert said[0].startswith(f"headroom = 1000.0 MiB - the micro-batch's measured peak; {against}")
+    assert not any(n.startswith("headroom") for n in make_plan(request(64), measured()).notes)
+
+
+def test_a_dataset_smaller_than_the_effective_batch_is_said() -> None:
+    plan = make_plan(PlanRequest((64,), 40, 1), measured())
+    assert {r.updates_per_epoch for r in plan.rows} == {1}
+    assert any(n.startswith("effective batch 64 is larger than the dataset (40 examples)")
+               for n in plan.notes)  # fmt: skip
+    assert not any("larger than the dataset" in n for n in make_plan(request(64), measured()).notes)
+
+
+def test_a_tie_is_explained_only_by_what_decided_it() -> None:
+    # micro 8 x accum 2 and micro 16 x accum 1: the same time per epoch within 0.05%
+    sweep = sweep_result(
+        TrialRecord(8, TrialStatus.OK, timing=TimingStats((0.5,))),
+        TrialRecord(16, TrialStatus.OK, timing=TimingStats((1.0002,))),
+        config={"model": "m.py", "device": "cpu"},
+    )
+    plan = make_plan(PlanRequest((16,), 1024, 1), sweep)
+    assert [(r.micro_batch, r.grad_accum) for r in plan.rows] == [(8, 2), (16, 1)]
+    said = plan.recommendations[0]
+    assert "tied with micro 16 x accum 1 of 2 fitting configurations (within 0.05%)" in said
+    assert "fewer" not in said
+    even = make_plan(PlanRequest((16,), 1024, 1), replace_time(sweep, 16, 1.0))
+    assert (
+        "tied with micro 8 x accum 2 of 2 fitting configurations, and with fewer accumulation "
+        "steps" in even.recommendations[0]
+    )
+
+
+def replace_time(sweep: SweepResult, batch: int, seconds: float) -> SweepResult:
+    records = tuple(
+        TrialRecord(r.batch_size, r.status, timing=TimingStats((seconds,)))
+        if r.batch_size == batch else r
+        for r in sweep.results
+    )  # fmt: skip
+    return sweep_result(*records, config={"model": "m.py", "device": "cpu"})
 
 
 def test_recommendation_says_why() -> None:
     plan = make_plan(request(64), measured())
     assert plan.recommendations == (
         "global batch 64: micro 32 x accum 2, 1m 12s in total. Why: fastest of 3 fitting "
-        "configurations: 1.3x faster than the runner-up (micro 16 x accum 4); the largest "
-        "micro-batch that fits keeps accumulation to 2 steps",
+        "configurations: 1.3x faster than the runner-up (micro 8 x accum 8); the largest "
+        "micro-batch listed keeps accumulation to 2 steps",
     )
 
 
@@ -209,7 +337,8 @@ def test_noise_scale_ranks_by_time_to_the_same_loss() -> None:
     plan = make_plan(request(64, 256, noise_scale=noise), measured())
     # fastest per epoch: 256 = 32 x 8 at 6 s per update, 4 updates per epoch (vs 64's 16 x 1.5)
     first_64, first_256 = plan.rows_for(64)[0], plan.rows_for(256)[0]
-    raw = {id(r): (1 + noise / r.effective_batch) * (r.time_per_update_s or 0.0) for r in plan.rows}
+    # epochs to the loss go as B + B_noise; time to it as that x time per epoch
+    raw = {id(r): (r.effective_batch + noise) * (r.time_per_epoch_s or 0.0) for r in plan.rows}
     best = min(raw.values())
     for row in plan.rows:
         assert row.relative_time_to_loss == pytest.approx(raw[id(row)] / best)
@@ -236,6 +365,21 @@ def test_the_rankings_differ_sentence() -> None:
         "reaches it first"
     )
     assert plan.notes[-1].startswith("B_noise is measured at particular weights")
+
+
+def test_rows_of_one_effective_batch_rank_to_the_loss_as_their_epochs() -> None:
+    # micro 16 x accum 4 is faster per update (1.996 s vs 2.0 s) but slower per epoch: 63
+    # micro-batches of 0.499 s (the last one partial) against 125 of 0.25 s. The same epochs
+    # to the loss: the faster epoch is the first to it, and no sentence says otherwise.
+    sweep = sweep_result(
+        TrialRecord(8, TrialStatus.OK, timing=TimingStats((0.25,))),
+        TrialRecord(16, TrialStatus.OK, timing=TimingStats((0.499,))),
+        config={"model": "m.py", "device": "cpu"},
+    )
+    plan = make_plan(PlanRequest((64,), 1000, 1, noise_scale=500.0), sweep)
+    assert (plan.rows[0].micro_batch, plan.rows[0].relative_time_to_loss) == (8, 1.0)
+    assert plan.noise_comparison is not None
+    assert plan.noise_comparison.endswith("micro 8 x accum 8) also reaches the same loss first")
 
 
 def test_json_round_trip() -> None:
@@ -266,11 +410,12 @@ def predicted_sweep(times: bool) -> SweepResult:
 def test_a_prediction_plans_with_times_estimated_from_flops() -> None:
     plan = make_plan(request(64), predicted_sweep(times=True))
     assert plan.time_source == "estimated from FLOPs"
-    assert [(r.micro_batch, r.time_per_update_s) for r in plan.rows] == [(16, 2.0), (8, 2.0)]
+    # 125 x 0.25 s per epoch for micro 8, 63 x 0.5 s for micro 16
+    assert [(r.micro_batch, r.time_per_update_s) for r in plan.rows] == [(8, 2.0), (16, 2.0)]
     assert [(e.micro_batch, e.reason) for e in plan.excluded] == [
         (32, ExclusionReason.PREDICTED_OOM)
     ]
-    assert plan.rows[0].peak_bytes == PEAKS[16]
+    assert plan.rows[0].peak_bytes == PEAKS[8]
 
 
 def test_a_prediction_without_a_gpu_has_no_times() -> None:
@@ -278,6 +423,9 @@ def test_a_prediction_without_a_gpu_has_no_times() -> None:
     assert {r.total_time_s for r in plan.rows} == {None}
     assert plan.recommendations == ()
     assert any("give --gpu" in note for note in plan.notes)
+    lines = closing_lines(replace(plan, source="p.json"))
+    assert "No times: the rows come from p.json, which has none." in lines
+    assert not any(line.startswith("Times ") for line in lines)
 
 
 @pytest.mark.parametrize(
@@ -296,6 +444,30 @@ def test_bad_requests_are_refused(
 ) -> None:
     with pytest.raises(error, match=message):
         build()
+
+
+def test_a_value_given_twice_is_planned_once() -> None:
+    plan = make_plan(request(64, 64, world_sizes=(1, 1)), measured())
+    assert plan.request.global_batches == (64,) and plan.request.world_sizes == (1,)
+    assert shape(plan) == shape(make_plan(request(64), measured()))
+    assert len(plan.recommendations) == 1
+
+
+@pytest.mark.parametrize(
+    ("build", "flag_message"),
+    [
+        (lambda: request(0), "--global-batch must be positive integers, got 0"),
+        (lambda: request(64, world_sizes=(0,)), "--nproc must be positive integers, got 0"),
+        (lambda: request(10**16), "--global-batch 10000000000000000 is beyond any real run"),
+        (lambda: request(64, world_sizes=(10**16,)), "--nproc 10000000000000000 is beyond"),
+    ],
+)
+def test_refusals_name_the_command_line_flags(
+    build: Callable[[], PlanRequest], flag_message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build()
+    assert caught.value.cli_message.startswith(flag_message)
 
 
 def test_sweeps_that_cannot_be_planned_are_refused() -> None:
