@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from bsprof.config import Mode
@@ -22,7 +22,7 @@ from bsprof.plan import (
     sort_key,
 )
 from bsprof.plan_text import noise_comparison, notes, recommendation
-from bsprof.records import TrialRecord, TrialStatus
+from bsprof.records import NOISY_SPREAD, TrialRecord, TrialStatus
 from bsprof.result import SweepResult, read_sweep
 from bsprof.training_time import EstimateSpec, estimate
 from bsprof.units import format_bytes, parse_duration
@@ -100,7 +100,8 @@ def make_plan(request: PlanRequest, sweep: SweepResult, source: str | None = Non
         rows=tuple(rows),
         excluded=tuple(excluded),
         recommendations=_recommendations(request, rows),
-        notes=_with_capacity(notes(request, rows, sweep.config.world_size), sweep, rows),
+        notes=_with_capacity(notes(request, rows, sweep.config.world_size), sweep, rows)
+        + _noisy_note(records, rows),
         noise_comparison=noise_comparison(rows, request.noise_scale),
         time_source=ESTIMATED if sweep.config.predict else MEASURED,
         source=source or f"a sweep on {sweep.ran_on}",
@@ -257,6 +258,20 @@ def _with_capacity(
     peak = "predicted" if sweep.config.predict else "measured"
     note = f"headroom = {format_bytes(capacity)} - the micro-batch's {peak} peak; {against}"
     return (*said, note)
+
+
+def _noisy_note(records: Mapping[int, TrialRecord], rows: Sequence[PlanRow]) -> tuple[str, ...]:
+    """Rows built on a noisy time per iteration can rank on the noise: say which."""
+    timings = {row.micro_batch: records[row.micro_batch].timing for row in rows}
+    noisy = sorted(size for size, timing in timings.items() if timing and timing.is_noisy)
+    if not noisy:
+        return ()
+    sizes = ", ".join(f"{size:,}" for size in noisy)
+    return (
+        f"the sweep's time per iteration is noisy at micro-batch {sizes} (IQR over "
+        f"{NOISY_SPREAD:.0%} of the median): rows built on {'it' if len(noisy) == 1 else 'them'} "
+        "may rank on noise; sweep again with more --iters or --min-time",
+    )
 
 
 def _with_noise(rows: list[PlanRow], noise: float | None) -> list[PlanRow]:

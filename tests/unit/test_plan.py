@@ -527,3 +527,11 @@ def test_the_api_plans_from_a_sweep_file(tmp_path: Path) -> None:
         request(64, world_sizes=(1, 2), update_overhead_s=0.005), measured(update=0.125)
     )
     assert from_file.rows == in_memory.rows and from_file.source == str(path)
+
+
+def test_rows_built_on_noisy_timing_are_flagged() -> None:
+    noisy = replace(ok(16), timing=TimingStats((0.3, 0.5, 0.9)))  # IQR far above 10%
+    sweep = sweep_result(ok(8), noisy, ok(32), config={"model": "m.py", "device": "cpu"})
+    flagged = make_plan(request(32), sweep)
+    assert any("noisy at micro-batch 16 (" in note for note in flagged.notes)
+    assert not any("noisy" in note for note in make_plan(request(32), measured()).notes)
