@@ -13,7 +13,7 @@ epoch has left).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
 from typing import Any
@@ -253,7 +253,7 @@ class Plan:
     def best(self) -> PlanRow | None:
         """The fastest row of all (None when no row has a time)."""
         timed = [row for row in self.rows if row.total_time_s is not None]
-        return min(timed, key=sort_key) if timed else None
+        return ordered(timed)[0] if timed else None
 
     def excluded_line(self) -> str | None:
         """``3 configurations excluded: micro-batch 512 ran out of memory; 1024 skipped ...``"""
@@ -297,8 +297,32 @@ class Plan:
         )
 
 
+# Totals this close are a tie (measured times vary by more between runs): the tie goes to fewer
+# devices, then fewer accumulation steps, not to a difference of one micro-batch per epoch.
+TIE_WITHIN = 0.005
+
+
 def sort_key(row: PlanRow) -> tuple[bool, float, int, int]:
     """Fastest total first; a tie goes to fewer devices, then fewer accumulation steps; rows
     without a time last."""
     total = row.total_time_s
     return (total is None, total or 0.0, row.world_size, row.grad_accum)
+
+
+def ordered(rows: Iterable[PlanRow]) -> list[PlanRow]:
+    """Fastest first, rows within TIE_WITHIN of a run's fastest ordered by devices, then
+    accumulation steps; rows without a time last."""
+    result: list[PlanRow] = []
+    run: list[PlanRow] = []
+    for row in sorted(rows, key=sort_key):
+        first = run[0].total_time_s if run else None
+        total = row.total_time_s
+        if run and (first is None or total is None or total > first * (1 + TIE_WITHIN)):
+            result += sorted(run, key=_tie_break)
+            run = []
+        run.append(row)
+    return result + sorted(run, key=_tie_break)
+
+
+def _tie_break(row: PlanRow) -> tuple[int, int, float]:
+    return (row.world_size, row.grad_accum, row.total_time_s or 0.0)

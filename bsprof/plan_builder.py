@@ -19,7 +19,7 @@ from bsprof.plan import (
     Plan,
     PlanRequest,
     PlanRow,
-    sort_key,
+    ordered,
 )
 from bsprof.plan_text import noise_comparison, notes, recommendation
 from bsprof.records import NOISY_SPREAD, TrialRecord, TrialStatus
@@ -91,7 +91,7 @@ def make_plan(request: PlanRequest, sweep: SweepResult, source: str | None = Non
             excluded += left_out
             group += [_row(request, sweep, records[micro], global_batch, world, accum)
                       for micro, accum in chosen]  # fmt: skip
-        rows += sorted(group, key=sort_key)
+        rows += ordered(group)
     if not rows:
         raise NothingFits(_nothing_fits(excluded))
     rows = _with_noise(rows, request.noise_scale)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bsprof.plan import PlanRequest, PlanRow, sort_key
+from bsprof.plan import TIE_WITHIN, PlanRequest, PlanRow, ordered, sort_key
 from bsprof.units import format_duration, format_number
 
 CHEAPER_WITHIN = 0.10  # a row on fewer devices this close to the fastest is worth saying
@@ -41,7 +41,7 @@ def _fastest(best: PlanRow, timed: Sequence[PlanRow]) -> str:
     runner = timed[1]
     assert best.total_time_s is not None and runner.total_time_s is not None
     ratio = runner.total_time_s / best.total_time_s if best.total_time_s > 0 else 1.0
-    if ratio < 1.0005:
+    if ratio <= 1 + TIE_WITHIN:
         tied = f"tied with {runner.describe()} of {len(timed)} fitting configurations"
         return tied + _fewer(best, runner)
     return (
@@ -51,12 +51,13 @@ def _fastest(best: PlanRow, timed: Sequence[PlanRow]) -> str:
 
 
 def _fewer(best: PlanRow, runner: PlanRow) -> str:
-    """What the tie-break chose it for, where it did; within 0.05% the faster may have more."""
+    """What the tie-break chose it for, where it did; within TIE_WITHIN the faster may have
+    more."""
     if best.world_size < runner.world_size:
         return ", and on fewer devices"
     if best.world_size == runner.world_size and best.grad_accum < runner.grad_accum:
         return ", and with fewer accumulation steps"
-    return " (within 0.05%)"
+    return f" (within {TIE_WITHIN:.1%})"
 
 
 def _faster(ratio: float) -> str:
@@ -208,7 +209,7 @@ def noise_comparison(rows: Sequence[PlanRow], noise: float | None) -> str | None
     timed = [row for row in rows if row.relative_time_to_loss is not None]
     if noise is None or not timed:
         return None
-    fastest = min(timed, key=sort_key)
+    fastest = ordered(timed)[0]
     first = min(timed, key=lambda row: (row.relative_time_to_loss or 0.0, sort_key(row)))
     if first.relative_time_to_loss == fastest.relative_time_to_loss:
         return (

@@ -283,23 +283,36 @@ def test_a_dataset_smaller_than_the_effective_batch_is_said() -> None:
     assert not any("larger than the dataset" in n for n in make_plan(request(64), measured()).notes)
 
 
-def test_a_tie_is_explained_only_by_what_decided_it() -> None:
-    # micro 8 x accum 2 and micro 16 x accum 1: the same time per epoch within 0.05%
+def test_a_tie_goes_to_fewer_accumulation_steps_and_is_explained_by_it() -> None:
+    # micro 8 x accum 2 and micro 16 x accum 1, 0.02% apart: within TIE_WITHIN (0.5%) a tie,
+    # which goes to fewer accumulation steps even where the other is a hair faster
     sweep = sweep_result(
         TrialRecord(8, TrialStatus.OK, timing=TimingStats((0.5,))),
         TrialRecord(16, TrialStatus.OK, timing=TimingStats((1.0002,))),
         config={"model": "m.py", "device": "cpu"},
     )
     plan = make_plan(PlanRequest((16,), 1024, 1), sweep)
-    assert [(r.micro_batch, r.grad_accum) for r in plan.rows] == [(8, 2), (16, 1)]
-    said = plan.recommendations[0]
-    assert "tied with micro 16 x accum 1 of 2 fitting configurations (within 0.05%)" in said
-    assert "fewer" not in said
-    even = make_plan(PlanRequest((16,), 1024, 1), replace_time(sweep, 16, 1.0))
+    assert [(r.micro_batch, r.grad_accum) for r in plan.rows] == [(16, 1), (8, 2)]
     assert (
         "tied with micro 8 x accum 2 of 2 fitting configurations, and with fewer accumulation "
-        "steps" in even.recommendations[0]
+        "steps" in plan.recommendations[0]
     )
+    # 1% apart: no tie, the faster first even with more accumulation steps
+    apart = make_plan(PlanRequest((16,), 1024, 1), replace_time(sweep, 16, 1.01))
+    assert [(r.micro_batch, r.grad_accum) for r in apart.rows] == [(8, 2), (16, 1)]
+    assert "1% faster than the runner-up (micro 16 x accum 1)" in apart.recommendations[0]
+
+
+def test_ties_are_runs_within_the_tolerance_of_their_fastest() -> None:
+    from bsprof.plan import TIE_WITHIN, ordered
+
+    times = {1: 1.0, 2: 1.0 + TIE_WITHIN / 2, 4: 1.0 + TIE_WITHIN * 0.9, 8: 1.0 + TIE_WITHIN * 3}
+    rows = make_plan(PlanRequest((8,), 1024, 1), sweep_result(
+        *(TrialRecord(b, TrialStatus.OK, timing=TimingStats((t * b,))) for b, t in times.items()),
+        config={"model": "m.py", "device": "cpu"},
+    )).rows  # fmt: skip
+    # per epoch every row runs 1024 micro-batches' worth of examples: time ~ times[b]
+    assert [r.micro_batch for r in ordered(rows)] == [4, 2, 1, 8]  # fewest steps first in a tie
 
 
 def replace_time(sweep: SweepResult, batch: int, seconds: float) -> SweepResult:
