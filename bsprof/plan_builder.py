@@ -37,7 +37,7 @@ def plan(
     epochs: int,
     *,
     sweep: SweepResult | str | os.PathLike[str],
-    world_sizes: int | Sequence[int] = 1,
+    world_sizes: int | Sequence[int] | None = None,
     drop_last: bool = False,
     base_lr: float | None = None,
     base_batch: int | None = None,
@@ -51,7 +51,7 @@ def plan(
     per update = accum x time per micro-batch + the per-update overhead (the measured optimizer
     update, plus ``update_overhead``: seconds or "5ms"); updates per epoch = ceil(ceil(N /
     (micro x world)) / accum), floor inside with ``drop_last``. Fastest first, per global
-    batch. ``bsprof.plan`` in the API."""
+    batch. ``world_sizes`` defaults to the sweep's own. ``bsprof.plan`` in the API."""
     if isinstance(sweep, (str, os.PathLike)):
         source = source or os.fspath(sweep)
         sweep = read_sweep(os.fspath(sweep))
@@ -59,7 +59,7 @@ def plan(
         global_batches=_ints(global_batch),
         dataset_size=dataset_size,
         epochs=epochs,
-        world_sizes=_ints(world_sizes),
+        world_sizes=(sweep.config.world_size,) if world_sizes is None else _ints(world_sizes),
         drop_last=drop_last,
         base_lr=base_lr,
         base_batch=base_batch,

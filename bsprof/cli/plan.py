@@ -50,7 +50,8 @@ WorldSizes = Annotated[
     list[str] | None,
     typer.Option(
         "--nproc",
-        help="World sizes (data-parallel devices) to compare: 1,2,4,8. (default: 1)",
+        help="World sizes (data-parallel devices) to compare: 1,2,4,8. (default: 1, or the "
+        "--from sweep's)",
         show_default=False,
         rich_help_panel=PLAN,
     ),
@@ -158,6 +159,8 @@ def plan(
     epochs.
     Times come from the sweep: the measured median time per iteration, less its measured
     optimizer update (paid once per update), or with --predict --gpu an estimate from FLOPs.
+    With --noise-scale (see `bsprof noise`), steps to a given loss go as 1 + B_noise / effective
+    batch (McCandlish et al. 2018): each row also gets its relative time and epochs to that loss.
     Example: bsprof plan examples/mnist_mlp.py --device cpu --global-batch 512
     --dataset-size 60000 --epochs 10 (or --from sweep.json instead of the model).
     Exit 0, 1 when nothing fits, 2 for bad input.
@@ -171,11 +174,18 @@ def plan(
         raise UsageError("--save-sweep keeps a fresh sweep: with --from there is none")
     check_outputs({"--markdown": markdown, "--save-sweep": save_sweep}, model)
     noise, noise_source = noise_scale_option(noise_scale)
+    swept = None
+    if from_sweep is not None:
+        from bsprof.result import read_sweep
+
+        swept = read_sweep(from_sweep)
+    # a sweep file's own world size by default: its times were measured there
+    default_worlds = (1,) if swept is None else (swept.config.world_size,)
     request = PlanRequest(  # checked before a sweep runs
         global_batches=parse_int_list(global_batch, "--global-batch"),
         dataset_size=dataset_size,
         epochs=epochs,
-        world_sizes=parse_int_list(world_sizes, "--nproc") or (1,),
+        world_sizes=parse_int_list(world_sizes, "--nproc") or default_worlds,
         drop_last=drop_last,
         base_lr=base_lr,
         base_batch=base_batch,
@@ -184,10 +194,8 @@ def plan(
         noise_scale=noise,
         noise_source=noise_source,
     )  # fmt: skip
-    if from_sweep is not None:
-        from bsprof.result import read_sweep
-
-        sweep, source = read_sweep(from_sweep), str(from_sweep)
+    if swept is not None:
+        sweep, source = swept, str(from_sweep)
     else:
         assert model is not None
         sweep = _fresh_sweep(_sweep_config(ctx, model, request.global_batches), save_sweep)

@@ -548,3 +548,22 @@ def test_rows_built_on_noisy_timing_are_flagged() -> None:
     flagged = make_plan(request(32), sweep)
     assert any("noisy at micro-batch 16 (" in note for note in flagged.notes)
     assert not any("noisy" in note for note in make_plan(request(32), measured()).notes)
+
+
+def test_a_sweep_file_plans_its_own_world_size_by_default(tmp_path: Path) -> None:
+    """A `sweep --nproc 2` file's times were measured with 2 processes: planned for 2 unless
+    --nproc says otherwise, in the API and the CLI alike."""
+    from typer.testing import CliRunner
+
+    from bsprof.cli import app
+
+    two = sweep_result(*(replace(ok(b), world_size=2) for b in (8, 16, 32)),
+                       config={"model": "m.py", "device": "cpu", "world_size": 2})  # fmt: skip
+    path = tmp_path / "ddp.json"
+    write_json_atomic(path, two.to_dict())
+    assert {row.world_size for row in bsprof.plan(64, N, EPOCHS, sweep=path).rows} == {2}
+    args = ["plan", "--from", str(path), "-g", "64", "-n", str(N), "-e", str(EPOCHS), "--json"]
+    planned = json.loads(CliRunner().invoke(app, args).stdout)
+    assert {row["world_size"] for row in planned["rows"]} == {2}
+    asked = json.loads(CliRunner().invoke(app, [*args, "--nproc", "1"]).stdout)
+    assert {row["world_size"] for row in asked["rows"]} == {1}
