@@ -174,18 +174,12 @@ def plan(
         raise UsageError("--save-sweep keeps a fresh sweep: with --from there is none")
     check_outputs({"--markdown": markdown, "--save-sweep": save_sweep}, model)
     noise, noise_source = noise_scale_option(noise_scale)
-    swept = None
-    if from_sweep is not None:
-        from bsprof.result import read_sweep
-
-        swept = read_sweep(from_sweep)
-    # a sweep file's own world size by default: its times were measured there
-    default_worlds = (1,) if swept is None else (swept.config.world_size,)
+    worlds = parse_int_list(world_sizes, "--nproc")
     request = PlanRequest(  # checked before a sweep runs
         global_batches=parse_int_list(global_batch, "--global-batch"),
         dataset_size=dataset_size,
         epochs=epochs,
-        world_sizes=parse_int_list(world_sizes, "--nproc") or default_worlds,
+        world_sizes=worlds or (1,),
         drop_last=drop_last,
         base_lr=base_lr,
         base_batch=base_batch,
@@ -194,8 +188,12 @@ def plan(
         noise_scale=noise,
         noise_source=noise_source,
     )  # fmt: skip
-    if swept is not None:
-        sweep, source = swept, str(from_sweep)
+    if from_sweep is not None:
+        from bsprof.result import read_sweep
+
+        sweep, source = read_sweep(from_sweep), str(from_sweep)
+        if not worlds:  # the file's own world size: its times were measured there
+            request = replace(request, world_sizes=(sweep.config.world_size,))
     else:
         assert model is not None
         sweep = _fresh_sweep(_sweep_config(ctx, model, request.global_batches), save_sweep)
