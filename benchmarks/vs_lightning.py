@@ -33,13 +33,16 @@ The cap means the same in all three: bsprof's CPU backend applies it (``CpuBacke
 bsprof/backends/cpu.py). Once the process has started (torch, torch._dynamo and, for Lightning,
 lightning imported; the model file imported), glibc is tamed (one malloc arena, a fixed mmap
 threshold) and torch's runtime warmed up; RLIMIT_AS is then set to the process's address space
-at that point (VmSize) plus CAP. The model, its optimizer state and every batch are built under
-it. bsprof's workers do exactly this (``model_loaded``), and tests/fits_reference.py calls the
-same backend; the Lightning child calls it after constructing its Trainer and DataModule (which
-allocate no tensors) and before building the model. What each process had mapped before the cap
-(lightning maps more code than bsprof's workers) is start-up and does not count; everything a
-tool allocates afterwards does, Lightning's own in-process machinery included (its checkpoint
-save and restore, state kept between trials, all trials in one process).
+at that point (VmSize) plus CAP. The reference and the Lightning child seed torch before the cap, as
+a training script does at its top (under it, a CPU-only torch's ``manual_seed`` took a 1 MiB
+pymalloc arena that a training iteration never uses: tests/fits_reference.py). The model, its
+optimizer state and every batch are built under it. bsprof's workers do exactly this
+(``model_loaded``), and tests/fits_reference.py calls the same backend; the Lightning child calls it
+after constructing its Trainer and DataModule (which allocate no tensors) and before building the
+model. What each process had mapped before the cap (lightning maps more code than bsprof's workers)
+is start-up and does not count; everything a tool allocates afterwards does, Lightning's own
+in-process machinery included (its checkpoint save and restore, state kept between trials, all
+trials in one process).
 
 Lightning recognises the CPU out-of-memory error: ``is_oom_error`` matches "DefaultCPUAllocator:
 can't allocate memory" in a one-argument RuntimeError, which is what torch raises in forward and

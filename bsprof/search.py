@@ -201,7 +201,9 @@ def _confirm(
     caveats = []
     again = measure(bracket.high)
     _merge(records, again)
-    if again.fits:
+    above = "ran out of memory again, each in a fresh trial"
+    if again.fits:  # the confirmation must not say it ran out of memory again
+        above = "ran out of memory in one of its two fresh trials (a noisy boundary)"
         caveats.append(
             f"--exact: batch {bracket.high} ran out of memory once and fit once: the boundary is "
             "noisy here; it does not count as fitting"
@@ -216,10 +218,9 @@ def _confirm(
         _merge(records, again)
         if again.fits:
             verdict = "fit again" if low == bracket.low else "fits"
-            return caveats, (
-                f"--exact confirmed: batch {low} {verdict} and batch {low + 1} ran out of "
-                "memory again, each in a fresh trial"
-            )
+            if low != bracket.low:
+                above = "ran out of memory on its re-check, each in a fresh trial"
+            return caveats, f"--exact confirmed: batch {low} {verdict} and batch {low + 1} {above}"
         if again.status is not TrialStatus.OOM:
             caveats.append(f"--exact: the re-check of batch {low} ended in {again.status.value}")
             return caveats, None

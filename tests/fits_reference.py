@@ -16,7 +16,7 @@ import sys
 # AdamW imports torch._dynamo on its first step; a training process has long loaded it by its
 # peak, so it is loaded before the cap, as in bsprof's workers.
 import torch
-import torch._dynamo  # noqa: F401
+import torch._dynamo
 
 from bsprof.backends.cpu import CpuBackend
 from tests.reference import PlainLoop, load_model_file
@@ -25,10 +25,17 @@ OUT_OF_MEMORY = 3
 
 
 def main(path: str, batch_size: int, limit_bytes: int) -> int:
-    load_model_file(path)  # imported before the cap, as bsprof's workers do
+    file = load_model_file(path)  # imported once, before the cap, as bsprof's workers do
+    # Seeded at start-up, as a training script does at its top, not under the cap: on a torch
+    # without CUDA, torch.manual_seed queues CUDA's (and XPU's) lazy seeding with
+    # traceback.format_stack(), which reads every source file on the stack into linecache
+    # (about 480 KiB of Python objects, torch/cuda/__init__.py the largest). Under the cap that
+    # took a new 1 MiB pymalloc arena, 92 batch samples of the MNIST MLP at 64 MiB: memory no
+    # training iteration uses, which bsprof's trials (which do not seed) never counted.
+    torch.manual_seed(0)
     CpuBackend().prepare(limit_bytes)
     try:
-        loop = PlainLoop(path, batch_size)
+        loop = PlainLoop(file, batch_size, seed=False)
         loop.step()
         loop.step()
     except RuntimeError as exc:

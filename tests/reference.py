@@ -90,18 +90,25 @@ class PlainLoop:
 
     ``prepare`` changes the built model as a training script would (cast it, add adapters,
     enable checkpointing); ``make_optimizer`` replaces the file's optimizer and gets the
-    parameters that require grad."""
+    parameters that require grad. ``model_file`` is a path, or the module load_model_file
+    already imported (a script imports its model once). ``seed=False``: the caller seeded
+    torch already, as a training script does at its top (see tests/fits_reference.py)."""
 
     def __init__(
         self,
-        path: str | Path,
+        model_file: str | Path | ModuleType,
         batch_size: int,
         autocast: torch.dtype | None = None,
         prepare: Prepare | None = None,
         make_optimizer: MakeOptimizer | None = None,
+        seed: bool = True,
     ):
-        self.file = load_model_file(path)
-        torch.manual_seed(0)
+        if isinstance(model_file, ModuleType):
+            self.file = model_file
+        else:
+            self.file = load_model_file(model_file)
+        if seed:
+            torch.manual_seed(0)
         self.model = self.file.build_model()
         if prepare is not None:
             self.model = prepare(self.model)

@@ -1,7 +1,9 @@
 """``--exact`` against a plain fresh-process training loop, and against itself on a rerun.
 
-The reference (tests/fits_reference.py) trains the model file's GPT-2 in a new process under
-the same CPU cap, dropping the model's outputs before backward as HF Trainer and Lightning do.
+The reference (tests/fits_reference.py) trains the model file's model in a new process under
+the same CPU cap, dropping the model's outputs before backward as HF Trainer and Lightning do:
+a GPT-2 (18 MiB a sample) and the MNIST MLP (11.4 KiB a sample, so its boundary shows any
+difference in what the two processes allocate after the cap, down to a few pages).
 """
 
 from __future__ import annotations
@@ -18,18 +20,30 @@ from tests.integration.test_sweep_cli import MODELS, ROOT, bsprof
 pytestmark = pytest.mark.slow
 
 GPT2 = str(MODELS / "gpt2_logits.py")
+MLP = str(ROOT / "examples" / "mnist_mlp.py")
 # Midway between two boundaries, measured with tests.fits_reference on the CI machine's kind
 # (2 cores, torch 2.13 CPU): batch 13 needs about 256 MiB, batch 14 about 274 MiB. The first
 # version of this test capped at 256 MiB, less than 1 MiB above batch 13's need, and the
 # reference's answer then flipped with the machine's noise; 265 MiB leaves ~9 MiB either side.
 LIMIT = 265 * 2**20
+# The MLP's need is the same to the KiB from run to run (five fresh reference runs at batch
+# 4861: 65,528 KiB of address space above the cap's baseline, each time). 64 MiB is the cap
+# benchmarks/vs_lightning.py found the reference 92 batches (1 MiB) under bsprof at: it seeded
+# torch under the cap (see tests/fits_reference.py).
+MLP_LIMIT = 64 * 2**20
+# Batches of the MLP in 256 KiB: above page, malloc-padding and mmap-threshold steps (4 to
+# 128 KiB), below a pymalloc arena (1 MiB), the smallest step in which Python objects cost
+# address space.
+MLP_BATCHES_IN_256_KIB = 23
 OUT_OF_MEMORY = 3
 
 
-def exact_answer(json_path: Path) -> tuple[int, dict[str, dict[str, object]], list[str]]:
+def exact_answer(
+    json_path: Path, model: str = GPT2, limit: int = LIMIT
+) -> tuple[int, dict[str, dict[str, object]], list[str]]:
     """The answer, the records by batch size, and the sweep's notes."""
     result = bsprof(
-        "sweep", GPT2, "--device", "cpu", "--memory-limit", str(LIMIT), "--exact",
+        "sweep", model, "--device", "cpu", "--memory-limit", str(limit), "--exact",
         "--warmup", "1", "--iters", "1", "--json", str(json_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -38,9 +52,9 @@ def exact_answer(json_path: Path) -> tuple[int, dict[str, dict[str, object]], li
     return int(data["largest_fitting_batch"]), by_batch, data["notes"]
 
 
-def reference_fits(batch_size: int) -> bool:
+def reference_fits(batch_size: int, model: str = GPT2, limit: int = LIMIT) -> bool:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.fits_reference", GPT2, str(batch_size), str(LIMIT)],
+        [sys.executable, "-m", "tests.fits_reference", model, str(batch_size), str(limit)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -69,3 +83,14 @@ def test_exact_matches_a_plain_loop_and_reproduces(tmp_path: Path) -> None:
     # and a second run gives the same answer
     second, _, _ = exact_answer(tmp_path / "second.json")
     assert second == first
+
+
+def test_exact_on_the_mlp_is_what_a_plain_loop_fits(tmp_path: Path) -> None:
+    """Thousands of batches under the cap: bsprof's trial must not be leaner than a plain loop
+    by even one batch (that would be an answer that does not fit), nor heavier by more than
+    256 KiB."""
+    answer, records, notes = exact_answer(tmp_path / "mlp.json", MLP, MLP_LIMIT)
+    seen = f"answer {answer}; notes {notes}"
+    assert records[str(answer)]["rechecked"] == "ok", seen
+    assert reference_fits(answer, MLP, MLP_LIMIT), seen
+    assert not reference_fits(answer + MLP_BATCHES_IN_256_KIB, MLP, MLP_LIMIT), seen

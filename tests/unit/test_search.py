@@ -218,3 +218,8 @@ def test_a_size_above_the_boundary_that_fits_on_recheck_does_not_count() -> None
     record_101 = next(r for r in outcome.records if r.batch_size == 101)
     assert record_101.status is TrialStatus.OOM and record_101.rechecked is TrialStatus.OK
     assert any("batch 101 ran out of memory once and fit once" in n for n in outcome.notes)
+    # the confirmation must not say 101 ran out of memory again: its re-check fit
+    assert outcome.confirmation == (
+        "--exact confirmed: batch 100 fit again and batch 101 ran out of memory in one of its "
+        "two fresh trials (a noisy boundary)"
+    )
