@@ -255,7 +255,7 @@ def test_the_optimizer_update_is_timed_inside_each_iteration() -> None:
     def slow_step(self: Any, closure: Any = None) -> None:
         import time as clock
 
-        clock.sleep(0.02)  # an update that clearly dominates a tiny model's iteration
+        clock.sleep(0.1)  # an update that dominates a tiny model's iteration, even on a busy CPU
 
     config = SweepConfig("m", warmup=0, iters=3)
     record = run_trial(tiny_workload(), config, 4, CpuBackend(), lambda *a: None)
@@ -272,8 +272,8 @@ def test_the_optimizer_update_is_timed_inside_each_iteration() -> None:
     finally:
         torch.optim.AdamW.step = original  # type: ignore[method-assign]
     assert slowed.update_timing is not None and slowed.timing is not None
-    assert slowed.update_timing.min >= 0.02
-    assert slowed.timing.median - slowed.update_timing.median < 0.02  # the rest is small
+    assert slowed.update_timing.min >= 0.1
+    assert slowed.update_timing.median > 0.5 * slowed.timing.median  # the rest is small
 
     evaluated = run_trial(tiny_workload(), replace(config, mode=Mode.EVAL), 4, CpuBackend(),
                           lambda *a: None)  # fmt: skip
