@@ -17,7 +17,6 @@ B_noise is then not resolved (None), never a negative number.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 from bsprof.device import AUTO, Device
 from bsprof.errors import ConfigError, InputFileError, UsageError
 from bsprof.hf_models import is_hf_target
+from bsprof.json_input import read_json_input
 from bsprof.noise_text import (
     BATCH_DEPENDENT_NOTE,
     CRITICAL_BATCH_NOTE,
@@ -47,7 +47,6 @@ DEFAULT_GRADIENTS = 256
 MIN_TRUSTED_GROUPS = 16  # fewer groups: the percentile bootstrap's interval is too narrow
 DEFAULT_BOOTSTRAP = 1000
 DEFAULT_CONFIDENCE = 0.95
-MAX_INPUT_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -327,7 +326,7 @@ def read_noise_scale(path: Path | str) -> NoiseScaleEstimate:
     """Load a ``bsprof noise --json`` file, turning every way it can be broken into one
     InputFileError line."""
     path = Path(path)
-    data = _read_json(path)
+    data = read_json_input(path, "noise")
     if not isinstance(data, dict) or data.get("kind") != KIND or "schema_version" not in data:
         raise InputFileError(
             f"{path}: not a bsprof noise JSON (no 'kind': 'noise' and 'schema_version'); "
@@ -343,32 +342,3 @@ def read_noise_scale(path: Path | str) -> NoiseScaleEstimate:
     except (KeyError, TypeError, ValueError) as exc:
         detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise InputFileError(f"{path}: malformed noise JSON: {detail}") from None
-
-
-def _read_json(path: Path) -> Any:
-    """At most MAX_INPUT_BYTES of strict JSON, as one line on error."""
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_INPUT_BYTES + 1)
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(f"{path}: is a directory, not a noise JSON") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_INPUT_BYTES:
-        raise InputFileError(f"{path}: larger than 64 MiB: not a bsprof noise JSON")
-    try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
-    except UnicodeDecodeError:
-        raise InputFileError(f"{path}: not a text file, so not a bsprof noise JSON") from None
-    except json.JSONDecodeError as exc:
-        raise InputFileError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        raise InputFileError(f"{path}: not a bsprof noise JSON: {exc}") from None
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows (bsprof never writes it)")

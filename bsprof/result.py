@@ -35,6 +35,7 @@ from bsprof.atomic import write_text_atomic
 from bsprof.config import SweepConfig, config_from_dict
 from bsprof.environment import Environment
 from bsprof.errors import ConfigError, InputFileError
+from bsprof.json_input import read_json_input
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.version import __version__
@@ -230,14 +231,11 @@ def _length_summary(part: SweepResult) -> dict[str, Any]:
     }
 
 
-MAX_INPUT_BYTES = 64 * 2**20  # a sweep of thousands of batch sizes is a few MiB
-
-
 def read_sweep(path: Path | str, config_prefix: str | None = None) -> SweepResult:
     """Load a sweep JSON, turning every way it can be broken into one InputFileError line; a
     configuration no sweep could run with is a ConfigError led by ``config_prefix``."""
     path = Path(path)
-    data = _read_json(path)
+    data = read_json_input(path, "sweep")
     if not isinstance(data, dict) or "results" not in data or "schema_version" not in data:
         raise InputFileError(f"{path}: not a bsprof sweep JSON (no 'schema_version'/'results')")
     if data["schema_version"] != SCHEMA_VERSION:
@@ -253,40 +251,6 @@ def read_sweep(path: Path | str, config_prefix: str | None = None) -> SweepResul
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise InputFileError(f"{path}: malformed sweep JSON: {detail}") from None
-
-
-def _read_json(path: Path) -> Any:
-    """At most MAX_INPUT_BYTES of strict JSON (no NaN or Infinity), as one line on error."""
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_INPUT_BYTES + 1)
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(f"{path}: is a directory, not a sweep JSON") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_INPUT_BYTES:
-        raise InputFileError(f"{path}: larger than 64 MiB: not a bsprof sweep JSON")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputFileError(f"{path}: not a text file, so not a bsprof sweep JSON") from None
-    try:
-        return json.loads(text, parse_constant=_no_constants)
-    except json.JSONDecodeError as exc:
-        raise InputFileError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "was it truncated?"
-        ) from None
-    except RecursionError:
-        raise InputFileError(f"{path}: JSON nested too deeply: not a bsprof sweep") from None
-    except ValueError as exc:
-        raise InputFileError(f"{path}: {exc}") from None
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows (bsprof never writes it)")
 
 
 def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:

@@ -129,3 +129,16 @@ def run_directories(pid: int) -> list[Path]:
 
 
 SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP, "SIGINT": signal.SIGINT}
+
+
+def run_bsprof(*args: str, timeout: float = 300, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """``python -m bsprof ARGS`` from the repository root, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "bsprof", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
+        **kwargs,
+    )

@@ -7,20 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.processes import run_bsprof
+
 ROOT = Path(__file__).resolve().parents[2]
 MNIST = "examples/mnist_mlp.py"
 
 
 def _bsprof(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bsprof", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-    )
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    return run_bsprof(*args, timeout=120, env=env)
 
 
 def test_the_report_on_the_mnist_example() -> None:

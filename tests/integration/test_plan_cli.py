@@ -12,28 +12,17 @@ from typing import Any
 
 import pytest
 
-from tests.processes import ROOT
+from tests.processes import run_bsprof
 
 N, EPOCHS, GLOBAL = 1000, 2, 128
 PLAN_ARGS = ["--global-batch", str(GLOBAL), "--dataset-size", str(N), "--epochs", str(EPOCHS)]
-
-
-def _bsprof(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bsprof", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=ROOT,
-    )
 
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     """One measured sweep of the example, planned, its sweep JSON kept."""
     saved = tmp_path_factory.mktemp("plan") / "sweep.json"
-    result = _bsprof(
+    result = run_bsprof(
         "plan", "examples/mnist_mlp.py", "--device", "cpu", "--batch-sizes", "16,32,64",
         "--iters", "2", "--warmup", "1", *PLAN_ARGS, "--json", "--save-sweep", str(saved),
     )  # fmt: skip
@@ -86,7 +75,7 @@ def test_from_the_saved_sweep_gives_the_same_rows_without_torch(
 def test_markdown_and_the_table(fresh: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
     _, saved = fresh
     markdown = tmp_path / "plan.md"
-    result = _bsprof("plan", "--from", str(saved), *PLAN_ARGS, "--markdown", str(markdown))
+    result = run_bsprof("plan", "--from", str(saved), *PLAN_ARGS, "--markdown", str(markdown))
     assert result.returncode == 0, result.stderr
     assert "Recommended: global batch 128" in result.stdout
     text = markdown.read_text()
@@ -103,6 +92,6 @@ def test_markdown_and_the_table(fresh: tuple[dict[str, Any], Path], tmp_path: Pa
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
-    result = _bsprof("plan", *args, timeout=60)
+    result = run_bsprof("plan", *args, timeout=60)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().count("\n") == 0 and message in result.stderr

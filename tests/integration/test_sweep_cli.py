@@ -9,12 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from bsprof.cli import app
+from tests.processes import run_bsprof
 
 pytestmark = pytest.mark.slow
 
@@ -30,16 +30,7 @@ def sweep(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def bsprof(*args: str, timeout: float = 300, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bsprof", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=ROOT,
-        **kwargs,
-    )
+bsprof = run_bsprof
 
 
 def statuses(path: Path) -> dict[int, str]:
