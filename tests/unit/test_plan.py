@@ -567,3 +567,17 @@ def test_a_sweep_file_plans_its_own_world_size_by_default(tmp_path: Path) -> Non
     assert {row["world_size"] for row in planned["rows"]} == {2}
     asked = json.loads(CliRunner().invoke(app, [*args, "--nproc", "1"]).stdout)
     assert {row["world_size"] for row in asked["rows"]} == {1}
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_with_full_accumulation_windows_time_is_updates_x_accum_x_t_iter(drop_last: bool) -> None:
+    """The issue's formula, literally: time per epoch = updates x accum x t_iter (no measured or
+    stated overhead), where every accumulation window is full (1,024 examples, global batch 64)."""
+    plan = make_plan(PlanRequest((64,), 1024, EPOCHS, drop_last=drop_last), measured())
+    assert len(plan.rows) == 3
+    for row in plan.rows:
+        micro, accum = row.micro_batch, row.grad_accum
+        updates = math.ceil(math.ceil(1024 / micro) / accum)  # the floor is the same: 1024 / 8k
+        assert row.updates_per_epoch == updates
+        assert row.time_per_epoch_s == updates * accum * TIMES[micro]
+        assert row.total_time_s == updates * accum * TIMES[micro] * EPOCHS
