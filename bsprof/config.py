@@ -24,6 +24,8 @@ DEFAULT_TRIAL_TIMEOUT_S = 300.0
 # Without --memory-limit a CPU trial may use at most this share of the RAM that is available
 # when the sweep starts, so a runaway batch size meets a clean OOM instead of the OOM killer.
 DEFAULT_CPU_RAM_FRACTION = 0.8
+# How a sweep's warning begins where it capped a CPU trial itself: bsprof plan recognises it.
+DEFAULT_CAP_WARNING = "no --memory-limit:"
 
 
 class Mode(str, Enum):

@@ -125,6 +125,16 @@ class GradientNorms:
     def accum(self) -> int:
         return self.big_batch // self.small_batch
 
+    @property
+    def mean_small(self) -> float:
+        """|g_b|^2 averaged over the K small gradients."""
+        return math.fsum(self.small_sq_norms) / len(self.small_sq_norms)
+
+    @property
+    def mean_big(self) -> float:
+        """|g_B|^2 averaged over the K / k groups."""
+        return math.fsum(self.big_sq_norms) / len(self.big_sq_norms)
+
     def group_small_sums(self) -> list[float]:
         """Each group's k small squared norms, summed: what a bootstrap resamples with it."""
         k = self.accum
@@ -158,9 +168,7 @@ def noise_parts(small: int, big: int, mean_small: float, mean_big: float) -> Noi
 
 
 def estimate_parts(norms: GradientNorms) -> NoiseParts:
-    mean_small = math.fsum(norms.small_sq_norms) / len(norms.small_sq_norms)
-    mean_big = math.fsum(norms.big_sq_norms) / len(norms.big_sq_norms)
-    return noise_parts(norms.small_batch, norms.big_batch, mean_small, mean_big)
+    return noise_parts(norms.small_batch, norms.big_batch, norms.mean_small, norms.mean_big)
 
 
 def bootstrap_interval(
@@ -313,8 +321,8 @@ def estimate_noise_scale(
         confidence=request.confidence,
         bootstrap_resamples=request.bootstrap,
         seed=request.seed,
-        mean_small_sq_norm=math.fsum(norms.small_sq_norms) / len(norms.small_sq_norms),
-        mean_big_sq_norm=math.fsum(norms.big_sq_norms) / len(norms.big_sq_norms),
+        mean_small_sq_norm=norms.mean_small,
+        mean_big_sq_norm=norms.mean_big,
         small_sq_norms=norms.small_sq_norms,
         big_sq_norms=norms.big_sq_norms,
         warnings=warnings,

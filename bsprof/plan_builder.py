@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from bsprof.config import Mode
+from bsprof.config import DEFAULT_CAP_WARNING, Mode
 from bsprof.errors import UsageError
 from bsprof.plan import (
     ExcludedConfiguration,
@@ -28,7 +28,6 @@ from bsprof.training_time import EstimateSpec, estimate
 from bsprof.units import format_bytes, parse_duration
 
 MEASURED, ESTIMATED = "measured", "estimated from FLOPs"
-DEFAULT_CAP_WARNING = "no --memory-limit:"  # the sweep's warning where it capped a CPU trial
 
 
 def plan(
@@ -87,7 +86,7 @@ def make_plan(request: PlanRequest, sweep: SweepResult, source: str | None = Non
     for global_batch in request.global_batches:
         group: list[PlanRow] = []
         for world in request.world_sizes:
-            chosen, left_out = _nearest(request, sweep, global_batch, world)
+            chosen, left_out = _nearest(request, sweep, records, global_batch, world)
             excluded += left_out
             group += [_row(request, sweep, records[micro], global_batch, world, accum)
                       for micro, accum in chosen]  # fmt: skip
@@ -116,12 +115,15 @@ def candidates(sizes: Sequence[int], global_batch: int, world: int) -> list[tupl
 
 
 def _nearest(
-    request: PlanRequest, sweep: SweepResult, global_batch: int, world: int
+    request: PlanRequest,
+    sweep: SweepResult,
+    records: Mapping[int, TrialRecord],
+    global_batch: int,
+    world: int,
 ) -> tuple[list[tuple[int, int]], list[ExcludedConfiguration]]:
     """The fitting candidates that make the global batch exactly, else those making the nearest
     effective batch above it (micro x accum x world); the candidates that do not fit and would
-    have made it as closely, with why."""
-    records = sweep.by_batch_size()
+    have made it as closely, with why. ``records``: the sweep's, by batch size."""
     found = []
     for micro, accum in candidates(sorted(records), global_batch, world):
         reason = _exclusion(records[micro], sweep.config.predict)
@@ -202,7 +204,7 @@ def _row(
         time_per_iter_s=_time_per_iter(record),
         measured_update_s=None if update is None else update.median,
         stated_overhead_s=request.update_overhead_s,
-        peak_bytes=_peak(record),
+        peak_bytes=record.peak_or_predicted_bytes,
         capacity_bytes=_capacity(sweep),
         suggested_lr=row.suggested_lr,
     )
@@ -213,14 +215,6 @@ def _time_per_iter(record: TrialRecord) -> float | None:
     if record.timing is not None:
         return record.timing.median
     return None if record.prediction is None else record.prediction.estimated_time_per_iter_s
-
-
-def _peak(record: TrialRecord) -> int | None:
-    if record.peak_memory_bytes is not None or record.prediction is None:
-        return record.peak_memory_bytes
-    guess = record.prediction
-    return guess.predicted_peak_bytes if guess.predicted_device_bytes is None else (
-        guess.predicted_device_bytes)  # fmt: skip
 
 
 def _capacity(sweep: SweepResult) -> int | None:

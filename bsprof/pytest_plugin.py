@@ -80,7 +80,7 @@ class MemoryChecks:
             _fail_plainly(str(exc))
         result = self._run(model, batch_size, None, gpu, measure)
         record = _record(result, batch_size)
-        peak = _peak_bytes(record)
+        peak = record.peak_or_predicted_bytes
         if peak is None:
             _fail(
                 f"batch {batch_size}: no peak memory ({record.error or record.status.value})",
@@ -122,15 +122,6 @@ class MemoryChecks:
 
 def _record(result: SweepResult, batch_size: int) -> TrialRecord:
     return result.by_batch_size()[batch_size]
-
-
-def _peak_bytes(record: TrialRecord) -> int | None:
-    if record.peak_memory_bytes is not None:  # measured
-        return record.peak_memory_bytes
-    prediction = record.prediction
-    if prediction is None:
-        return None
-    return prediction.predicted_device_bytes or prediction.predicted_peak_bytes
 
 
 def _fail_plainly(message: str) -> NoReturn:

@@ -204,6 +204,15 @@ class TrialRecord:
         return self.status is TrialStatus.OK
 
     @property
+    def peak_or_predicted_bytes(self) -> int | None:
+        """The measured peak; else the prediction's bytes on the target device, or without a
+        target its peak of live tensors; None when there is neither."""
+        if self.peak_memory_bytes is not None or self.prediction is None:
+            return self.peak_memory_bytes
+        device = self.prediction.predicted_device_bytes
+        return self.prediction.predicted_peak_bytes if device is None else device
+
+    @property
     def throughput_samples_per_s(self) -> float | None:
         """Global samples per second: every rank processes its batch in one iteration."""
         if self.timing is None or self.timing.median <= 0:

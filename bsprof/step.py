@@ -68,7 +68,7 @@ class TrainingStep:
             self._user("the optimizer step", lambda: self.scaler.step(self.optimizer))
             self.scaler.update()
         else:
-            self._user("backward", loss.backward)
+            self.backward(loss)
             enter("optimizer step")
             self._user("the optimizer step", self.optimizer.step)
         self.optimizer.zero_grad(set_to_none=True)

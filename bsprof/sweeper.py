@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from bsprof.config import DEFAULT_CPU_RAM_FRACTION, SweepConfig
+from bsprof.config import DEFAULT_CAP_WARNING, DEFAULT_CPU_RAM_FRACTION, SweepConfig
 from bsprof.device import Device
 from bsprof.environment import Environment
 from bsprof.errors import BsprofError, ConfigError, ModelFileError
@@ -217,7 +217,9 @@ def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> SweepState:
             share = f"{DEFAULT_CPU_RAM_FRACTION:.0%} of the RAM available at start" + (
                 f" over {config.world_size} ranks" if config.world_size > 1 else ""
             )
-            warnings.append(f"no --memory-limit: {each} capped at {format_bytes(limit)} ({share})")
+            warnings.append(
+                f"{DEFAULT_CAP_WARNING} {each} capped at {format_bytes(limit)} ({share})"
+            )
     config = replace(config, memory_limit_bytes=limit)
     if config.strategy is Strategy.FSDP and config.world_size == 1:
         warnings.append(
