@@ -12,7 +12,7 @@ import typer
 import bsprof.cli.options as opt
 from bsprof.atomic import write_text_atomic
 from bsprof.cli.app import app, error_console, handles_errors, parse_int_list
-from bsprof.cli.paths import check_outputs
+from bsprof.cli.paths import check_outputs, write_report_file
 from bsprof.cli.running import SweepOutputs, run_sweep_command
 from bsprof.config import Mode, Precision
 from bsprof.errors import UsageError
@@ -186,11 +186,10 @@ def _run_check(
         return interrupt_exit_code(interrupted.cause)
     render_check(outcome.report, make_console(), rerun_line(str(baseline), outcome.current))
     markdown = check_markdown(outcome.report)
-    if summary_md is not None:
-        try:
-            write_text_atomic(summary_md, markdown)  # replaces a planted symlink, never follows it
-        except OSError as exc:
-            raise UsageError(f"--summary-md {summary_md}: cannot write: {exc.strerror}") from None
+    if summary_md is not None:  # replaces a planted symlink, never follows it
+        write_report_file(
+            "--summary-md", summary_md, lambda: write_text_atomic(summary_md, markdown)
+        )
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         try:

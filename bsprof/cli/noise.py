@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bsprof.cli.app import app, error_console, handles_errors
-from bsprof.cli.paths import check_outputs
-from bsprof.errors import BsprofError
+from bsprof.cli.paths import check_outputs, write_report_file
 from bsprof.noise import (
     DEFAULT_ACCUM,
     DEFAULT_BATCH_SIZE,
@@ -148,13 +147,7 @@ def _report(estimate: NoiseScaleEstimate, as_json: bool, markdown: Path | None) 
     if markdown is not None:
         from bsprof.report.noise import write_noise_markdown
 
-        try:
-            write_noise_markdown(estimate, markdown)
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise BsprofError(
-                f"--markdown {markdown}: cannot write: {reason} (the report is shown above)"
-            ) from None
+        write_report_file("--markdown", markdown, lambda: write_noise_markdown(estimate, markdown))
 
 
 def _progress_printer(total: int) -> Callable[[int, int], None] | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -90,3 +90,15 @@ def write_failed(option: str, path: Path, exc: OSError, partial: SweepResult) ->
     )
     reason = exc.strerror or str(exc)
     return OutputWriteError(f"{option} {path}: cannot write: {reason}; {where}", partial)
+
+
+def write_report_file(option: str, path: Path, write: Callable[[], None]) -> None:
+    """Write a report file after the report is shown; a failure is one line (exit 2) and
+    loses nothing, the report being on screen already."""
+    try:
+        write()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UsageError(
+            f"{option} {path}: cannot write: {reason} (the report is shown above)"
+        ) from None

@@ -12,7 +12,7 @@ import typer
 
 import bsprof.cli.options as opt
 from bsprof.cli.app import app, error_console, handles_errors, parse_int_list
-from bsprof.cli.paths import check_outputs
+from bsprof.cli.paths import check_outputs, write_report_file
 from bsprof.config import Precision
 from bsprof.errors import UsageError
 from bsprof.units import parse_duration
@@ -261,17 +261,15 @@ def _fresh_source(sweep: SweepResult, save_sweep: Path | None) -> str:
 
 
 def _report(result: Plan, as_json: bool, markdown: Path | None) -> None:
+    """The report on stdout first, then the Markdown file: a failed write loses nothing."""
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+    else:
+        from bsprof.report import make_console
+        from bsprof.report.plan import render_plan
+
+        render_plan(result, make_console())
     if markdown is not None:
         from bsprof.report.plan import write_plan_markdown
 
-        try:
-            write_plan_markdown(result, markdown)
-        except OSError as exc:
-            raise UsageError(f"--markdown {markdown}: cannot write: {exc.strerror}") from None
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
-        return
-    from bsprof.report import make_console
-    from bsprof.report.plan import render_plan
-
-    render_plan(result, make_console())
+        write_report_file("--markdown", markdown, lambda: write_plan_markdown(result, markdown))

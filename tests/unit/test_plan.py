@@ -581,3 +581,27 @@ def test_with_full_accumulation_windows_time_is_updates_x_accum_x_t_iter(drop_la
         assert row.updates_per_epoch == updates
         assert row.time_per_epoch_s == updates * accum * TIMES[micro]
         assert row.total_time_s == updates * accum * TIMES[micro] * EPOCHS
+
+
+def test_a_failed_markdown_write_is_one_line_after_the_report(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As noise and check: the plan is printed first, so a file that cannot be written loses
+    nothing."""
+    from typer.testing import CliRunner
+
+    import bsprof.report.plan
+    from bsprof.cli import app
+
+    def fail(*args: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    path = tmp_path / "sweep.json"
+    write_json_atomic(path, measured().to_dict())
+    monkeypatch.setattr(bsprof.report.plan, "write_plan_markdown", fail)
+    args = ["plan", "--from", str(path), "-g", "64", "-n", str(N), "-e", str(EPOCHS), "--json",
+            "--markdown", str(tmp_path / "plan.md")]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["kind"] == "plan"  # the report came first
+    assert "--markdown" in result.stderr and "cannot write: Permission denied" in result.stderr
