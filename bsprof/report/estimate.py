@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import replace
 
 from rich.console import Console
 
 from bsprof.report.common import print_paragraph
-from bsprof.report.layout import Column, Grid, column_names, fit_grid, left_out_line, rich_table
+from bsprof.report.layout import (
+    Column,
+    ColumnSpec,
+    Grid,
+    always,
+    column_names,
+    fit_grid,
+    left_out_line,
+    rich_table,
+    spec_grid,
+)
 from bsprof.report.lines import print_left_out
 from bsprof.training_time import EstimateReport, TrainingEstimate
 from bsprof.units import format_count, format_duration
@@ -33,46 +43,34 @@ def _lr_cell(row: TrainingEstimate) -> str:
     return f"{row.suggested_lr:.4g}" if row.suggested_lr is not None else "-"
 
 
-@dataclass(frozen=True)
-class _Spec:
-    """One column: its header, whether the report shows it, and each row's cell."""
-
-    key: str
-    header: str
-    shown: Callable[[list[TrainingEstimate]], bool]
-    cell: Callable[[TrainingEstimate], str]
-
-
-def _always(rows: list[TrainingEstimate]) -> bool:
-    return True
-
-
-def _distributed(rows: list[TrainingEstimate]) -> bool:
+def _distributed(rows: Sequence[TrainingEstimate]) -> bool:
     return any(r.spec.world_size > 1 for r in rows)
 
 
-def _accumulated(rows: list[TrainingEstimate]) -> bool:
+def _accumulated(rows: Sequence[TrainingEstimate]) -> bool:
     return any(r.spec.grad_accum > 1 for r in rows)
 
 
-def _timed(rows: list[TrainingEstimate]) -> bool:
+def _timed(rows: Sequence[TrainingEstimate]) -> bool:
     return any(r.spec.time_per_iter_s is not None for r in rows)
 
 
-def _scaled(rows: list[TrainingEstimate]) -> bool:
+def _scaled(rows: Sequence[TrainingEstimate]) -> bool:
     return any(r.suggested_lr is not None for r in rows)
 
 
+_Spec = ColumnSpec[TrainingEstimate]
+
 # In table order, left to right.
 _SPECS = (
-    _Spec("batch", "batch", _always, lambda r: format_count(r.spec.batch_size)),
+    _Spec("batch", "batch", always, lambda r: format_count(r.spec.batch_size)),
     _Spec(
         "global_batch", "global\nbatch", _distributed, lambda r: format_count(r.spec.global_batch)
     ),
     _Spec(
-        "iters_per_epoch", "iters/\nepoch", _always, lambda r: format_count(r.iterations_per_epoch)
+        "iters_per_epoch", "iters/\nepoch", always, lambda r: format_count(r.iterations_per_epoch)
     ),
-    _Spec("iters_total", "iters\ntotal", _always, lambda r: format_count(r.total_iterations)),
+    _Spec("iters_total", "iters\ntotal", always, lambda r: format_count(r.total_iterations)),
     _Spec(
         "updates_per_epoch",
         "updates/\nepoch",
@@ -85,7 +83,7 @@ _SPECS = (
         _accumulated,
         lambda r: format_count(r.total_optimizer_updates),
     ),
-    _Spec("last_batch", "last\nbatch", _always, _last_batch_cell),
+    _Spec("last_batch", "last\nbatch", always, _last_batch_cell),
     _Spec(
         "time_per_iter", "time/\niter", _timed, lambda r: format_duration(r.spec.time_per_iter_s)
     ),
@@ -97,12 +95,12 @@ _SPECS = (
 
 def estimate_grid(report: EstimateReport) -> Grid:
     rows = list(report.rows)
-    specs = [spec for spec in _SPECS if spec.shown(rows)]
-    columns = [Column(spec.key, spec.header) for spec in specs]
+    grid = spec_grid(_SPECS, rows)
     if rows[0].spec.drop_last:
-        index = [spec.key for spec in specs].index("last_batch")
-        columns[index] = Column("last_batch", "dropped\n(drop_last)")
-    return Grid.of(columns, [[spec.cell(row) for spec in specs] for row in rows])
+        dropped = Column("last_batch", "dropped\n(drop_last)")
+        columns = tuple(dropped if c.key == "last_batch" else c for c in grid.columns)
+        grid = replace(grid, columns=columns)
+    return grid
 
 
 def _title(report: EstimateReport) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from rich import box
 from rich.console import Console
@@ -105,6 +105,32 @@ class Grid:
 
 
 Narrowing = Callable[[Grid], Grid]
+
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class ColumnSpec(Generic[R]):
+    """A report's column over records of type R: its key and header, whether the report shows
+    it for these records, and each record's cell."""
+
+    key: str
+    header: str
+    shown: Callable[[Sequence[R]], bool]
+    cell: Callable[[R], str]
+
+
+def always(records: Sequence[object]) -> bool:
+    """A column every report shows."""
+    return True
+
+
+def spec_grid(specs: Sequence[ColumnSpec[R]], records: Sequence[R]) -> Grid:
+    """The columns these records show, in ``specs``' order, and a row per record."""
+    shown = [spec for spec in specs if spec.shown(records)]
+    columns = [Column(spec.key, spec.header) for spec in shown]
+    return Grid.of(columns, [[spec.cell(record) for spec in shown] for record in records])
 
 
 def rich_table(grid: Grid, title: str | None = None) -> Table:

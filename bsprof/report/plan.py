@@ -3,8 +3,7 @@ configurations left out, and the notes; or the same as Markdown."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -13,7 +12,16 @@ from bsprof.atomic import write_text_atomic
 from bsprof.plan import Plan, PlanRow
 from bsprof.report.chart import format_rate
 from bsprof.report.common import HEADING_STYLE, print_paragraph
-from bsprof.report.layout import Column, Grid, column_names, fit_grid, left_out_line, rich_table
+from bsprof.report.layout import (
+    ColumnSpec,
+    Grid,
+    always,
+    column_names,
+    fit_grid,
+    left_out_line,
+    rich_table,
+    spec_grid,
+)
 from bsprof.report.lines import print_left_out
 from bsprof.report.markdown import markdown_bullets, markdown_escape, markdown_table
 from bsprof.units import format_bytes, format_count, format_duration, format_number
@@ -26,11 +34,7 @@ PLAN_PRIORITY = (
 )  # fmt: skip
 ESSENTIAL = 3
 
-Rows = list[PlanRow]
-
-
-def _always(rows: Rows) -> bool:
-    return True
+Rows = Sequence[PlanRow]
 
 
 def _distributed(rows: Rows) -> bool:
@@ -62,31 +66,25 @@ def _lr(row: PlanRow) -> str:
     return "-" if row.suggested_lr is None else f"{row.suggested_lr:.4g}"
 
 
-@dataclass(frozen=True)
-class _Spec:
-    key: str
-    header: str
-    shown: Callable[[Rows], bool]
-    cell: Callable[[PlanRow], str]
-
+_Spec = ColumnSpec[PlanRow]
 
 # In table order, left to right.
 _SPECS = (
-    _Spec("micro", "micro\nbatch", _always, lambda r: format_count(r.micro_batch)),
-    _Spec("accum", "accum", _always, lambda r: format_count(r.grad_accum)),
+    _Spec("micro", "micro\nbatch", always, lambda r: format_count(r.micro_batch)),
+    _Spec("accum", "accum", always, lambda r: format_count(r.grad_accum)),
     _Spec("world", "devices", _distributed, lambda r: format_count(r.world_size)),
-    _Spec("effective", "effective\nbatch", _always, _effective),
+    _Spec("effective", "effective\nbatch", always, _effective),
     _Spec(
-        "time_per_update", "time/\nupdate", _always, lambda r: format_duration(r.time_per_update_s)
+        "time_per_update", "time/\nupdate", always, lambda r: format_duration(r.time_per_update_s)
     ),
     _Spec(
-        "updates_per_epoch", "updates/\nepoch", _always, lambda r: format_count(r.updates_per_epoch)
+        "updates_per_epoch", "updates/\nepoch", always, lambda r: format_count(r.updates_per_epoch)
     ),
-    _Spec("time_per_epoch", "time/\nepoch", _always, lambda r: format_duration(r.time_per_epoch_s)),
-    _Spec("total_time", "total\ntime", _always, lambda r: format_duration(r.total_time_s)),
-    _Spec("samples_s", "samples/s", _always, _rate),
+    _Spec("time_per_epoch", "time/\nepoch", always, lambda r: format_duration(r.time_per_epoch_s)),
+    _Spec("total_time", "total\ntime", always, lambda r: format_duration(r.total_time_s)),
+    _Spec("samples_s", "samples/s", always, _rate),
     _Spec("device_time", "device\ntime", _distributed, lambda r: format_duration(r.device_time_s)),
-    _Spec("headroom", "headroom", _always, lambda r: format_bytes(r.headroom_bytes)),
+    _Spec("headroom", "headroom", always, lambda r: format_bytes(r.headroom_bytes)),
     _Spec("lr", "suggested\nlr", _scaled, _lr),
     _Spec("time_to_loss", "time to\nloss", _noisy, lambda r: _ratio(r.relative_time_to_loss)),
     _Spec("epochs_to_loss", "epochs to\nloss", _noisy, lambda r: _ratio(r.relative_epochs_to_loss)),
@@ -94,9 +92,7 @@ _SPECS = (
 
 
 def plan_grid(rows: Rows) -> Grid:
-    specs = [spec for spec in _SPECS if spec.shown(rows)]
-    columns = [Column(spec.key, spec.header) for spec in specs]
-    return Grid.of(columns, [[spec.cell(row) for spec in specs] for row in rows])
+    return spec_grid(_SPECS, rows)
 
 
 def _title(plan: Plan, global_batch: int) -> str:
