@@ -103,6 +103,7 @@ def run_trial(
         update_timing=TimingStats(tuple(timed.update_s)) if complete_updates else None,
         peak_memory_bytes=memory.peak_bytes,
         reserved_bytes=memory.reserved_bytes,
+        limit_peak_bytes=memory.limit_peak_bytes,
         warmup_iters=config.warmup,
         trial_wall_s=time.perf_counter() - started,
         gpu_utilization_pct=None if telemetry is None else telemetry.mean_utilization_pct,

@@ -171,6 +171,9 @@ class TrialRecord:
     timing: TimingStats | None = None
     peak_memory_bytes: int | None = None
     reserved_bytes: int | None = None
+    # The peak of what --memory-limit counts (CPU: address space above the cap's baseline;
+    # CUDA: reserved memory); it places the boundary between batch sizes (bsprof.boundary).
+    limit_peak_bytes: int | None = None
     warmup_iters: int = 0
     trial_wall_s: float | None = None
     gpu_utilization_pct: float | None = None
@@ -194,7 +197,9 @@ class TrialRecord:
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, bool) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
             raise ValueError(f"batch_size {self.batch_size!r} is impossible")
-        for name in ("peak_memory_bytes", "reserved_bytes", "gpu_memory_used_bytes"):
+        for name in (
+            "peak_memory_bytes", "reserved_bytes", "limit_peak_bytes", "gpu_memory_used_bytes"
+        ):  # fmt: skip
             value = getattr(self, name)
             if value is not None and not 0 <= value <= MAX_BYTES:
                 raise ValueError(f"{name} {value!r} at batch {self.batch_size} is impossible")
@@ -239,6 +244,7 @@ class TrialRecord:
             "throughput_samples_per_s": self.throughput_samples_per_s,
             "peak_memory_bytes": self.peak_memory_bytes,
             "reserved_bytes": self.reserved_bytes,
+            "limit_peak_bytes": self.limit_peak_bytes,
             "warmup_iters": self.warmup_iters,
             "trial_wall_s": self.trial_wall_s,
             "gpu_utilization_pct": self.gpu_utilization_pct,

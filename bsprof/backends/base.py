@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 class MemoryReading:
     peak_bytes: int
     reserved_bytes: int | None = None
+    # The peak of what the memory limit counts (CPU: address space above the cap's baseline;
+    # CUDA: the caching allocator's reserved memory): how close the trial came to the cap.
+    # None where it cannot be told (no cap, or a CPU peak hidden by an earlier, higher one).
+    limit_peak_bytes: int | None = None
 
 
 class IterationTimer(Protocol):

@@ -73,13 +73,47 @@ def anonymous_rss() -> int:
     return _proc_status_kib("RssAnon") * 1024
 
 
+# CPython's small-object allocator (pymalloc) maps 1 MiB arenas and hands out 16 KiB pools
+# from them. Objects of at most 512 bytes come from it; a bytes object is 33 bytes plus its data.
+_ARENA_BYTES = 1 << 20
+_FILLER_DATA_BYTES = 512 - 33
+_FILLER_PER_CHECK = 31  # one pool of 512-byte blocks
+_MAX_FILLER_BYTES = 64 << 20  # no new arena by then: not pymalloc (PYTHONMALLOC=malloc)
+_python_heap_reserve: list[bytes] = []
+
+
+def _address_space_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+
+
+def reserve_python_heap() -> None:
+    """Leave a fresh pymalloc arena's room for the Python objects a step creates.
+
+    Whether those objects (tens of KiB a training iteration) need a new 1 MiB arena under the
+    cap depends on how full Python's last arena happened to be when the cap was set: the path
+    the code was started from, the environment, the libraries' versions. That is luck, not the
+    model, and on a model with 11 KiB samples it moved the largest batch by 92. So before the
+    cap, small blocks fill every free pool until Python maps a new arena; the blocks are kept
+    (they are start-up), the new arena's ~63 free pools are under the cap's baseline, and a
+    step's Python objects fit there in every process that capped this way.
+    """
+    _python_heap_reserve.clear()  # a re-cap (the next trial in a reused worker) starts anew
+    start = _address_space_bytes()
+    for _ in range(_MAX_FILLER_BYTES // (_FILLER_PER_CHECK * 512)):
+        _python_heap_reserve.extend(bytes(_FILLER_DATA_BYTES) for _ in range(_FILLER_PER_CHECK))
+        if _address_space_bytes() - start >= _ARENA_BYTES:
+            return
+
+
 def cap_address_space(limit_bytes: int | None) -> int | None:
     """Cap this process's address space at its current size plus ``limit_bytes``, never above
     the hard limit it was started with; returns the effective limit (None: no cap)."""
     if limit_bytes is None:
         return None
-    address_space = _proc_status_kib("VmSize") * 1024
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))  # an earlier cap must not stop the reserve
+    reserve_python_heap()
+    address_space = _proc_status_kib("VmSize") * 1024
     cap = address_space + limit_bytes
     if hard != resource.RLIM_INFINITY:
         cap = min(cap, hard)
@@ -113,6 +147,8 @@ class CpuBackend:
         self._baseline_rss = 0
         self._requested: int | None = None
         self._limit: int | None = None
+        self._cap_base = 0  # the address space the cap was set above
+        self._vm_peak_at_reset = 0
 
     @property
     def device(self) -> torch.device:
@@ -129,6 +165,7 @@ class CpuBackend:
     def model_loaded(self) -> int:
         """The trial's cap and peaks count from here; returns what the import took."""
         self._limit = cap_address_space(self._requested)
+        self._cap_base = _proc_status_kib("VmSize") * 1024
         before, self._baseline_rss = self._baseline_rss, self._anonymous_rss()
         return max(0, self._baseline_rss - before)
 
@@ -142,6 +179,7 @@ class CpuBackend:
         # Writing 5 to clear_refs resets the peak resident set (VmHWM) to the current RSS.
         with contextlib.suppress(OSError):
             Path("/proc/self/clear_refs").write_text("5")
+        self._vm_peak_at_reset = _proc_status_kib("VmPeak") * 1024
 
     def read_memory(self) -> MemoryReading:
         # VmHWM counts file-backed pages too: the code of kernels paged in on first use, which
@@ -149,7 +187,19 @@ class CpuBackend:
         # current file and shared RSS from the peak leaves the anonymous (tensor) peak.
         file_backed = (_proc_status_kib("RssFile") + _proc_status_kib("RssShmem")) * 1024
         peak_anonymous = _proc_status_kib("VmHWM") * 1024 - file_backed
-        return MemoryReading(peak_bytes=max(0, peak_anonymous - self._baseline_rss))
+        return MemoryReading(
+            peak_bytes=max(0, peak_anonymous - self._baseline_rss),
+            limit_peak_bytes=self._address_space_peak(),
+        )
+
+    def _address_space_peak(self) -> int | None:
+        """The trial's peak address space above the cap's baseline: what the cap compares with
+        the limit. The kernel keeps one peak per process (VmPeak, never reset), so a trial whose
+        peak stayed under an earlier one (the import's, a previous trial's) cannot be told."""
+        vm_peak = _proc_status_kib("VmPeak") * 1024
+        if self._limit is None or vm_peak <= self._vm_peak_at_reset:
+            return None
+        return vm_peak - self._cap_base
 
     def synchronize(self) -> None:
         pass

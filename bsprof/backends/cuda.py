@@ -78,6 +78,8 @@ class CudaBackend:
         return MemoryReading(
             peak_bytes=torch.cuda.max_memory_allocated(self._device),
             reserved_bytes=torch.cuda.max_memory_reserved(self._device),
+            # set_per_process_memory_fraction bounds what the caching allocator reserves
+            limit_peak_bytes=torch.cuda.max_memory_reserved(self._device),
         )
 
     def synchronize(self) -> None:
