@@ -53,6 +53,7 @@ class SweepConfig:
     min_batch: int = 1
     max_batch: int = DEFAULT_MAX_BATCH
     exact: bool = False
+    recheck: bool = False  # --exact: B and B + 1 once more, each in a fresh trial
     warmup: int = DEFAULT_WARMUP
     iters: int = DEFAULT_ITERS
     min_time_s: float | None = None
@@ -105,6 +106,8 @@ class SweepConfig:
     def _check_search_and_target(self) -> None:
         if self.batch_sizes and self.exact:
             raise ConfigError("{exact} searches between powers of two; drop {batch_sizes}")
+        if self.recheck and not self.exact:
+            raise ConfigError("{recheck} re-runs the boundary {exact} finds; add {exact}")
         if self.target is not None and not self.predict:
             raise ConfigError("{device_memory} and {gpu} describe a target for {predict}")
         if self.threads is not None:
@@ -200,8 +203,8 @@ def config_from_dict(data: Mapping[str, Any]) -> SweepConfig:
 _INTEGERS = ("min_batch", "max_batch", "warmup", "iters", "memory_limit_bytes", "threads",
              "dataset_size", "epochs", "world_size", "lora_rank")  # fmt: skip
 _NUMBERS = ("min_time_s", "trial_timeout_s")
-_BOOLEANS = ("exact", "drop_last", "oversubscribe", "predict", "guide", "grad_checkpointing",
-             "self_check")  # fmt: skip
+_BOOLEANS = ("exact", "recheck", "drop_last", "oversubscribe", "predict", "guide",
+             "grad_checkpointing", "self_check")  # fmt: skip
 # The settings' names as the API and the errors give them.
 _SETTING = {"world_size": "nproc", "memory_limit_bytes": "memory_limit", "min_time_s": "min_time",
             "trial_timeout_s": "trial_timeout", "lora_rank": "lora", "seq_lens": "seq_len",

@@ -36,6 +36,7 @@ from bsprof.config import SweepConfig, config_from_dict
 from bsprof.environment import Environment
 from bsprof.errors import ConfigError, InputFileError
 from bsprof.json_input import read_json_input
+from bsprof.phases import PhaseTime
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.version import __version__
@@ -62,6 +63,7 @@ class SweepResult:
     schema_version: int = SCHEMA_VERSION
     prediction_check: PredictionCheck | None = None  # predictions against a real iteration
     scaling_efficiency: Mapping[int, float] | None = None  # --nproc against --single-process
+    phases: tuple[PhaseTime, ...] = ()  # where the sweep's wall time went (bsprof.phases)
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys a newer bsprof wrote
 
     @property
@@ -179,6 +181,7 @@ class SweepResult:
                 None if self.prediction_check is None else self.prediction_check.to_dict()
             ),
             "by_seq_len": [_length_summary(part) for part in self.by_seq_len().values()],
+            "phases": [p.to_dict() for p in self.phases],
             **(
                 {}
                 if self.scaling_efficiency is None
@@ -192,7 +195,7 @@ class SweepResult:
         known = {
             "schema_version", "bsprof_version", "environment", "config", "capacity_bytes",
             "largest_fitting_batch", "largest_fitting_batch_bounded", "results", "warnings",
-            "notes", "complete", "prediction_check", "scaling_efficiency", "by_seq_len",
+            "notes", "complete", "prediction_check", "scaling_efficiency", "by_seq_len", "phases",
         }  # fmt: skip
         efficiency = data.get("scaling_efficiency")
         check = data.get("prediction_check")
@@ -213,6 +216,7 @@ class SweepResult:
             scaling_efficiency=(
                 None if efficiency is None else {int(k): float(v) for k, v in efficiency.items()}
             ),
+            phases=tuple(PhaseTime.from_dict(p) for p in data.get("phases") or ()),
             extra={k: v for k, v in data.items() if k not in known},
         )
 

@@ -4,7 +4,11 @@ so the logic is tested against a deterministic fake.
 - Doubling: from the smallest batch, double until the first ``oom`` or the maximum. ``error``
   (the user's code failed at that size, e.g. BatchNorm at batch 1) and ``crash`` do not stop it:
   only ``oom`` bounds the largest batch that fits.
-- ``exact``: then bisect between the last fit and the first OOM.
+- ``exact``: then find the boundary between the last fit and the first OOM: a jump along the
+  measured memory line where trials report what the limit counts (bsprof.boundary), else a
+  gallop from the predicted boundary (``Guide``), else bisection. B and B + 1 are each measured
+  in a trial; ``recheck`` runs both once more. With a memory line, the doubling stops before a
+  size the line puts well over the limit: it is then above B + 1 and recorded as skipped.
 - Explicit sizes: each in ascending order; sizes above a known OOM are ``skipped``.
 """
 
@@ -14,6 +18,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from bsprof.boundary import JumpState, jump, skips_before
 from bsprof.records import SkipReason, TrialRecord, TrialStatus
 
 Measure = Callable[[int], TrialRecord]
@@ -25,7 +30,9 @@ class SearchPlan:
     sizes: tuple[int, ...]  # the doubling ladder, or the explicit sizes
     explicit: bool = False
     exact: bool = False
-    confirm: bool = True  # --exact re-runs both sides of its boundary (not for fake trials)
+    confirm: bool = True  # --exact's confirmation (fake trials need none)
+    recheck: bool = False  # --recheck: B and B + 1 run once more in fresh trials
+    limit_bytes: int | None = None  # what the limit allows (the jump aims under it)
 
 
 @dataclass(frozen=True)
@@ -83,10 +90,12 @@ class SearchOutcome:
 def search(plan: SearchPlan, measure: Measure, guide: Guide | None = None) -> SearchOutcome:
     records: list[TrialRecord] = []
     notes: list[str] = []
+    unrun: list[int] = []
     if plan.explicit:
         _run_explicit(sorted(set(plan.sizes)), measure, records, guide)
     else:
-        _run_doubling(plan.sizes, measure, records, guide)
+        skip_limit = plan.limit_bytes if plan.exact else None
+        unrun = _run_doubling(plan.sizes, measure, records, guide, skip_limit)
         # (no OOM up to the last size: the summary says "fits up to", not "largest")
         if _upper_bound(records) is None and _fits(records) and not records[-1].fits:
             last = records[-1]
@@ -97,9 +106,51 @@ def search(plan: SearchPlan, measure: Measure, guide: Guide | None = None) -> Se
     confirmation = None
     if plan.exact:
         notes.extend(_measure_predicted_bound(plan, measure, records))
-        caveats, confirmation = _bisect(measure, records, guide, plan.confirm)
+        stopped = _jump(plan, measure, records, unrun)
+        caveats, confirmation = (
+            ([stopped], None) if stopped else _bisect(measure, records, guide, plan)
+        )
         notes.extend(caveats)
+        _finish_doubling(unrun, measure, records)
     return SearchOutcome(tuple(records), tuple(notes), confirmation)
+
+
+def _jump(
+    plan: SearchPlan, measure: Measure, records: list[TrialRecord], unrun: list[int]
+) -> str | None:
+    """The measured line's jump to the boundary (bsprof.boundary), where trials report what
+    the limit counts. With the doubling stopped short and no out-of-memory found by the jump,
+    the doubling goes on from where it stopped."""
+    fits = [r.batch_size for r in records if r.fits]
+    if plan.limit_bytes is None or not fits:
+        return None
+    high = _upper_bound(records)
+    state = JumpState(max(b for b in fits if high is None or b < high), high, plan.sizes[-1])
+    stopped = jump(measure, records, state, plan.limit_bytes)
+    if stopped is None and state.high is None and unrun:
+        going_on = [s for s in unrun if s > state.low]
+        unrun[:] = [s for s in unrun if s <= state.low]
+        _run_doubling(going_on, measure, records, None)
+    return stopped
+
+
+def _finish_doubling(unrun: list[int], measure: Measure, records: list[TrialRecord]) -> None:
+    """Doubling sizes the line skipped: measured if the boundary turned out above them (they
+    are rows of the table); the first one above the smallest size that ran out of memory is
+    recorded as skipped, where the doubling would have stopped, and the rest are not listed."""
+    oom = _first_oom(records)
+    for size in unrun:
+        if any(r.batch_size == size for r in records):
+            continue
+        if oom is None or size <= oom:
+            records.append(measure(size))
+            continue
+        error = f"above batch {oom}, which ran out of memory"
+        skipped = TrialRecord(
+            size, TrialStatus.SKIPPED, error=error, skip_reason=SkipReason.ABOVE_OOM
+        )
+        records.append(skipped)
+        return
 
 
 def _predicted_skip(size: int, guide: Guide) -> TrialRecord:
@@ -112,16 +163,24 @@ def _predicted_skip(size: int, guide: Guide) -> TrialRecord:
 
 
 def _run_doubling(
-    sizes: Sequence[int], measure: Measure, records: list[TrialRecord], guide: Guide | None
-) -> None:
-    for size in sizes:
+    sizes: Sequence[int],
+    measure: Measure,
+    records: list[TrialRecord],
+    guide: Guide | None,
+    skip_limit: int | None = None,
+) -> list[int]:
+    """Returns the sizes left unrun because the measured line put them over ``skip_limit``."""
+    for index, size in enumerate(sizes):
+        if skip_limit is not None and skips_before(records, size, skip_limit):
+            return list(sizes[index:])
         if guide is not None and guide.is_far_beyond(size):
             records.append(_predicted_skip(size, guide))
-            return
+            return []
         record = measure(size)
         records.append(record)
         if record.status is TrialStatus.OOM:
-            return
+            return []
+    return []
 
 
 def _run_explicit(
@@ -142,7 +201,7 @@ def _run_explicit(
 
 
 def _bisect(
-    measure: Measure, records: list[TrialRecord], guide: Guide | None, confirm: bool = True
+    measure: Measure, records: list[TrialRecord], guide: Guide | None, plan: SearchPlan
 ) -> tuple[list[str], str | None]:
     """Narrow (largest fit, smallest OOM) until they are adjacent, then confirm both sides.
 
@@ -163,7 +222,14 @@ def _bisect(
         stopped = bracket.probe(measure, records, (bracket.low + bracket.high) // 2)
         if stopped:
             return [stopped], None
-    return _confirm(measure, records, bracket) if confirm else ([], None)
+    if not plan.confirm:
+        return [], None
+    if plan.recheck:
+        return _confirm(measure, records, bracket)
+    return [], (
+        f"--exact: batch {bracket.low} fits and batch {bracket.high} ran out of memory, each "
+        "measured in its own trial (--recheck runs both once more)"
+    )
 
 
 def _measure_predicted_bound(

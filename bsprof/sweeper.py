@@ -19,6 +19,7 @@ from bsprof.errors import BsprofError, ConfigError, ModelFileError
 from bsprof.grid import GridObserver, merge
 from bsprof.lifetime import run_directory
 from bsprof.model_setup import Strategy
+from bsprof.phases import Stopwatch
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.result import SweepResult
 from bsprof.runner import jobs
@@ -76,16 +77,20 @@ def run_sweep(
     if len(config.seq_lens) > 1:
         return _each_seq_len(config, observer, runner)
     holder: list[SweepState] = []
+    watch = Stopwatch()
     try:
         with tempfile.TemporaryDirectory(prefix="sweep-", dir=run_directory()) as logs:
             pool = runner or WorkerPool(Path(logs))
-            state = _initial_state(config, _probe(config, pool))
+            with watch.timing("probe"):
+                state = _initial_state(config, _probe(config, pool))
             holder.append(state)
             if config.predict:
-                return _predicted_sweep(state, pool, observer)
-            outcome = search(
-                _plan(config), _measuring(state, pool, observer), _guide(state, pool, observer)
-            )
+                with watch.timing("prediction"):
+                    predicted = _predicted_sweep(state, pool, observer)
+                return replace(predicted, phases=watch.phases())
+            with watch.timing("prediction"):
+                guide = _guide(state, pool, observer)
+            outcome = search(_plan(state), _measuring(state, pool, observer, watch), guide)
     except KeyboardInterrupt as exc:
         partial = holder[0].snapshot(complete=False) if holder else _nothing_yet(config)
         raise SweepInterrupted(partial, exc) from None
@@ -93,7 +98,7 @@ def run_sweep(
     state.warnings.extend(outcome.notes)
     if outcome.confirmation is not None:
         state.notes.append(outcome.confirmation)
-    result = state.snapshot(complete=True)
+    result = replace(state.snapshot(complete=True), phases=watch.phases())
     _raise_if_the_model_never_ran(result)
     return result
 
@@ -114,9 +119,15 @@ def _each_seq_len(
     return merge(config, done, complete=True)
 
 
-def _measuring(state: SweepState, pool: JobRunner, observer: SweepObserver) -> Measure:
+def _measuring(
+    state: SweepState, pool: JobRunner, observer: SweepObserver, watch: Stopwatch
+) -> Measure:
+    ladder = set(state.config.doubling_sizes)
+
     def measure(batch_size: int) -> TrialRecord:
-        record = state.stamped(_measure(state, pool, observer, batch_size))
+        phase = "doubling trials" if batch_size in ladder else "boundary trials"
+        with watch.timing(phase):
+            record = state.stamped(_measure(state, pool, observer, batch_size))
         # a re-check of a size replaces it here; the search merges both runs at the end
         state.records = [r for r in state.records if r.batch_size != batch_size] + [record]
         observer.trial_finished(record, state.snapshot(complete=False))
@@ -256,10 +267,16 @@ def _gpu_capacity(environment: Environment, limit: int | None) -> int | None:
     return limit if total is None else min(limit, total)
 
 
-def _plan(config: SweepConfig) -> SearchPlan:
+def _plan(state: SweepState) -> SearchPlan:
+    config = state.config
     if config.batch_sizes:
         return SearchPlan(config.batch_sizes, explicit=True, exact=False)
-    return SearchPlan(config.doubling_sizes, exact=config.exact)
+    return SearchPlan(
+        config.doubling_sizes,
+        exact=config.exact,
+        recheck=config.recheck,
+        limit_bytes=state.capacity_bytes,
+    )
 
 
 def _guide(state: SweepState, pool: JobRunner, observer: SweepObserver) -> Guide | None:

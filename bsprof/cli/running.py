@@ -13,6 +13,7 @@ from bsprof.cli.app import error_console
 from bsprof.cli.paths import OutputWriteError, check_outputs, write_failed
 from bsprof.errors import EXIT_REGRESSION
 from bsprof.lifetime import interrupt_exit_code, interrupt_name
+from bsprof.phases import PhaseTime, process_age_s
 
 if TYPE_CHECKING:
     from bsprof.config import SweepConfig
@@ -89,6 +90,7 @@ def run_sweep_command(config: SweepConfig, outputs: SweepOutputs) -> int:
 
     if under_torchrun():
         return _run_as_a_rank(config, outputs)
+    started_up = process_age_s()  # the interpreter, bsprof's imports and the command line
     console = make_console()
     try:
         with SweepProgress(make_console(stderr=True), outputs.write) as progress:
@@ -103,6 +105,8 @@ def run_sweep_command(config: SweepConfig, outputs: SweepOutputs) -> int:
         kept = outputs.kept_text()
         error_console().print(f"bsprof: {interrupt_name(interrupted.cause)}; {kept}")
         return interrupt_exit_code(interrupted.cause)
+    if started_up is not None:
+        result = replace(result, phases=(PhaseTime("start-up", started_up), *result.phases))
     try:
         result = outputs.finish(result)
     finally:

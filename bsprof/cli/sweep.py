@@ -40,7 +40,17 @@ Exact = Annotated[
     bool,
     typer.Option(
         "--exact",
-        help="Bisect between the last fit and the first OOM, then confirm both in fresh trials.",
+        help="Find the exact largest batch B: jump along the measured memory line (else "
+        "bisect) until B fits and B+1 runs out of memory, each in its own trial.",
+        rich_help_panel=opt.SEARCH,
+    ),
+]
+Recheck = Annotated[
+    bool,
+    typer.Option(
+        "--recheck",
+        help="With --exact: run B and B+1 once more, each in a fresh trial; a size that ran out "
+        "of memory in any trial does not count as fitting (finds noisy boundaries).",
         rich_help_panel=opt.SEARCH,
     ),
 ]
@@ -130,6 +140,7 @@ def sweep(
     min_batch: MinBatch = 1,
     max_batch: MaxBatch = None,
     exact: Exact = False,
+    recheck: Recheck = False,
     guide: Guide = True,
     warmup: opt.Warmup = opt.DEFAULT_WARMUP,
     iters: opt.Iters = opt.DEFAULT_ITERS,
@@ -159,7 +170,7 @@ def sweep(
     One iteration is what HF Trainer and Lightning run: forward and loss (the model's outputs
     released before backward), backward, optimizer step, zero_grad. Each batch size runs in its
     own worker process: warm-up, timed iterations, peak memory. Doubling stops at the first
-    out-of-memory; --exact bisects to the exact largest batch and confirms it.
+    out-of-memory; --exact finds the exact largest batch B (B fits, B+1 does not).
     Exit 0 when a batch fits, 1 when nothing fits, 2 for a broken model file, 130 on Ctrl-C.
     Example: bsprof sweep examples/mnist_mlp.py --device cpu --memory-limit 2GiB --json out.json
     """
@@ -179,6 +190,7 @@ def _config(model: str, params: dict[str, Any]) -> SweepConfig:
         min_batch=params["min_batch"],
         max_batch=params["max_batch"] or default_max,
         exact=params["exact"],
+        recheck=params["recheck"],
         guide=params["guide"],
         dataset_size=params["dataset_size"],
         epochs=params["epochs"],

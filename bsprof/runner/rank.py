@@ -164,7 +164,7 @@ def run_ranked_sweep(config: SweepConfig, on: Device) -> SweepResult | None:
     plan = (
         SearchPlan(config.batch_sizes, explicit=True)
         if config.batch_sizes
-        else SearchPlan(config.doubling_sizes, exact=config.exact)
+        else SearchPlan(config.doubling_sizes, exact=config.exact, recheck=config.recheck)
     )
     outcome = search(plan, measure)
     dist.destroy_process_group()

@@ -55,6 +55,19 @@ def test_doubling_stops_at_the_first_oom() -> None:
 def test_exact_bisects_to_the_largest_fitting_batch() -> None:
     device = FakeDevice(capacity=100)
     outcome = search(SearchPlan(LADDER, exact=True), device)
+    assert max(r.batch_size for r in outcome.records if r.fits) == 100
+    # bisection between 64 and 128 (the fake reports no limit-counted peaks: no jump)
+    assert device.calls[8:] == [96, 112, 104, 100, 102, 101]
+    assert outcome.notes == ()
+    assert outcome.confirmation == (
+        "--exact: batch 100 fits and batch 101 ran out of memory, each measured in its own "
+        "trial (--recheck runs both once more)"
+    )
+
+
+def test_recheck_runs_both_sides_of_the_boundary_once_more() -> None:
+    device = FakeDevice(capacity=100)
+    outcome = search(SearchPlan(LADDER, exact=True, recheck=True), device)
     fitting = max(r.batch_size for r in outcome.records if r.fits)
     assert fitting == 100
     # bisection between 64 and 128, then the confirmation: 101 fails again, 100 fits again
@@ -122,8 +135,8 @@ def test_a_guided_exact_search_reaches_the_same_answer_in_fewer_trials() -> None
     search(SearchPlan(LADDER, exact=True), plain)
     outcome = search(SearchPlan(LADDER, exact=True), guided, perfect_guide())
     assert max(r.batch_size for r in outcome.records if r.fits) == 100
-    # the predicted boundary, one step past it, then the confirmation of both
-    assert guided.calls[8:] == [100, 101, 101, 100]
+    # the predicted boundary, then one step past it
+    assert guided.calls[8:] == [100, 101]
     assert len(plain.calls) - len(guided.calls) == 4
 
 
@@ -189,7 +202,7 @@ class FlakyDevice(FakeDevice):
 
 def test_a_boundary_that_fails_its_recheck_steps_down_and_says_so() -> None:
     device = FlakyDevice(capacity=100, flaky=100)
-    outcome = search(SearchPlan(LADDER, exact=True), device)
+    outcome = search(SearchPlan(LADDER, exact=True, recheck=True), device)
     assert device.calls[-3:] == [101, 100, 99]
     by_size = {r.batch_size: r for r in outcome.records}
     assert by_size[100].status is TrialStatus.OOM
@@ -213,7 +226,7 @@ def test_a_size_above_the_boundary_that_fits_on_recheck_does_not_count() -> None
         status = TrialStatus.OK if fits else TrialStatus.OOM
         return TrialRecord(batch_size, status, timing=TimingStats((0.01,)) if fits else None)
 
-    outcome = search(SearchPlan(LADDER, exact=True), measure)
+    outcome = search(SearchPlan(LADDER, exact=True, recheck=True), measure)
     assert max(r.batch_size for r in outcome.records if r.fits) == 100
     record_101 = next(r for r in outcome.records if r.batch_size == 101)
     assert record_101.status is TrialStatus.OOM and record_101.rechecked is TrialStatus.OK

@@ -1,0 +1,129 @@
+"""--exact's boundary from what measured trials say about the memory limit: the jump.
+
+At a fixed sequence length a training step's memory is close to affine in the batch size, and
+every measured fit reports ``limit_peak_bytes``: the peak of what the limit counts (address
+space above the cap's baseline on CPU, reserved memory on CUDA). The line through the two
+largest such fits places the boundary. The first jump aims a little under it (extrapolating
+from far below, the line errs by a fraction of a percent either way, page and allocation
+rounding), so it usually fits and gives a point next to the boundary; the line refitted there is
+local, and the next trials are B and B + 1 themselves. Where memory is not affine enough (a
+jump that lands above the boundary, a line that does not grow), the jump stops and bisection
+finishes: the answer is always measured, never extrapolated.
+
+Used by bsprof.search; depends only on a ``measure(batch_size) -> TrialRecord`` callable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bsprof.records import TrialRecord, TrialStatus
+
+MAX_JUMPS = 4  # then bisection: a line that keeps missing is not a line
+# The first jump aims this share of its extrapolation under the line's boundary (rounded: a
+# short extrapolation is trusted as it is): on the examples the line from two doubling sizes
+# missed by under 1% of the distance it extrapolated.
+AIM_UNDER = 0.02
+# The doubling stops before a size the line puts this far over the limit: the jump finds the
+# boundary below it, and the size is then known not to fit (it is above B + 1).
+SKIP_OVER = 1.05
+
+Measure = Callable[[int], TrialRecord]
+
+
+@dataclass(frozen=True)
+class MemoryLine:
+    """Limit-counted memory against batch size through two measured fits."""
+
+    size0: int
+    bytes0: int
+    size1: int
+    bytes1: int
+
+    @property
+    def bytes_per_sample(self) -> float:
+        return (self.bytes1 - self.bytes0) / (self.size1 - self.size0)
+
+    def at(self, batch_size: int) -> float:
+        return self.bytes1 + self.bytes_per_sample * (batch_size - self.size1)
+
+    def largest_under(self, limit_bytes: int) -> int:
+        """The largest batch the line keeps at or under the limit."""
+        return self.size1 + math.floor((limit_bytes - self.bytes1) / self.bytes_per_sample)
+
+
+def memory_line(records: Sequence[TrialRecord], near: int | None = None) -> MemoryLine | None:
+    """The line through the fit nearest ``near`` (default: the largest fit) and the largest
+    other fit below it, using limit-counted peaks; None without two such fits, or when memory
+    did not grow between them."""
+    measured = {
+        r.batch_size: r.limit_peak_bytes
+        for r in records
+        if r.fits and r.limit_peak_bytes is not None
+    }
+    sizes = sorted(measured)
+    if near is not None:
+        sizes = [s for s in sizes if s <= near]
+    if len(sizes) < 2:
+        return None
+    size1, size0 = sizes[-1], sizes[-2]
+    line = MemoryLine(size0, measured[size0], size1, measured[size1])
+    return line if line.bytes_per_sample > 0 else None
+
+
+def skips_before(records: Sequence[TrialRecord], batch_size: int, limit_bytes: int) -> bool:
+    """Whether the doubling may stop before ``batch_size``: the measured line puts it well over
+    the limit, so --exact's jump will find the boundary (and an out-of-memory) below it."""
+    line = memory_line(records)
+    return line is not None and line.at(batch_size) > SKIP_OVER * limit_bytes
+
+
+@dataclass
+class JumpState:
+    """The bracket the jump narrows: ``low`` fits, ``high`` does not (None: not known yet)."""
+
+    low: int
+    high: int | None
+    max_batch: int
+
+    @property
+    def closed(self) -> bool:
+        return self.high is not None and self.high - self.low == 1
+
+    def inside(self, size: int) -> int:
+        top = self.max_batch if self.high is None else self.high - 1
+        return max(self.low + 1, min(size, top))
+
+
+def jump(
+    measure: Measure, records: list[TrialRecord], state: JumpState, limit_bytes: int
+) -> str | None:
+    """Jump towards the boundary until B fits and B + 1 does not, or the line gives out (then
+    the bracket is left for bisection). A message when a trial ends in neither fit nor OOM."""
+    for attempt in range(MAX_JUMPS):
+        if state.closed or (state.high is None and state.low >= state.max_batch):
+            return None
+        line = memory_line(records, near=state.low)
+        if line is None:
+            return None
+        estimate = line.largest_under(limit_bytes)
+        if estimate <= state.low:
+            size = state.low + 1  # the line puts the boundary here: check the next size
+        elif attempt == 0:
+            size = estimate - round(AIM_UNDER * (estimate - state.low))
+        else:
+            size = estimate
+        size = state.inside(size)
+        record = measure(size)
+        records.append(record)
+        if record.fits:
+            state.low = size
+        elif record.status is TrialStatus.OOM:
+            state.high = size
+            if size > state.low + 1:
+                return None  # landed above the boundary: the line is off, bisect what is left
+        else:
+            return f"--exact stopped at batch {size} ({record.status.value})"
+    return None

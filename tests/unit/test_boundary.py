@@ -1,0 +1,128 @@
+"""--exact's jump along the measured memory line (bsprof.boundary), against deterministic fakes
+whose trials report the limit-counted peak, as CPU (address space) and CUDA (reserved) trials do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bsprof.boundary import MemoryLine, memory_line, skips_before
+from bsprof.records import SkipReason, TimingStats, TrialRecord, TrialStatus
+from bsprof.search import SearchPlan, search
+
+LADDER = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
+KIB = 1024
+LIMIT = 64 * KIB * KIB
+
+
+@dataclass
+class MemoryDevice:
+    """A batch fits when ``need(batch)`` is at most the limit; fits report that need."""
+
+    need: Callable[[int], int]
+    errors: frozenset[int] = frozenset()
+    calls: list[int] = field(default_factory=list)
+
+    def __call__(self, batch_size: int) -> TrialRecord:
+        self.calls.append(batch_size)
+        if batch_size in self.errors:
+            return TrialRecord(batch_size, TrialStatus.ERROR, error="boom")
+        need = self.need(batch_size)
+        if need > LIMIT:
+            return TrialRecord(batch_size, TrialStatus.OOM, error="out of memory")
+        return TrialRecord(
+            batch_size, TrialStatus.OK, timing=TimingStats((0.01,)), limit_peak_bytes=need
+        )
+
+
+def affine(batch_size: int) -> int:
+    """The MNIST MLP's shape: 11 MiB of start-up, ~11 KiB a sample (boundary 4933)."""
+    return 11 * KIB * KIB + 11 * KIB * batch_size
+
+
+def largest_fit(records: tuple[TrialRecord, ...]) -> int:
+    return max(r.batch_size for r in records if r.fits)
+
+
+def boundary_of(need: Callable[[int], int]) -> int:
+    return max(b for b in range(1, 10_000) if need(b) <= LIMIT)
+
+
+def test_affine_memory_lands_in_three_trials_and_skips_the_doubling_size_above() -> None:
+    device = MemoryDevice(affine)
+    outcome = search(SearchPlan(LADDER, exact=True, limit_bytes=LIMIT), device)
+    answer = boundary_of(affine)
+    assert largest_fit(outcome.records) == answer == 4933
+    # 8192 is on the line far over the limit: the doubling stops at 4096
+    assert device.calls[: len(LADDER) - 1] == list(LADDER[:-1])
+    # aimed 2% of the extrapolated distance under the line's boundary, then B and B + 1
+    jumps = device.calls[len(LADDER) - 1 :]
+    assert jumps == [4933 - 17, 4933, 4934]
+    skipped = next(r for r in outcome.records if r.batch_size == 8192)
+    assert skipped.status is TrialStatus.SKIPPED and skipped.skip_reason is SkipReason.ABOVE_OOM
+    assert skipped.error == "above batch 4934, which ran out of memory"
+    assert outcome.confirmation is not None and "batch 4933 fits and batch 4934" in (
+        outcome.confirmation
+    )
+
+
+def test_page_rounding_costs_at_most_one_more_trial() -> None:
+    def paged(batch_size: int) -> int:  # every allocation rounded up to 4 KiB pages
+        return -(-affine(batch_size) // (4 * KIB)) * 4 * KIB + 300 * KIB * (batch_size > 3000)
+
+    device = MemoryDevice(paged)
+    outcome = search(SearchPlan(LADDER, exact=True, limit_bytes=LIMIT), device)
+    assert largest_fit(outcome.records) == boundary_of(paged)
+    assert len(device.calls) - (len(LADDER) - 1) <= 4
+
+
+def test_a_line_that_overshoots_falls_back_to_bisection_and_stays_exact() -> None:
+    def steeper_above(batch_size: int) -> int:  # an allocator that switches strategy at 4500
+        return affine(batch_size) + 3 * KIB * KIB * (batch_size > 4500)
+
+    device = MemoryDevice(steeper_above)
+    outcome = search(SearchPlan(LADDER, exact=True, limit_bytes=LIMIT), device)
+    assert largest_fit(outcome.records) == boundary_of(steeper_above)
+    assert not any(r.fits for r in outcome.records if r.batch_size > boundary_of(steeper_above))
+
+
+def test_a_doubling_size_the_line_skipped_is_measured_when_it_turns_out_to_fit() -> None:
+    def flatter_above(batch_size: int) -> int:  # memory grows more slowly past 4096
+        extra = max(0, batch_size - 4096)
+        return affine(min(batch_size, 4096)) + KIB * extra
+
+    device = MemoryDevice(flatter_above)
+    outcome = search(SearchPlan(LADDER, exact=True, limit_bytes=LIMIT), device)
+    answer = boundary_of(flatter_above)
+    assert answer > 8192 or largest_fit(outcome.records) == answer
+    eight_k = next(r for r in outcome.records if r.batch_size == 8192)
+    assert eight_k.fits  # a row of the table, measured: never "skipped" below the boundary
+
+
+def test_without_limit_counted_peaks_the_search_is_the_plain_one() -> None:
+    def no_peaks(batch_size: int) -> TrialRecord:
+        record = MemoryDevice(affine)(batch_size)
+        return TrialRecord(record.batch_size, record.status, timing=record.timing)
+
+    outcome = search(SearchPlan(LADDER, exact=True, limit_bytes=LIMIT), no_peaks)
+    assert largest_fit(outcome.records) == 4933
+    assert any(r.batch_size == 8192 and r.status is TrialStatus.OOM for r in outcome.records)
+
+
+def test_an_error_at_the_jump_stops_the_search_and_says_where() -> None:
+    device = MemoryDevice(affine, errors=frozenset({4933 - 17}))
+    outcome = search(SearchPlan(LADDER, exact=True, limit_bytes=LIMIT), device)
+    assert outcome.notes[-1] == "--exact stopped at batch 4916 (error)"
+    assert outcome.confirmation is None
+
+
+def test_the_line_and_the_doubling_stop_rule() -> None:
+    records = [MemoryDevice(affine)(b) for b in (2048, 4096)]
+    line = memory_line(records)
+    assert line == MemoryLine(2048, affine(2048), 4096, affine(4096))
+    assert line.bytes_per_sample == 11 * KIB
+    assert line.largest_under(LIMIT) == 4933
+    assert skips_before(records, 8192, LIMIT)  # needs 99 MiB: over 1.05 x 64 MiB
+    # 5000 needs 64.7 MiB: over the limit, but within 5%: run it, a line can be off that much
+    assert not skips_before(records, 5000, LIMIT)
+    assert memory_line(records[:1]) is None
