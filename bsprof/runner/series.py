@@ -12,6 +12,12 @@ only safe while nothing one trial leaves behind can change the next one's measur
 - a size the records so far extrapolate above ``stop_above_bytes`` is not run here: near the
   cap, where a few MiB decide fits or OOM, a fresh worker measures it.
 
+One thing stays that ``begin_trial`` cannot free: oneDNN's primitive cache keeps the kernels it
+compiled (its API is not exported by libtorch), so on convolutions a reused worker's
+``limit_peak_bytes`` is that code's size lower than a fresh worker's (about 4 MiB of address
+space on examples/small_cnn.py; its resident peak is unaffected). A stop threshold leaves more
+room than that below the cap.
+
 No torch here: the child (bsprof.runner.child) supplies the trial; the parent's side is
 bsprof.sweeper's ``_measure_series``.
 """
