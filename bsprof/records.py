@@ -188,6 +188,9 @@ class TrialRecord:
     # The optimizer step + zero_grad inside each timed iteration: paid once per update when
     # gradients are accumulated over micro-batches (bsprof plan). None: eval mode, or older files.
     update_timing: TimingStats | None = None
+    # Measured in a worker that had already measured a smaller size (bsprof.runner.series),
+    # not in a fresh one; its trial_wall_s is then its own trial's time, without the start.
+    reused_worker: bool = False
 
     @property
     def predicted_not_to_fit(self) -> bool:
@@ -259,6 +262,7 @@ class TrialRecord:
             "seq_len": self.seq_len,
             "tokens_per_batch": self.tokens_per_batch,
             "throughput_tokens_per_s": self.throughput_tokens_per_s,
+            "reused_worker": self.reused_worker,
         }
 
     @classmethod

@@ -8,6 +8,7 @@ keeps what was measured). This module must not import torch.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from bsprof.result import SweepResult
 from bsprof.runner import jobs
 from bsprof.runner.jobs import JobRunner
 from bsprof.runner.pool import WorkerPool
+from bsprof.runner.series import SeriesReceiver
 from bsprof.search import FAR_BEYOND_FACTOR, Guide, Measure, SearchPlan, search
 from bsprof.sweep_state import SweepState
 from bsprof.sysinfo import ram_share_bytes, usable_cpu_count
@@ -336,6 +338,37 @@ def _measure(
     if isinstance(outcome, jobs.Succeeded):
         state.take_worker_facts(outcome.payload)
     return _with_prediction(state, _record_from(outcome, batch_size))
+
+
+def _measure_series(
+    state: SweepState,
+    pool: JobRunner,
+    observer: SweepObserver,
+    sizes: Sequence[int],
+    stop_above_bytes: int | None = None,
+) -> list[TrialRecord]:
+    """The sizes in one reused worker, ascending (jobs.SeriesJob; bsprof.runner.series has the
+    rules): the records it streamed, plus a CRASH for the size it was running if it died or
+    timed out. It may stop early: sizes without a record are left for fresh workers."""
+    receiver = SeriesReceiver(
+        sizes,
+        observer.trial_started,
+        observer.trial_progress,
+        lambda data: _with_prediction(state, state.stamped(TrialRecord.from_dict(data))),
+    )
+    limit = state.config.memory_limit_bytes
+    job = jobs.SeriesJob(state.config, receiver.batch_sizes, state.device, limit, host_limit(),
+                         stop_above_bytes)  # fmt: skip
+    outcome = pool.run(job, state.config.trial_timeout_s, receiver.on_progress, receiver.on_record)
+    if isinstance(outcome, jobs.Succeeded):
+        state.take_worker_facts(outcome.payload)
+        return receiver.records
+    crashed = receiver.crashed_size()
+    if crashed is None:  # it died after its last size: every record is in
+        return receiver.records
+    crash = replace(_record_from(outcome, crashed), trial_wall_s=receiver.since_last_record_s(),
+                    reused_worker=bool(receiver.records))  # fmt: skip
+    return [*receiver.records, _with_prediction(state, state.stamped(crash))]
 
 
 def _with_prediction(state: SweepState, record: TrialRecord) -> TrialRecord:

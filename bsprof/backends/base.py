@@ -50,6 +50,11 @@ class Backend(Protocol):
         """Called once the model file is imported (after ``prepare``, so under the cap): peaks
         are measured from here. Returns the host memory the import took (0 where unknown)."""
 
+    def begin_trial(self) -> None:
+        """Before each trial after the first in a reused worker (bsprof.runner.series): free
+        what the last trial left, re-apply the cap from here and rebaseline, as ``model_loaded``
+        did for the first, so the next trial's limit and peaks start as a fresh worker's."""
+
     def capacity_bytes(self) -> int | None:
         """The memory a trial may use: the (effective) cap, or the device's total."""
 

@@ -6,6 +6,7 @@ CUDA (a CUDA context does not survive fork).
 
 from __future__ import annotations
 
+import gc
 from contextlib import AbstractContextManager
 
 import torch
@@ -63,6 +64,14 @@ class CudaBackend:
             fraction = min(1.0, memory_limit_bytes / self._total)
             torch.cuda.set_per_process_memory_fraction(fraction, self._device)
             self._limit = min(memory_limit_bytes, self._total)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(self._device)
+
+    def begin_trial(self) -> None:
+        """The last trial's tensors (some in reference cycles) go back to the driver, and the
+        peaks start anew: the per-process fraction set in ``prepare`` still caps."""
+        gc.collect()
+        torch.cuda.synchronize(self._device)
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(self._device)
 

@@ -16,6 +16,7 @@ import torch._dynamo
 from bsprof.affine_search import affine_search
 from bsprof.backends import cpu as _cpu
 from bsprof.backends import create_backend
+from bsprof.backends.base import Backend
 from bsprof.config import SweepConfig
 from bsprof.device import CPU, CUDA, Device
 from bsprof.errors import ModelFileError
@@ -25,24 +26,28 @@ from bsprof.prediction.selfcheck import self_check
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.runner.jobs import (
+    SERIES_NEXT,
     EnvJob,
     Final,
     InternalError,
     Job,
+    MeasuredRecord,
     ModelFailed,
     PredictedRecord,
     PredictJob,
     ProbeJob,
     Progress,
     Sender,
+    SeriesJob,
     Succeeded,
     ToParent,
     TrialJob,
     Unsupported,
 )
+from bsprof.runner.series import run_series
 from bsprof.search import Measure, SearchOutcome, SearchPlan, search
 from bsprof.units import format_bytes
-from bsprof.workload import UserCodeError, check_import, load_workload
+from bsprof.workload import UserCodeError, Workload, check_import, load_workload
 
 
 def serve(job: Job, conn: Connection) -> None:
@@ -85,6 +90,8 @@ def run_job(job: Job, conn: Connection | Sender) -> dict[str, Any]:
         return collect_environment(str(device), touch_cuda=device.is_cuda)
     if isinstance(job, PredictJob):
         return predict(job, conn)
+    if isinstance(job, SeriesJob):
+        return measure_series(job, conn)
     return measure(job, conn)
 
 
@@ -127,7 +134,9 @@ def _cap_host(limit_bytes: int | None) -> None:
     _cpu.cap_address_space(limit_bytes)
 
 
-def measure(job: TrialJob, conn: Connection | Sender) -> dict[str, Any]:
+def _loaded(job: TrialJob | SeriesJob) -> tuple[Backend, Workload, int]:
+    """The backend prepared, the model file imported under its guard, the trial's cap set:
+    the backend, the workload, and the host memory the import took."""
     if job.config.threads is not None:
         torch.set_num_threads(job.config.threads)
     backend = create_backend(job.device)
@@ -136,6 +145,11 @@ def measure(job: TrialJob, conn: Connection | Sender) -> dict[str, Any]:
     import_bytes = backend.model_loaded()
     if job.device.is_cpu:
         check_import(job.config.model, import_bytes, job.memory_limit_bytes)
+    return backend, workload, import_bytes
+
+
+def measure(job: TrialJob, conn: Connection | Sender) -> dict[str, Any]:
+    backend, workload, import_bytes = _loaded(job)
 
     def progress(phase: str, done: int, total: int) -> None:
         _send(conn, Progress(phase, done, total))
@@ -145,6 +159,32 @@ def measure(job: TrialJob, conn: Connection | Sender) -> dict[str, Any]:
         "record": record.to_dict(),
         "capacity_bytes": backend.capacity_bytes(),
         "import_bytes": import_bytes,
+    }
+
+
+def measure_series(job: SeriesJob, conn: Connection | Sender) -> dict[str, Any]:
+    """The sizes of a series in this one worker (bsprof.runner.series has the rules); each
+    record goes to the parent as soon as it is measured."""
+    backend, workload, import_bytes = _loaded(job)
+
+    def progress(phase: str, done: int, total: int) -> None:
+        _send(conn, Progress(phase, done, total))
+
+    def measure_one(batch_size: int) -> TrialRecord:
+        _send(conn, Progress(SERIES_NEXT, batch_size, 0))  # the parent's running size
+        return run_trial(workload, job.config, batch_size, backend, progress)
+
+    def send(record: TrialRecord) -> None:
+        _send(conn, MeasuredRecord(record.to_dict()))
+
+    records = run_series(
+        job.batch_sizes, job.stop_above_bytes, backend.begin_trial, measure_one, send
+    )
+    return {
+        "records": [r.to_dict() for r in records],
+        "capacity_bytes": backend.capacity_bytes(),
+        "import_bytes": import_bytes,
+        "worker_pid": os.getpid(),  # the one process every record was measured in
     }
 
 

@@ -1,10 +1,10 @@
 """What the parent asks a worker to do, and what the worker says back. No torch here.
 
 The parent sends one job (a ``Job``) to a fresh child. The child sends, over a pipe, any number
-of ``Progress`` and ``PredictedRecord`` messages, then exactly one ``Final`` message: the job's
-outcome. The parent stamps the outcome with the job's wall time, or, when the child died or
-timed out before saying anything final, makes it a ``Crashed`` itself. An outcome is one of
-these classes; code tells them apart with ``isinstance``.
+of ``Progress``, ``PredictedRecord`` and ``MeasuredRecord`` messages, then exactly one ``Final``
+message: the job's outcome. The parent stamps the outcome with the job's wall time, or, when
+the child died or timed out before saying anything final, makes it a ``Crashed`` itself. An
+outcome is one of these classes; code tells them apart with ``isinstance``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,21 @@ class TrialJob:
 
 
 @dataclass(frozen=True)
+class SeriesJob:
+    """Several batch sizes in one worker, ascending: the model file is imported once and each
+    size after the first reuses the worker (bsprof.runner.series has the rules). Each record is
+    streamed as a ``MeasuredRecord``; the run stops at the first record that is not OK, and
+    before a size whose peak the last two records extrapolate above ``stop_above_bytes``."""
+
+    config: SweepConfig
+    batch_sizes: tuple[int, ...]
+    device: Device  # resolved: cpu, cuda or cuda:N
+    memory_limit_bytes: int | None
+    host_limit_bytes: int | None = None  # the guard while the model file is imported (CPU)
+    stop_above_bytes: int | None = None  # None: only a failure ends the series early
+
+
+@dataclass(frozen=True)
 class PredictJob:
     """Predict on fake tensors: a whole search (``sizes`` empty) or just the given sizes."""
 
@@ -54,10 +69,10 @@ class EnvJob:
     device: Device
 
 
-Job = ProbeJob | TrialJob | EnvJob | PredictJob
+Job = ProbeJob | TrialJob | SeriesJob | EnvJob | PredictJob
 
 ProgressCallback = Callable[[str, int, int], None]  # phase, done, total
-RecordCallback = Callable[[dict[str, Any]], None]  # a predicted TrialRecord's dict
+RecordCallback = Callable[[dict[str, Any]], None]  # a predicted or measured TrialRecord's dict
 
 # --- along the way: child -> parent -------------------------------------------------------
 
@@ -65,17 +80,29 @@ RecordCallback = Callable[[dict[str, Any]], None]  # a predicted TrialRecord's d
 @dataclass(frozen=True)
 class Progress:
     """Where the job is: a trial's ``phase`` and ``done`` of ``total`` iterations; for a
-    prediction, ``done`` is the batch size being predicted (``total`` 0)."""
+    prediction, ``done`` is the batch size being predicted (``total`` 0); in a series, phase
+    ``SERIES_NEXT`` names (in ``done``) the batch size starting now."""
 
     phase: str
     done: int
     total: int
 
 
+SERIES_NEXT = "next batch size"
+
+
 @dataclass(frozen=True)
 class PredictedRecord:
     """One predicted batch size (a TrialRecord's dict), sent as soon as it is known, so the
     parent keeps it if the run is interrupted."""
+
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MeasuredRecord:
+    """One batch size measured in a series (a TrialRecord's dict), sent as soon as it is
+    known: if the worker dies at a later size, the parent keeps the sizes before it."""
 
     record: dict[str, Any]
 
@@ -150,7 +177,7 @@ def deliver(
         if on_progress is not None:
             on_progress(message.phase, message.done, message.total)
         return True
-    if isinstance(message, PredictedRecord):
+    if isinstance(message, (PredictedRecord, MeasuredRecord)):
         if on_record is not None:
             on_record(message.record)
         return True
@@ -177,7 +204,7 @@ class JobRunner(Protocol):
 
 
 Final = Succeeded | ModelFailed | Unsupported | InternalError  # what a child may send last
-ToParent = Progress | PredictedRecord | Final  # every message a child sends
+ToParent = Progress | PredictedRecord | MeasuredRecord | Final  # every message a child sends
 Failure = ModelFailed | Unsupported | InternalError | Crashed  # each has ``failure``: one line
 JobOutcome = Succeeded | Failure
 FINAL_TYPES = (Succeeded, ModelFailed, Unsupported, InternalError)

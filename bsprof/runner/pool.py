@@ -31,6 +31,7 @@ from bsprof.runner.jobs import (
     InternalError,
     Job,
     JobOutcome,
+    MeasuredRecord,
     ProgressCallback,
     RecordCallback,
     deliver,
@@ -96,15 +97,16 @@ class WorkerPool:
         with _main_module_hidden():
             process.start()
         sender.close()  # the child holds the only writer: EOF means it is gone
+        deadline = _Deadline(started, timeout_s)
         try:
-            message = _receive(receiver, started + timeout_s, on_progress, on_record)
+            message = _receive(receiver, deadline, on_progress, on_record)
         except BaseException:
             _stop(process)
             raise
         finally:
             receiver.close()
         if message is None:
-            timed_out = time.perf_counter() >= started + timeout_s
+            timed_out = deadline.passed()
             if not timed_out:
                 process.join(_EXIT_GRACE_S)  # the pipe closed: the child is dying; get its status
             _stop(process)
@@ -141,20 +143,37 @@ def _main_module_hidden() -> Iterator[None]:
             sys.modules["__main__"] = main
 
 
+class _Deadline:
+    """When a job times out: ``timeout_s`` after it started, and in a series (a SeriesJob)
+    ``timeout_s`` after each measured record, so each batch size gets the whole timeout."""
+
+    def __init__(self, started: float, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._at = started + timeout_s
+
+    def renew(self) -> None:
+        self._at = time.perf_counter() + self._timeout_s
+
+    def passed(self) -> bool:
+        return time.perf_counter() >= self._at
+
+
 def _receive(
     conn: Connection,
-    deadline: float,
+    deadline: _Deadline,
     on_progress: ProgressCallback | None,
     on_record: RecordCallback | None = None,
 ) -> Final | None:
     """Read until a final message; None when the child died or the deadline passed."""
-    while time.perf_counter() < deadline:
+    while not deadline.passed():
         if not conn.poll(_POLL_S):
             continue
         try:
             message = conn.recv()
         except (EOFError, OSError):
             return None
+        if isinstance(message, MeasuredRecord):
+            deadline.renew()
         if deliver(message, on_progress, on_record):
             continue
         if isinstance(message, FINAL_TYPES):
