@@ -24,8 +24,9 @@ sys.path.insert(0, str(ROOT))  # tests.reference and tests.unit.test_zoo_predict
 
 from bsprof.config import Precision, SweepConfig  # noqa: E402
 from bsprof.device import CPU  # noqa: E402
+from bsprof.observer import QuietObserver  # noqa: E402
 from bsprof.prediction import predict_iteration  # noqa: E402
-from bsprof.sweeper import QuietObserver, run_sweep  # noqa: E402
+from bsprof.sweeper import run_sweep  # noqa: E402
 from bsprof.units import format_bytes  # noqa: E402
 from bsprof.workload import load_workload  # noqa: E402
 from tests.reference import memtracker_peak  # noqa: E402

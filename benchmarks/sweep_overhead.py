@@ -18,8 +18,9 @@ import time
 
 from bsprof.config import SweepConfig
 from bsprof.device import CPU
+from bsprof.observer import QuietObserver
 from bsprof.records import TrialRecord
-from bsprof.sweeper import QuietObserver, run_sweep
+from bsprof.sweeper import run_sweep
 
 
 def iteration_seconds(record: TrialRecord) -> float:

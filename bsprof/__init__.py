@@ -33,9 +33,10 @@ from bsprof.result import SweepResult, read_sweep
 from bsprof.version import __version__
 
 if TYPE_CHECKING:
+    from bsprof.observer import QuietObserver, SweepObserver
     from bsprof.plan import Plan, PlanRow
     from bsprof.regression import CheckReport, Verdict
-    from bsprof.sweeper import QuietObserver, SweepInterrupted, SweepObserver
+    from bsprof.sweeper import SweepInterrupted
     from bsprof.training_time import EstimateReport, TrainingEstimate
 
 # Names whose modules cost more to import than `bsprof --help` may spend: loaded on first use.

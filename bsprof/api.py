@@ -37,10 +37,10 @@ from bsprof.workload import check_model_source
 
 if TYPE_CHECKING:
     from bsprof.environment import Environment
+    from bsprof.observer import SweepObserver
     from bsprof.regression import CheckReport
     from bsprof.regression.rerun import CheckOutcome
     from bsprof.result import SweepResult
-    from bsprof.sweeper import SweepObserver
     from bsprof.training_time import EstimateReport
 
 ModelSource = str | os.PathLike[str]
@@ -71,7 +71,7 @@ def sweep(
     dataset_size: int | None = None,
     epochs: int | None = None,
     drop_last: bool = False,
-    guide: bool = True,
+    guide: bool = False,
     seq_len: int | Sequence[int] | None = None,
     task: Task | str | None = None,
     lora: int | None = None,
@@ -80,11 +80,10 @@ def sweep(
     strategy: Strategy | str = Strategy.DDP,
     observer: SweepObserver | None = None,
 ) -> SweepResult:
-    """Real training iterations per batch size, each in a fresh worker process. ``model``: a
-    model file's path or ``package.module[:attr]``. Doubling from ``min_batch`` stops at the
-    first out-of-memory; ``exact`` bisects to the largest batch that fits and confirms it;
-    ``batch_sizes`` runs exactly those. Interrupted, it raises ``SweepInterrupted`` (``.partial``
-    holds what was measured)."""
+    """Real training iterations per batch size in workers (small sizes in one reused worker,
+    the rest fresh). ``model``: a file or ``package.module[:attr]``. Doubling stops at the first
+    out-of-memory; ``exact`` finds B (B fits, B + 1 does not); ``batch_sizes`` runs exactly
+    those. Interrupted: ``SweepInterrupted`` (``.partial`` holds what was measured)."""
     config = SweepConfig(
         model=_model_source(model, "sweep"),
         device=Device.parse(device),
@@ -172,7 +171,8 @@ def predict(
 def run(config: SweepConfig, observer: SweepObserver | None = None) -> SweepResult:
     """Run a sweep (measured, or predicted with ``config.predict``) from its configuration:
     what ``sweep`` and ``predict`` call, and the command line too."""
-    from bsprof.sweeper import QuietObserver, run_sweep
+    from bsprof.observer import QuietObserver
+    from bsprof.sweeper import run_sweep
 
     check_model_source(config.model, config.task)
     return run_sweep(config, observer or QuietObserver())
@@ -236,8 +236,8 @@ def check_outcome(
     observer: SweepObserver | None = None,
 ) -> CheckOutcome:
     """``check``, with the rerun sweep the report judged (``.current``) beside the report."""
+    from bsprof.observer import QuietObserver
     from bsprof.regression import parse_threshold, run_check
-    from bsprof.sweeper import QuietObserver
 
     source = _model_source(model, "check")
     check_model_source(source)

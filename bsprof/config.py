@@ -66,7 +66,7 @@ class SweepConfig:
     world_size: int = 1
     oversubscribe: bool = False  # allow more ranks than CPU cores or GPUs
     predict: bool = False  # fake-tensor trials instead of real ones
-    guide: bool = True  # a measured sweep predicts first to steer its search
+    guide: bool = False  # a measured sweep predicts first to steer its search (else beside it)
     self_check: bool = True  # compare a prediction with one real CPU iteration (small models)
     target: DeviceModel | None = None  # the device a prediction is for (--device-memory/--gpu)
     training: TrainingSetup | None = None  # what the model file's loop is made of (probed)

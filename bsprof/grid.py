@@ -18,7 +18,7 @@ from bsprof.records import TrialRecord
 from bsprof.result import SweepResult
 
 if TYPE_CHECKING:
-    from bsprof.sweeper import SweepObserver
+    from bsprof.observer import SweepObserver
 
 
 class GridObserver:

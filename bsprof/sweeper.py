@@ -8,11 +8,11 @@ keeps what was measured). This module must not import torch.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from bsprof.background import Background
 from bsprof.config import DEFAULT_CAP_WARNING, DEFAULT_CPU_RAM_FRACTION, SweepConfig
 from bsprof.device import Device
 from bsprof.environment import Environment
@@ -20,43 +20,23 @@ from bsprof.errors import BsprofError, ConfigError, ModelFileError
 from bsprof.grid import GridObserver, merge
 from bsprof.lifetime import run_directory
 from bsprof.model_setup import Strategy
+from bsprof.observer import SweepObserver
 from bsprof.phases import Stopwatch
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.result import SweepResult
 from bsprof.runner import jobs
-from bsprof.runner.jobs import JobRunner
+from bsprof.runner.jobs import JobOutcome, JobRunner
 from bsprof.runner.pool import WorkerPool
-from bsprof.runner.series import SeriesReceiver
-from bsprof.search import FAR_BEYOND_FACTOR, Guide, Measure, SearchPlan, search
+from bsprof.search import FAR_BEYOND_FACTOR, Guide, SearchOutcome, SearchPlan, search
 from bsprof.sweep_state import SweepState
 from bsprof.sysinfo import ram_share_bytes, usable_cpu_count
 from bsprof.training_setup import TrainingSetup
+from bsprof.trials import TrialRunner, host_limit
 from bsprof.units import format_bytes
 
 
 class PredictionUnsupportedError(BsprofError):
     """``--predict`` on a model that cannot run on fake tensors (exit 2)."""
-
-
-class SweepObserver(Protocol):
-    def trial_started(self, batch_size: int) -> None: ...
-
-    def trial_progress(self, batch_size: int, phase: str, done: int, total: int) -> None: ...
-
-    def trial_finished(self, record: TrialRecord, snapshot: SweepResult) -> None: ...
-
-
-class QuietObserver:
-    """A SweepObserver that shows nothing (benchmarks, library use)."""
-
-    def trial_started(self, batch_size: int) -> None:
-        pass
-
-    def trial_progress(self, batch_size: int, phase: str, done: int, total: int) -> None:
-        pass
-
-    def trial_finished(self, record: TrialRecord, snapshot: SweepResult) -> None:
-        pass
 
 
 class SweepInterrupted(Exception):
@@ -90,9 +70,8 @@ def run_sweep(
                 with watch.timing("prediction"):
                     predicted = _predicted_sweep(state, pool, observer)
                 return replace(predicted, phases=watch.phases())
-            with watch.timing("prediction"):
-                guide = _guide(state, pool, observer)
-            outcome = search(_plan(state), _measuring(state, pool, observer, watch), guide)
+            trials = TrialRunner(state, pool, observer, watch)
+            outcome = _search(state, pool, observer, trials, watch, beside=runner is None)
     except KeyboardInterrupt as exc:
         partial = holder[0].snapshot(complete=False) if holder else _nothing_yet(config)
         raise SweepInterrupted(partial, exc) from None
@@ -119,23 +98,6 @@ def _each_seq_len(
             parts = [*done, exc.partial] if exc.partial.results or not done else done
             raise SweepInterrupted(merge(config, parts, complete=False), exc.cause) from None
     return merge(config, done, complete=True)
-
-
-def _measuring(
-    state: SweepState, pool: JobRunner, observer: SweepObserver, watch: Stopwatch
-) -> Measure:
-    ladder = set(state.config.doubling_sizes)
-
-    def measure(batch_size: int) -> TrialRecord:
-        phase = "doubling trials" if batch_size in ladder else "boundary trials"
-        with watch.timing(phase):
-            record = state.stamped(_measure(state, pool, observer, batch_size))
-        # a re-check of a size replaces it here; the search merges both runs at the end
-        state.records = [r for r in state.records if r.batch_size != batch_size] + [record]
-        observer.trial_finished(record, state.snapshot(complete=False))
-        return record
-
-    return measure
 
 
 def _nothing_yet(config: SweepConfig) -> SweepResult:
@@ -211,13 +173,6 @@ def _check_world_size(config: SweepConfig, device: Device, gpus: int) -> None:
         )
 
 
-def host_limit() -> int | None:
-    """The guard on host memory around the user's code in any worker (the model file's import,
-    predictions and their self-check): the default share of the RAM available, so a runaway
-    allocation fails cleanly instead of meeting the kernel's OOM killer."""
-    return ram_share_bytes(DEFAULT_CPU_RAM_FRACTION)
-
-
 def _initial_state(config: SweepConfig, probe: dict[str, Any]) -> SweepState:
     device = Device.parse(probe["device"])
     limit = config.memory_limit_bytes
@@ -281,27 +236,59 @@ def _plan(state: SweepState) -> SearchPlan:
     )
 
 
-def _guide(state: SweepState, pool: JobRunner, observer: SweepObserver) -> Guide | None:
-    """Predict every planned size first: the predictions sit beside the measurements (and a
-    ``check`` baseline gates on them), and with ``guide`` and a memory limit they steer the
-    search: sizes predicted far beyond the limit are skipped, --exact starts at the predicted
-    boundary. A model that cannot run on fake tensors gets the plain search and a note.
-    """
+def _search(
+    state: SweepState,
+    pool: JobRunner,
+    observer: SweepObserver,
+    trials: TrialRunner,
+    watch: Stopwatch,
+    beside: bool = True,
+) -> SearchOutcome:
+    """Measure, with every planned size predicted too: the predictions sit beside the
+    measurements (and a ``check`` baseline gates on them). By default the prediction runs beside
+    the trials, in a worker at the lowest CPU priority with one thread (it takes the cycles the
+    trials leave idle), and is attached when the search is done. With ``guide`` (or jobs run
+    in this process, ``beside`` False) it runs first and steers the search instead: sizes
+    predicted far beyond the limit are skipped, and where trials report no limit-counted peak,
+    --exact starts at the predicted boundary."""
+    if state.config.guide or not beside:
+        with watch.timing("prediction"):
+            guide = _take_prediction(state, _predict(state, pool, observer))
+        return search(_plan(state), trials.measure, guide)
+    predicting = Background(lambda: _predict(state, pool, None))
+    outcome = search(_plan(state), trials.measure)
+    with watch.timing("prediction (waited for after the trials)"):
+        _take_prediction(state, predicting.result())
+    return replace(outcome, records=tuple(trials.with_prediction(r) for r in outcome.records))
+
+
+def _predict(state: SweepState, pool: JobRunner, observer: SweepObserver | None) -> JobOutcome:
+    """Predict the planned sizes up to twice the limit; ``observer`` None: in the background
+    (niced, one thread, no progress shown)."""
     config, limit = state.config, state.capacity_bytes
     sizes = config.batch_sizes or config.doubling_sizes
-    observer.trial_started(sizes[0])
+    if observer is not None:
+        observer.trial_started(sizes[0])
     job = jobs.PredictJob(
         config,
         sizes=tuple(sizes),
         cuda_kernels=state.device.is_cuda,
         stop_above_bytes=None if limit is None else int(FAR_BEYOND_FACTOR * limit),
         host_limit_bytes=host_limit(),
+        background=observer is None,
     )
-    outcome = pool.run(
-        job,
-        config.trial_timeout_s,
-        lambda phase, batch, _: observer.trial_progress(batch, phase, 0, 0),
+    progress = (
+        None
+        if observer is None
+        else lambda phase, batch, _: observer.trial_progress(batch, phase, 0, 0)
     )
+    return pool.run(job, config.trial_timeout_s, progress)
+
+
+def _take_prediction(state: SweepState, outcome: JobOutcome) -> Guide | None:
+    """The predictions into the sweep's state; the guide they make where one may steer. A model
+    that cannot run on fake tensors gets the plain search and a note."""
+    config, limit = state.config, state.capacity_bytes
     if not isinstance(outcome, jobs.Succeeded):
         why = (outcome.failure or "unknown").splitlines()[0]
         state.warnings.append(f"no prediction ({why}); plain search, measured numbers only")
@@ -314,76 +301,6 @@ def _guide(state: SweepState, pool: JobRunner, observer: SweepObserver) -> Guide
         return None
     peaks = {b: p.predicted_peak_bytes for b, p in state.predictions.items()}
     return Guide(predicted_bytes=peaks, limit_bytes=limit)
-
-
-def _measure(
-    state: SweepState, pool: JobRunner, observer: SweepObserver, batch_size: int
-) -> TrialRecord:
-    device = state.device
-    observer.trial_started(batch_size)
-    if state.config.distributed:
-        from bsprof.runner.torchrun import run_ddp_trial
-
-        observer.trial_progress(batch_size, f"{state.config.world_size} ranks (torchrun)", 0, 0)
-        record = run_ddp_trial(state.config, batch_size, device, state.config.memory_limit_bytes)
-        return _with_prediction(state, record)
-    job = jobs.TrialJob(
-        state.config, batch_size, device, state.config.memory_limit_bytes, host_limit()
-    )
-    outcome = pool.run(
-        job,
-        state.config.trial_timeout_s,
-        lambda phase, done, total: observer.trial_progress(batch_size, phase, done, total),
-    )
-    if isinstance(outcome, jobs.Succeeded):
-        state.take_worker_facts(outcome.payload)
-    return _with_prediction(state, _record_from(outcome, batch_size))
-
-
-def _measure_series(
-    state: SweepState,
-    pool: JobRunner,
-    observer: SweepObserver,
-    sizes: Sequence[int],
-    stop_above_bytes: int | None = None,
-) -> list[TrialRecord]:
-    """The sizes in one reused worker, ascending (jobs.SeriesJob; bsprof.runner.series has the
-    rules): the records it streamed, plus a CRASH for the size it was running if it died or
-    timed out. It may stop early: sizes without a record are left for fresh workers."""
-    receiver = SeriesReceiver(
-        sizes,
-        observer.trial_started,
-        observer.trial_progress,
-        lambda data: _with_prediction(state, state.stamped(TrialRecord.from_dict(data))),
-    )
-    limit = state.config.memory_limit_bytes
-    job = jobs.SeriesJob(state.config, receiver.batch_sizes, state.device, limit, host_limit(),
-                         stop_above_bytes)  # fmt: skip
-    outcome = pool.run(job, state.config.trial_timeout_s, receiver.on_progress, receiver.on_record)
-    if isinstance(outcome, jobs.Succeeded):
-        state.take_worker_facts(outcome.payload)
-        return receiver.records
-    crashed = receiver.crashed_size()
-    if crashed is None:  # it died after its last size: every record is in
-        return receiver.records
-    crash = replace(_record_from(outcome, crashed), trial_wall_s=receiver.since_last_record_s(),
-                    reused_worker=bool(receiver.records))  # fmt: skip
-    return [*receiver.records, _with_prediction(state, state.stamped(crash))]
-
-
-def _with_prediction(state: SweepState, record: TrialRecord) -> TrialRecord:
-    prediction = state.predictions.get(record.batch_size)
-    return record if prediction is None else replace(record, prediction=prediction)
-
-
-def _record_from(outcome: jobs.JobOutcome, batch_size: int) -> TrialRecord:
-    if isinstance(outcome, jobs.ModelFailed):
-        raise ModelFileError(outcome.message)
-    if not isinstance(outcome, jobs.Succeeded):  # died, timed out, or (a bug) failed inside bsprof
-        return TrialRecord(
-            batch_size, TrialStatus.CRASH, error=outcome.failure, trial_wall_s=outcome.wall_s
-        )
-    return replace(TrialRecord.from_dict(outcome.payload["record"]), trial_wall_s=outcome.wall_s)
 
 
 def _payload(outcome: jobs.JobOutcome, crashed: str) -> dict[str, Any]:

@@ -171,16 +171,17 @@ class CpuBackend:
     def prepare(self, memory_limit_bytes: int | None, guard_bytes: int | None = None) -> None:
         tame_allocator()
         warm_up_runtime()
-        self._baseline_rss = self._anonymous_rss()
         self._requested = memory_limit_bytes
         guards = [b for b in (memory_limit_bytes, guard_bytes) if b is not None]
         self._limit = cap_address_space(max(guards) if guards else None)
+        self._baseline_rss = self._anonymous_rss()  # after the cap's Python heap reserve
 
     def model_loaded(self) -> int:
         """The trial's cap and peaks count from here; returns what the import took."""
-        before = self._baseline_rss
+        # read before the cap: the Python heap it reserves (about 1 MiB) is not the import's
+        imported = max(0, self._anonymous_rss() - self._baseline_rss)
         self._cap_from_here()
-        return max(0, self._baseline_rss - before)
+        return imported
 
     def begin_trial(self) -> None:
         """The last trial's tensors, model and optimizer are garbage by now, some of them in

@@ -58,8 +58,9 @@ Guide = Annotated[
     bool,
     typer.Option(
         "--guide/--no-guide",
-        help="Measured sweeps: skip sizes predicted far beyond the memory limit and start "
-        "--exact at the predicted boundary (predictions are shown either way).",
+        help="Measured sweeps: predict before measuring and let the prediction steer (skip "
+        "sizes predicted far beyond the memory limit). Default: the prediction runs beside "
+        "the trials at the lowest CPU priority; predictions are shown either way.",
         rich_help_panel=opt.SEARCH,
     ),
 ]
@@ -141,7 +142,7 @@ def sweep(
     max_batch: MaxBatch = None,
     exact: Exact = False,
     recheck: Recheck = False,
-    guide: Guide = True,
+    guide: Guide = False,
     warmup: opt.Warmup = opt.DEFAULT_WARMUP,
     iters: opt.Iters = opt.DEFAULT_ITERS,
     min_time: opt.MinTime = None,

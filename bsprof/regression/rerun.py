@@ -13,13 +13,14 @@ from pathlib import Path
 
 from bsprof.config import SweepConfig
 from bsprof.errors import InputFileError
+from bsprof.observer import SweepObserver
 from bsprof.records import TrialStatus
 from bsprof.regression.compare import compare
 from bsprof.regression.metrics import is_timing
 from bsprof.regression.report import CheckReport
 from bsprof.regression.thresholds import Threshold
 from bsprof.result import SweepResult, read_sweep
-from bsprof.sweeper import SweepObserver, run_sweep
+from bsprof.sweeper import run_sweep
 
 
 @dataclass(frozen=True)

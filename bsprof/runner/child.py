@@ -193,6 +193,9 @@ def predict(job: PredictJob, conn: Connection | Sender) -> dict[str, Any]:
     self-check: the prediction against one real CPU iteration at the smallest batch size."""
     if job.config.threads is not None:
         torch.set_num_threads(job.config.threads)
+    if job.background:  # the trials beside it keep the CPU: this takes what they leave idle
+        os.nice(19)
+        torch.set_num_threads(1)
     _cap_host(job.host_limit_bytes)  # fake tensors never touch CUDA
     workload = load_workload(job.config.model, job.config.task)
 

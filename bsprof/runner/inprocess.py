@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from bsprof.observer import QuietObserver, SweepObserver
 from bsprof.runner.child import outcome_of
 from bsprof.runner.jobs import (
     Job,
@@ -23,7 +24,7 @@ from bsprof.runner.jobs import (
     ToParent,
     deliver,
 )
-from bsprof.sweeper import QuietObserver, SweepObserver, run_sweep
+from bsprof.sweeper import run_sweep
 from bsprof.workload import in_memory_workload
 
 if TYPE_CHECKING:

@@ -60,6 +60,7 @@ class PredictJob:
     cuda_kernels: bool = False  # predict what a CUDA run allocates (e.g. foreach optimizers)
     stop_above_bytes: int | None = None  # with sizes: stop after the first prediction above
     host_limit_bytes: int | None = None  # address-space cap before the user's code runs
+    background: bool = False  # beside measured trials: lowest CPU priority, one thread
 
 
 @dataclass(frozen=True)

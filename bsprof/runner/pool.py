@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 import types
 from collections.abc import Iterator
@@ -80,6 +81,8 @@ class WorkerPool:
         self._ctx.set_forkserver_preload(_PRELOAD)
         self._log_dir = log_dir
         self._jobs = 0
+        # a measured sweep's prediction starts from a second thread (bsprof.background)
+        self._starting = threading.Lock()
 
     def run(
         self,
@@ -94,7 +97,7 @@ class WorkerPool:
         process = self._ctx.Process(
             target=child_entry, args=(job, sender, log_path, dict(os.environ)), daemon=True
         )
-        with _main_module_hidden():
+        with self._starting, _main_module_hidden():
             process.start()
         sender.close()  # the child holds the only writer: EOF means it is gone
         deadline = _Deadline(started, timeout_s)
@@ -121,8 +124,9 @@ class WorkerPool:
     def _next_log_path(self) -> str | None:
         if self._log_dir is None:
             return None
-        self._jobs += 1
-        return str(self._log_dir / f"job-{self._jobs:03d}.log")
+        with self._starting:
+            self._jobs += 1
+            return str(self._log_dir / f"job-{self._jobs:03d}.log")
 
 
 @contextlib.contextmanager

@@ -20,11 +20,12 @@ import pytest
 from bsprof.config import SweepConfig
 from bsprof.device import CPU
 from bsprof.environment import Environment
+from bsprof.observer import QuietObserver
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.runner import jobs
 from bsprof.runner.pool import WorkerPool
 from bsprof.sweep_state import SweepState
-from bsprof.sweeper import QuietObserver, _measure_series, host_limit
+from bsprof.trials import _measure_series, host_limit
 from tests.processes import ROOT
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,162 @@
+"""Measuring the batch sizes a search asks for: a reused worker for the small sizes, fresh
+workers near the capacity and for the boundary.
+
+The search asks for one size at a time (bsprof.search's ``Measure``). Its first doubling size
+starts a series (jobs.SeriesJob, rules in bsprof.runner.series): the ladder runs in one worker
+while the line through the peaks so far keeps the next size under ``WARM_SHARE`` of the
+capacity, and the search gets those records as it asks, without a process start and an import
+each. A size the series did not finish (it stopped there, or the size failed: a failure is
+never trusted from a reused worker) runs in a fresh worker, as every size near the capacity
+does. Sizes off the ladder (--exact's boundary search) decide only whether a size fits: they
+run one warm-up and one timed iteration, enough to reach the optimizer's state. No torch here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bsprof.config import DEFAULT_CPU_RAM_FRACTION
+from bsprof.errors import ModelFileError
+from bsprof.observer import SweepObserver
+from bsprof.phases import Stopwatch
+from bsprof.records import TrialRecord, TrialStatus
+from bsprof.runner import jobs
+from bsprof.runner.jobs import JobRunner
+from bsprof.runner.series import SeriesReceiver
+from bsprof.sweep_state import SweepState
+from bsprof.sysinfo import ram_share_bytes
+
+# A series runs sizes the line keeps under this share of the capacity: far enough below it that
+# what a reused worker does not count (oneDNN's kernels, ~4 MiB on small_cnn) cannot decide a
+# fit, and the largest fits, whose peaks place --exact's jump, come from fresh workers.
+WARM_SHARE = 0.6
+
+
+def host_limit() -> int | None:
+    """The guard on host memory around the user's code in any worker (the model file's import,
+    predictions and their self-check): the default share of the RAM available, so a runaway
+    allocation fails cleanly instead of meeting the kernel's OOM killer."""
+    return ram_share_bytes(DEFAULT_CPU_RAM_FRACTION)
+
+
+class TrialRunner:
+    """The search's ``measure``: each record stamped, given its prediction, timed into its phase
+    and shown to the observer as it finishes."""
+
+    def __init__(
+        self, state: SweepState, pool: JobRunner, observer: SweepObserver, watch: Stopwatch
+    ) -> None:
+        self._state, self._pool, self._observer, self._watch = state, pool, observer, watch
+        config = state.config
+        self._ladder = () if config.batch_sizes else tuple(config.doubling_sizes)
+        capacity = state.capacity_bytes
+        reusable = not config.distributed and capacity is not None
+        self._series_left = reusable and bool(self._ladder)
+        self._stop_above = None if capacity is None else int(WARM_SHARE * capacity)
+        self._ready: dict[int, TrialRecord] = {}
+
+    def measure(self, batch_size: int) -> TrialRecord:
+        phase = "doubling trials" if batch_size in self._ladder else "boundary trials"
+        with self._watch.timing(phase):
+            record = self._take(batch_size)
+        state = self._state
+        # a re-check of a size replaces it here; the search merges both runs at the end
+        state.records = [r for r in state.records if r.batch_size != batch_size] + [record]
+        self._observer.trial_finished(record, state.snapshot(complete=False))
+        return record
+
+    def _take(self, batch_size: int) -> TrialRecord:
+        if batch_size in self._ready:
+            return self._ready.pop(batch_size)
+        if self._series_left and batch_size in self._ladder:
+            self._series_left = False
+            sizes = [s for s in self._ladder if s >= batch_size]
+            series = _measure_series(
+                self._state, self._pool, self._observer, sizes, self._stop_above
+            )
+            self._ready = {r.batch_size: r for r in series if r.fits}
+            if batch_size in self._ready:
+                return self._ready.pop(batch_size)
+        fit_only = bool(self._ladder) and batch_size not in self._ladder
+        return self._state.stamped(
+            _measure(self._state, self._pool, self._observer, batch_size, fit_only)
+        )
+
+    def with_prediction(self, record: TrialRecord) -> TrialRecord:
+        return _with_prediction(self._state, record)
+
+
+def _measure(
+    state: SweepState,
+    pool: JobRunner,
+    observer: SweepObserver,
+    batch_size: int,
+    fit_only: bool = False,
+) -> TrialRecord:
+    device = state.device
+    observer.trial_started(batch_size)
+    if state.config.distributed:
+        from bsprof.runner.torchrun import run_ddp_trial
+
+        observer.trial_progress(batch_size, f"{state.config.world_size} ranks (torchrun)", 0, 0)
+        record = run_ddp_trial(state.config, batch_size, device, state.config.memory_limit_bytes)
+        return _with_prediction(state, record)
+    config = state.config
+    if fit_only:
+        config = replace(config, warmup=1, iters=1, min_time_s=None)
+    job = jobs.TrialJob(config, batch_size, device, config.memory_limit_bytes, host_limit())
+    outcome = pool.run(
+        job,
+        state.config.trial_timeout_s,
+        lambda phase, done, total: observer.trial_progress(batch_size, phase, done, total),
+    )
+    if isinstance(outcome, jobs.Succeeded):
+        state.take_worker_facts(outcome.payload)
+    return _with_prediction(state, _record_from(outcome, batch_size))
+
+
+def _measure_series(
+    state: SweepState,
+    pool: JobRunner,
+    observer: SweepObserver,
+    sizes: Sequence[int],
+    stop_above_bytes: int | None = None,
+) -> list[TrialRecord]:
+    """The sizes in one reused worker, ascending (jobs.SeriesJob; bsprof.runner.series has the
+    rules): the records it streamed, plus a CRASH for the size it was running if it died or
+    timed out. It may stop early: sizes without a record are left for fresh workers."""
+    receiver = SeriesReceiver(
+        sizes,
+        observer.trial_started,
+        observer.trial_progress,
+        lambda data: _with_prediction(state, state.stamped(TrialRecord.from_dict(data))),
+    )
+    limit = state.config.memory_limit_bytes
+    job = jobs.SeriesJob(state.config, receiver.batch_sizes, state.device, limit, host_limit(),
+                         stop_above_bytes)  # fmt: skip
+    outcome = pool.run(job, state.config.trial_timeout_s, receiver.on_progress, receiver.on_record)
+    if isinstance(outcome, jobs.Succeeded):
+        state.take_worker_facts(outcome.payload)
+        return receiver.records
+    crashed = receiver.crashed_size()
+    if crashed is None:  # it died after its last size: every record is in
+        return receiver.records
+    crash = replace(_record_from(outcome, crashed), trial_wall_s=receiver.since_last_record_s(),
+                    reused_worker=bool(receiver.records))  # fmt: skip
+    return [*receiver.records, _with_prediction(state, state.stamped(crash))]
+
+
+def _with_prediction(state: SweepState, record: TrialRecord) -> TrialRecord:
+    prediction = state.predictions.get(record.batch_size)
+    return record if prediction is None else replace(record, prediction=prediction)
+
+
+def _record_from(outcome: jobs.JobOutcome, batch_size: int) -> TrialRecord:
+    if isinstance(outcome, jobs.ModelFailed):
+        raise ModelFileError(outcome.message)
+    if not isinstance(outcome, jobs.Succeeded):  # died, timed out, or (a bug) failed inside bsprof
+        return TrialRecord(
+            batch_size, TrialStatus.CRASH, error=outcome.failure, trial_wall_s=outcome.wall_s
+        )
+    return replace(TrialRecord.from_dict(outcome.payload["record"]), trial_wall_s=outcome.wall_s)
