@@ -27,6 +27,7 @@ from bsprof.result import SweepResult
 from bsprof.runner import jobs
 from bsprof.runner.jobs import JobOutcome, JobRunner
 from bsprof.runner.pool import WorkerPool
+from bsprof.runner.preload import library_modules
 from bsprof.search import FAR_BEYOND_FACTOR, Guide, SearchOutcome, SearchPlan, search
 from bsprof.sweep_state import SweepState
 from bsprof.sysinfo import ram_share_bytes, usable_cpu_count
@@ -62,7 +63,7 @@ def run_sweep(
     watch = Stopwatch()
     try:
         with tempfile.TemporaryDirectory(prefix="sweep-", dir=run_directory()) as logs:
-            pool = runner or WorkerPool(Path(logs))
+            pool = runner or WorkerPool(Path(logs), preload=library_modules(config.model, config))
             with watch.timing("probe"):
                 state = _initial_state(config, _probe(config, pool))
             holder.append(state)

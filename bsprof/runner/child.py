@@ -142,6 +142,8 @@ def _loaded(job: TrialJob | SeriesJob) -> tuple[Backend, Workload, int]:
     backend = create_backend(job.device)
     backend.prepare(job.memory_limit_bytes, job.host_limit_bytes)  # before the user's code
     workload = load_workload(job.config.model, job.config.task)
+    # What importing the model file kept. Libraries the fork server preloaded for it
+    # (bsprof.runner.preload) are start-up, like torch: already there, not counted here.
     import_bytes = backend.model_loaded()
     if job.device.is_cpu:
         check_import(job.config.model, import_bytes, job.memory_limit_bytes)

@@ -1,7 +1,8 @@
 """Isolated worker processes: every job (the probe, each batch size) runs in a fresh child.
 
 Children are forked from a fork server that has imported torch once, so a trial does not pay
-the ~2 s import. The parent and the fork server never import torch's CUDA side: each child
+the ~2 s import; and the model file's libraries (transformers: ~1.4 s), bsprof.runner.preload
+says which. The parent and the fork server never import torch's CUDA side: each child
 initialises CUDA itself. A child that dies, is killed or outlives its timeout is an outcome,
 not an exception: the sweep goes on.
 
@@ -37,10 +38,17 @@ from bsprof.runner.jobs import (
     RecordCallback,
     deliver,
 )
+from bsprof.runner.preload import PRELOAD_ENV
 
 # the guard first: the fork server dies with bsprof and removes its files; then torch, the
-# backends and the measurement code; then this module, where a child starts (child_entry)
-_PRELOAD = ["bsprof.runner._forkserver_setup", "bsprof.runner.child", "bsprof.runner.pool"]
+# backends and the measurement code; then this module, where a child starts (child_entry); last
+# the model's libraries (bsprof.runner.preload), which need torch loaded to check CUDA after them
+_PRELOAD = [
+    "bsprof.runner._forkserver_setup",
+    "bsprof.runner.child",
+    "bsprof.runner.pool",
+    "bsprof.runner._preload_libraries",
+]
 _POLL_S = 0.1
 _EXIT_GRACE_S = 10.0
 _LOG_TAIL_LINES = 8
@@ -73,13 +81,20 @@ def child_entry(job: Job, conn: Connection, log_path: str | None, environ: dict[
 
 
 class WorkerPool:
-    """Starts one child per job from a shared, torch-preloaded fork server."""
+    """Starts one child per job from a shared, torch-preloaded fork server.
 
-    def __init__(self, log_dir: Path | None = None) -> None:
+    ``preload``: imports the fork server runs once more (bsprof.runner.preload.library_modules:
+    the model's libraries), so that no child pays for them. Only the first pool of a process
+    starts the fork server: a later pool's ``preload`` is a no-op (a speed-up forgone, nothing
+    else; its children import what they need).
+    """
+
+    def __init__(self, log_dir: Path | None = None, *, preload: tuple[str, ...] = ()) -> None:
         run_directory()  # named in the environment before the fork server starts
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(_PRELOAD)
         self._log_dir = log_dir
+        self._preload = preload
         self._jobs = 0
         # a measured sweep's prediction starts from a second thread (bsprof.background)
         self._starting = threading.Lock()
@@ -97,8 +112,8 @@ class WorkerPool:
         process = self._ctx.Process(
             target=child_entry, args=(job, sender, log_path, dict(os.environ)), daemon=True
         )
-        with self._starting, _main_module_hidden():
-            process.start()
+        with self._starting, _main_module_hidden(), _preload_named(self._preload):
+            process.start()  # starts the fork server, the first time
         sender.close()  # the child holds the only writer: EOF means it is gone
         deadline = _Deadline(started, timeout_s)
         try:
@@ -160,6 +175,21 @@ class _Deadline:
 
     def passed(self) -> bool:
         return time.perf_counter() >= self._at
+
+
+@contextlib.contextmanager
+def _preload_named(preload: tuple[str, ...]) -> Iterator[None]:
+    """The fork server, if this start starts it, inherits the list (in its environment); the
+    parent's own environment, and with it every child's, is left as it was."""
+    previous = os.environ.get(PRELOAD_ENV)
+    os.environ[PRELOAD_ENV] = " ".join(preload)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[PRELOAD_ENV]
+        else:
+            os.environ[PRELOAD_ENV] = previous
 
 
 def _receive(
