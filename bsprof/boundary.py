@@ -57,11 +57,15 @@ class MemoryLine:
 def memory_line(records: Sequence[TrialRecord], near: int | None = None) -> MemoryLine | None:
     """The line through the fit nearest ``near`` (default: the largest fit) and the largest
     other fit below it, using limit-counted peaks; None without two such fits, or when memory
-    did not grow between them."""
+    did not grow between them. Fresh workers' fits first: a reused worker's peak leaves out
+    what an earlier trial left mapped (oneDNN's kernels: ~4 MiB on a small CNN), which tilts a
+    line through one fresh and one reused point."""
+    fits = [r for r in records if r.fits and r.limit_peak_bytes is not None]
+    fresh = [r for r in fits if not r.reused_worker and (near is None or r.batch_size <= near)]
     measured = {
         r.batch_size: r.limit_peak_bytes
-        for r in records
-        if r.fits and r.limit_peak_bytes is not None
+        for r in (fresh if len(fresh) > 1 else fits)
+        if r.limit_peak_bytes is not None
     }
     sizes = sorted(measured)
     if near is not None:

@@ -30,7 +30,7 @@ from bsprof.sysinfo import ram_share_bytes
 # A series runs sizes the line keeps under this share of the capacity: far enough below it that
 # what a reused worker does not count (oneDNN's kernels, ~4 MiB on small_cnn) cannot decide a
 # fit, and the largest fits, whose peaks place --exact's jump, come from fresh workers.
-WARM_SHARE = 0.6
+WARM_SHARE = 0.5
 
 
 def host_limit() -> int | None:
