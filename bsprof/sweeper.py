@@ -268,13 +268,15 @@ def _predict(state: SweepState, pool: JobRunner, observer: SweepObserver | None)
     (niced, one thread, no progress shown)."""
     config, limit = state.config, state.capacity_bytes
     sizes = config.batch_sizes or config.doubling_sizes
+    factor = 1.0 if observer is None else FAR_BEYOND_FACTOR
     if observer is not None:
         observer.trial_started(sizes[0])
     job = jobs.PredictJob(
         config,
         sizes=tuple(sizes),
         cuda_kernels=state.device.is_cuda,
-        stop_above_bytes=None if limit is None else int(FAR_BEYOND_FACTOR * limit),
+        # steering needs the sizes up to twice the limit; beside the trials, the table's do
+        stop_above_bytes=None if limit is None else int(factor * limit),
         host_limit_bytes=host_limit(),
         background=observer is None,
     )

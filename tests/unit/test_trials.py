@@ -1,0 +1,124 @@
+"""bsprof.trials.TrialRunner against a fake job runner: which sizes run in the reused worker,
+which in fresh ones, and with what settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bsprof.config import SweepConfig
+from bsprof.device import CPU
+from bsprof.environment import Environment
+from bsprof.observer import QuietObserver
+from bsprof.phases import Stopwatch
+from bsprof.records import TimingStats, TrialRecord, TrialStatus
+from bsprof.runner import jobs
+from bsprof.search import SearchPlan, search
+from bsprof.sweep_state import SweepState
+from bsprof.trials import WARM_SHARE, TrialRunner
+
+MIB = 2**20
+CAPACITY = 64 * MIB
+
+
+def need(batch_size: int) -> int:
+    return 12 * MIB + batch_size * 11 * 1024  # boundary: 4840
+
+
+def record(batch_size: int, fits: bool, reused: bool = False) -> TrialRecord:
+    if not fits:
+        return TrialRecord(batch_size, TrialStatus.OOM, error="can't allocate memory")
+    return TrialRecord(
+        batch_size, TrialStatus.OK, timing=TimingStats((0.01,)),
+        peak_memory_bytes=need(batch_size), limit_peak_bytes=need(batch_size),
+        reused_worker=reused,
+    )  # fmt: skip
+
+
+@dataclass
+class FakePool:
+    """Series stop where the next size's need passes ``stop_above_bytes``; ``fail_in_series``
+    makes that size run out of memory in the reused worker only."""
+
+    fail_in_series: int | None = None
+    series: list[tuple[int, ...]] = field(default_factory=list)
+    fresh: list[tuple[int, int, int]] = field(default_factory=list)  # size, warmup, iters
+
+    def run(
+        self,
+        job: jobs.Job,
+        timeout_s: float,
+        on_progress: jobs.ProgressCallback | None = None,
+        on_record: jobs.RecordCallback | None = None,
+    ) -> jobs.JobOutcome:
+        if isinstance(job, jobs.SeriesJob):
+            return self._series(job, on_progress, on_record)
+        assert isinstance(job, jobs.TrialJob)
+        self.fresh.append((job.batch_size, job.config.warmup, job.config.iters))
+        fits = need(job.batch_size) <= CAPACITY
+        return jobs.Succeeded({"record": record(job.batch_size, fits).to_dict()})
+
+    def _series(
+        self,
+        job: jobs.SeriesJob,
+        on_progress: jobs.ProgressCallback | None,
+        on_record: jobs.RecordCallback | None,
+    ) -> jobs.JobOutcome:
+        assert on_progress is not None and on_record is not None
+        ran: list[int] = []
+        sent = []
+        for size in job.batch_sizes:
+            if ran and job.stop_above_bytes is not None and need(size) > job.stop_above_bytes:
+                break
+            ran.append(size)
+            on_progress(jobs.SERIES_NEXT, size, 0)
+            fits = size != self.fail_in_series
+            sent.append(record(size, fits, reused=len(ran) > 1))
+            on_record(sent[-1].to_dict())
+            if not fits:
+                break
+        self.series.append(tuple(ran))
+        return jobs.Succeeded({"records": [r.to_dict() for r in sent]})
+
+
+def runner(pool: FakePool, **settings: object) -> TrialRunner:
+    config = SweepConfig("model.py", device=CPU, memory_limit_bytes=CAPACITY, **settings)  # type: ignore[arg-type]
+    state = SweepState(config, Environment(), CAPACITY, [], [], CPU)
+    return TrialRunner(state, pool, QuietObserver(), Stopwatch())
+
+
+def test_small_sizes_share_a_worker_and_the_rest_are_fresh() -> None:
+    pool = FakePool()
+    trials = runner(pool, exact=True, max_batch=8192)
+    plan = SearchPlan((1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192),
+                      exact=True, limit_bytes=CAPACITY)  # fmt: skip
+    outcome = search(plan, trials.measure)
+    assert max(r.batch_size for r in outcome.records if r.fits) == 4840
+    # one series, up to the last size under half the capacity (2048 needs 32 MiB: over it)
+    assert pool.series == [(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)]
+    assert need(2048) > WARM_SHARE * CAPACITY >= need(1024)
+    fresh_sizes = [size for size, _, _ in pool.fresh]
+    assert fresh_sizes[:2] == [2048, 4096]
+    # the ladder keeps --warmup/--iters; the boundary's trials only decide fit or not
+    settings = {size: (warmup, iters) for size, warmup, iters in pool.fresh}
+    assert settings[2048] == (SweepConfig("m").warmup, SweepConfig("m").iters)
+    assert all(settings[s] == (1, 1) for s in fresh_sizes[2:])
+    assert fresh_sizes[-2:] == [4840, 4841]
+
+
+def test_a_failure_in_the_reused_worker_is_measured_again_fresh() -> None:
+    pool = FakePool(fail_in_series=64)
+    trials = runner(pool)
+    records = [trials.measure(size) for size in (1, 2, 4, 8, 16, 32, 64, 128)]
+    assert pool.series == [(1, 2, 4, 8, 16, 32, 64)]
+    assert [size for size, _, _ in pool.fresh] == [64, 128]
+    by_size = {r.batch_size: r for r in records}
+    assert by_size[64].fits and not by_size[64].reused_worker  # the fresh verdict is kept
+    assert by_size[32].reused_worker and not by_size[1].reused_worker
+
+
+def test_explicit_sizes_and_distributed_sweeps_use_fresh_workers_only() -> None:
+    pool = FakePool()
+    trials = runner(pool, batch_sizes=(1, 2, 4))
+    for size in (1, 2, 4):
+        trials.measure(size)
+    assert pool.series == [] and [s for s, _, _ in pool.fresh] == [1, 2, 4]
