@@ -64,7 +64,8 @@ with --repeat the medians are over the runs that answered).
 
 Wall time is the parent's clock around the whole child process: interpreter start, imports,
 start-up, the search, the answer written, exit. bsprof's per-trial times come from its JSON
-(``trial_wall_s``: a fresh worker per trial); Lightning's from the child (all in one process,
+(``trial_wall_s``: a fresh worker's whole job, or a shared worker's own trial), and where its
+wall time went from the JSON's ``phases``; Lightning's from the child (all in one process,
 from one trial's start to the next's).
 """
 
@@ -113,6 +114,7 @@ class Run:
     trials: list[dict[str, Any]] = field(default_factory=list)
     startup_s: float | None = None  # Lightning: process start to the search's start
     error: str | None = None
+    phases: dict[str, float] = field(default_factory=dict)  # bsprof: its JSON's phases
 
 
 def parse_size(text: str) -> int:
@@ -160,7 +162,8 @@ def run_bsprof(workload: Workload, scratch: Path) -> Run:
         {"batch_size": r["batch_size"], "status": r["status"], "seconds": r["trial_wall_s"]}
         for r in result["results"]
     ]
-    return Run(result["largest_fitting_batch"], wall, trials)
+    phases = {p["phase"]: p["seconds"] for p in result.get("phases", [])}
+    return Run(result["largest_fitting_batch"], wall, trials, phases=phases)
 
 
 def run_lightning(workload: Workload, scratch: Path, stock: bool) -> Run:
@@ -326,6 +329,7 @@ def main() -> None:
         rows = [compare(workload, args, reference) for workload in workloads]
     print_table(rows, args.repeat, args.stock_lightning)
     print_time_split(rows)
+    print_bsprof_phases(rows)
     if args.json is not None:
         args.json.write_text(json.dumps({"machine": header, "rows": rows}, indent=1) + "\n")
 
@@ -383,6 +387,22 @@ def print_time_split(rows: list[dict[str, Any]]) -> None:
                     f"{len(run['trials'])} ({ooms}) | {inside:.1f}s | "
                     f"{run['wall_s'] - inside:.1f}s |"
                 )
+
+
+def print_bsprof_phases(rows: list[dict[str, Any]]) -> None:
+    """bsprof's own account of each run (its JSON's ``phases``), median over the runs."""
+    names = ["start-up", "probe", "doubling trials", "boundary trials"]
+    waited = "prediction (waited for after the trials)"
+    print()
+    print("| workload | " + " | ".join([*names, "waiting for the prediction"]) + " |")
+    print("|---|" + "---|" * (len(names) + 1))
+    for row in rows:
+        runs = [run["phases"] for run in row["bsprof"] if run["phases"]]
+        cells = [
+            seconds(statistics.median(r.get(name, 0.0) for r in runs) if runs else None)
+            for name in [*names, waited]
+        ]
+        print(f"| {row['workload']} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
