@@ -127,7 +127,33 @@ def jump(
         elif record.status is TrialStatus.OOM:
             state.high = size
             if size > state.low + 1:
-                return None  # landed above the boundary: the line is off, bisect what is left
+                # landed just above the boundary, most likely: walk down, then bisect the rest
+                return _step_down(measure, records, state)
         else:
-            return f"--exact stopped at batch {size} ({record.status.value})"
+            return _stopped(record)
     return None
+
+
+def _step_down(measure: Measure, records: list[TrialRecord], state: JumpState) -> str | None:
+    """From an out-of-memory just above the boundary: high - 1, high - 2, high - 4 ... until one
+    fits (bisection finishes between it and the last failure) or the bracket is closed."""
+    step = 1
+    while not state.closed:
+        assert state.high is not None
+        size = state.high - step
+        if size <= state.low:
+            return None
+        record = measure(size)
+        records.append(record)
+        if record.fits:
+            state.low = size
+            return None
+        if record.status is not TrialStatus.OOM:
+            return _stopped(record)
+        state.high = size
+        step *= 2
+    return None
+
+
+def _stopped(record: TrialRecord) -> str:
+    return f"--exact stopped at batch {record.batch_size} ({record.status.value})"

@@ -59,8 +59,8 @@ Guide = Annotated[
     typer.Option(
         "--guide/--no-guide",
         help="Measured sweeps: predict before measuring and let the prediction steer (skip "
-        "sizes predicted far beyond the memory limit). Default: the prediction runs beside "
-        "the trials at the lowest CPU priority; predictions are shown either way.",
+        "sizes predicted far beyond the memory limit). Default: predictions are shown, not "
+        "used (on a GPU they run beside the trials).",
         rich_help_panel=opt.SEARCH,
     ),
 ]

@@ -77,22 +77,28 @@ def _real_trials(output_json: Path) -> int:
     )
 
 
-def test_prediction_guided_exact_sweep_needs_fewer_real_trials(tmp_path: Path) -> None:
+def test_exact_jumps_to_the_boundary_and_shows_predictions_beside_measurements(
+    tmp_path: Path,
+) -> None:
     args = [
         str(MODELS / "memory_hog.py"), "--device", "cpu", "--memory-limit", "512MiB",
         "--exact", "--iters", "1", "--warmup", "1",
     ]  # fmt: skip
     plain, guided = tmp_path / "plain.json", tmp_path / "guided.json"
-    code, output = sweep(*args, "--no-guide", "--json", str(plain))
+    code, output = sweep(*args, "--json", str(plain))
     assert code == 0, output
-    code, output = sweep(*args, "--json", str(guided))
-    assert code == 0, output
+    code, guided_output = sweep(*args, "--guide", "--json", str(guided))
+    assert code == 0, guided_output
     plain_data, guided_data = json.loads(plain.read_text()), json.loads(guided.read_text())
     assert guided_data["largest_fitting_batch"] == plain_data["largest_fitting_batch"]
-    assert _real_trials(guided) < _real_trials(plain)
-    measured = [r for r in guided_data["results"] if r["prediction"] and r["peak_memory_bytes"]]
+    # the measured line's jump: at most a jump under, B and B + 1 past the doubling ladder
+    ladder = {2**k for k in range(20)}
+    boundary = [r for r in plain_data["results"] if r["batch_size"] not in ladder]
+    assert len(boundary) <= 3, boundary
+    measured = [r for r in plain_data["results"] if r["prediction"] and r["peak_memory_bytes"]]
     assert measured, "no batch size has a prediction next to its measurement"
     assert "pred." in output  # the prediction error column
+    assert [p["phase"] for p in plain_data["phases"]][:3] == ["start-up", "probe", "prediction"]
 
 
 def test_a_wrong_prediction_is_flagged_in_the_output_and_the_json(tmp_path: Path) -> None:

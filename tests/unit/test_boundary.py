@@ -21,6 +21,8 @@ class MemoryDevice:
 
     need: Callable[[int], int]
     errors: frozenset[int] = frozenset()
+    reused: frozenset[int] = frozenset()  # sizes measured in a reused worker
+    limit: int = LIMIT
     calls: list[int] = field(default_factory=list)
 
     def __call__(self, batch_size: int) -> TrialRecord:
@@ -28,11 +30,12 @@ class MemoryDevice:
         if batch_size in self.errors:
             return TrialRecord(batch_size, TrialStatus.ERROR, error="boom")
         need = self.need(batch_size)
-        if need > LIMIT:
+        if need > self.limit:
             return TrialRecord(batch_size, TrialStatus.OOM, error="out of memory")
         return TrialRecord(
-            batch_size, TrialStatus.OK, timing=TimingStats((0.01,)), limit_peak_bytes=need
-        )
+            batch_size, TrialStatus.OK, timing=TimingStats((0.01,)), limit_peak_bytes=need,
+            reused_worker=batch_size in self.reused,
+        )  # fmt: skip
 
 
 def affine(batch_size: int) -> int:
@@ -126,3 +129,20 @@ def test_the_line_and_the_doubling_stop_rule() -> None:
     # 5000 needs 64.7 MiB: over the limit, but within 5%: run it, a line can be off that much
     assert not skips_before(records, 5000, LIMIT)
     assert memory_line(records[:1]) is None
+
+
+def test_a_jump_just_over_the_boundary_steps_down_instead_of_bisecting() -> None:
+    """As on tests/models/memory_hog.py: the fresh fits are batch 1 (start-up heavy) and 128 (the
+    sizes between ran in a reused worker), so the line's slope is a little low and its boundary
+    one too high: 141 runs out of memory, 140 is then the next trial, and it fits."""
+    mib = KIB * KIB
+
+    def hog(batch_size: int) -> int:
+        return int((20 + 3.5 * batch_size + 10 * (batch_size == 1)) * mib)
+
+    limit = int(513.15 * mib)  # the true boundary: 140 (510 MiB); 141 needs 513.5 MiB
+    device = MemoryDevice(hog, reused=frozenset({2, 4, 8, 16, 32, 64}), limit=limit)
+    ladder = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    outcome = search(SearchPlan(ladder, exact=True, limit_bytes=limit), device)
+    assert largest_fit(outcome.records) == 140
+    assert device.calls[len(ladder) - 1 :] == [141, 140]
