@@ -271,14 +271,15 @@ def _predict(state: SweepState, pool: JobRunner, observer: SweepObserver | None)
     (niced, one thread, no progress shown)."""
     config, limit = state.config, state.capacity_bytes
     sizes = config.batch_sizes or config.doubling_sizes
-    factor = 1.0 if observer is None else FAR_BEYOND_FACTOR
+    factor = FAR_BEYOND_FACTOR if config.guide else 1.0
     if observer is not None:
         observer.trial_started(sizes[0])
     job = jobs.PredictJob(
         config,
         sizes=tuple(sizes),
         cuda_kernels=state.device.is_cuda,
-        # steering needs the sizes up to twice the limit; beside the trials, the table's do
+        # steering needs the sizes up to twice the limit; shown beside measurements, the first
+        # size over the limit is enough
         stop_above_bytes=None if limit is None else int(factor * limit),
         host_limit_bytes=host_limit(),
         background=observer is None,
