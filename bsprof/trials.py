@@ -60,6 +60,8 @@ class TrialRunner:
 
     def measure(self, batch_size: int) -> TrialRecord:
         phase = "doubling trials" if batch_size in self._ladder else "boundary trials"
+        if not self._ladder:  # --batch-sizes: neither a doubling nor a boundary search
+            phase = "trials"
         with self._watch.timing(phase):
             record = self._take(batch_size)
         if batch_size in self._shown:

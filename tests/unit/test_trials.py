@@ -95,3 +95,30 @@ def test_an_interrupted_series_keeps_what_it_streamed() -> None:
         trials.measure(1)
     # what the sweep's SweepInterrupted carries as the partial result
     assert [r.batch_size for r in state.records] == [1, 2]
+
+
+class FreshPool:
+    """Runs each TrialJob as a fit in a fresh worker."""
+
+    def run(
+        self,
+        job: jobs.Job,
+        timeout_s: float,
+        on_progress: ProgressCallback | None = None,
+        on_record: RecordCallback | None = None,
+    ) -> jobs.JobOutcome:
+        assert isinstance(job, jobs.TrialJob)
+        record = TrialRecord(job.batch_size, TrialStatus.OK, timing=TimingStats((0.01,)))
+        return jobs.Succeeded({"record": record.to_dict()})
+
+
+def test_explicit_sizes_are_not_timed_as_boundary_trials() -> None:
+    config = SweepConfig("model.py", memory_limit_bytes=64 * MIB, batch_sizes=(3, 5))
+    state = SweepState(config, Environment(), 64 * MIB, [], [])
+    watch = Stopwatch()
+    trials = TrialRunner(state, FreshPool(), Seen(), watch)
+    for size in (3, 5):
+        record = trials.measure(size)
+        assert record.fits and record.timing is not None
+    # --batch-sizes runs no doubling and no boundary search: the JSON's phases must not say so
+    assert list(watch.seconds) == ["trials"]
