@@ -76,7 +76,8 @@ def run_sweep(
     except KeyboardInterrupt as exc:
         partial = holder[0].snapshot(complete=False) if holder else _nothing_yet(config)
         raise SweepInterrupted(partial, exc) from None
-    state.records = list(outcome.records)
+    # the search's own records (sizes skipped above an OOM) carry the length as trials do
+    state.records = [state.stamped(r) for r in outcome.records]
     state.warnings.extend(outcome.notes)
     if outcome.confirmation is not None:
         state.notes.append(outcome.confirmation)
