@@ -43,9 +43,9 @@ if TYPE_CHECKING:
 _LAZY = {
     "CheckReport": "bsprof.regression",
     "Verdict": "bsprof.regression",
-    "QuietObserver": "bsprof.sweeper",
+    "QuietObserver": "bsprof.observer",
     "SweepInterrupted": "bsprof.sweeper",
-    "SweepObserver": "bsprof.sweeper",
+    "SweepObserver": "bsprof.observer",
     "EstimateReport": "bsprof.training_time",
     "Plan": "bsprof.plan",
     "PlanRow": "bsprof.plan",
