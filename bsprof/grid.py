@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bsprof.config import SweepConfig
+from bsprof.phases import PhaseTime, Stopwatch
 from bsprof.records import TrialRecord
 from bsprof.result import SweepResult
 
@@ -54,7 +55,17 @@ def merge(config: SweepConfig, parts: list[SweepResult], complete: bool) -> Swee
         notes=_said_once(parts, lambda p: p.notes) + _checked_where(config, parts),
         complete=complete and all(p.complete for p in parts),
         prediction_check=next(iter(failed or checks), None),
+        phases=_phases_added(parts),
     )
+
+
+def _phases_added(parts: list[SweepResult]) -> tuple[PhaseTime, ...]:
+    """Every length's wall time per phase, added up, in the order phases first appear."""
+    watch = Stopwatch()
+    for part in parts:
+        for phase in part.phases:
+            watch.add(phase.phase, phase.seconds)
+    return watch.phases()
 
 
 def _checked_where(config: SweepConfig, parts: list[SweepResult]) -> tuple[str, ...]:

@@ -144,6 +144,7 @@ def _finish_doubling(unrun: list[int], measure: Measure, records: list[TrialReco
             continue
         if oom is None or size <= oom:
             records.append(measure(size))
+            oom = _first_oom(records)  # the doubling stops at its first OOM, here too
             continue
         error = f"above batch {oom}, which ran out of memory"
         skipped = TrialRecord(

@@ -8,6 +8,7 @@ keeps what was measured). This module must not import torch.
 from __future__ import annotations
 
 import tempfile
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,8 @@ def run_sweep(
     except KeyboardInterrupt as exc:
         partial = holder[0].snapshot(complete=False) if holder else _nothing_yet(config)
         raise SweepInterrupted(partial, exc) from None
-    state.records = list(outcome.records)
+    # the search's own records (sizes skipped above an OOM) carry the length as trials do
+    state.records = [state.stamped(r) for r in outcome.records]
     state.warnings.extend(outcome.notes)
     if outcome.confirmation is not None:
         state.notes.append(outcome.confirmation)
@@ -259,16 +261,33 @@ def _search(
         with watch.timing("prediction"):
             guide = _take_prediction(state, _predict(state, pool, observer))
         return search(_plan(state), trials.measure, guide)  # None unless --guide
-    predicting = Background(lambda: _predict(state, pool, None))
-    outcome = search(_plan(state), trials.measure)
-    with watch.timing("prediction (waited for after the trials)"):
-        _take_prediction(state, predicting.result())
+    cancelled = threading.Event()
+    predicting = Background(lambda: _predict(state, pool, None, cancelled))
+    try:
+        outcome = search(_plan(state), trials.measure)
+        with watch.timing("prediction (waited for after the trials)"):
+            _take_prediction(state, predicting.result())
+    except BaseException:
+        # Ctrl-C or a broken model file: the process may live on (bsprof.sweep() in a
+        # notebook), so the prediction's worker is stopped, not left to run out its timeout
+        cancelled.set()
+        raise
     return replace(outcome, records=tuple(trials.with_prediction(r) for r in outcome.records))
 
 
-def _predict(state: SweepState, pool: JobRunner, observer: SweepObserver | None) -> JobOutcome:
+class PredictionCancelled(Exception):
+    """Raised in a background prediction's callback once the sweep has ended without it: the
+    pool then kills the worker."""
+
+
+def _predict(
+    state: SweepState,
+    pool: JobRunner,
+    observer: SweepObserver | None,
+    cancelled: threading.Event | None = None,
+) -> JobOutcome:
     """Predict the planned sizes up to twice the limit; ``observer`` None: in the background
-    (niced, one thread, no progress shown)."""
+    (niced, one thread, no progress shown; stopped at its next message once ``cancelled``)."""
     config, limit = state.config, state.capacity_bytes
     sizes = config.batch_sizes or config.doubling_sizes
     factor = FAR_BEYOND_FACTOR if config.guide else 1.0
@@ -284,12 +303,18 @@ def _predict(state: SweepState, pool: JobRunner, observer: SweepObserver | None)
         host_limit_bytes=host_limit(),
         background=observer is None,
     )
-    progress = (
-        None
-        if observer is None
-        else lambda phase, batch, _: observer.trial_progress(batch, phase, 0, 0)
-    )
-    return pool.run(job, config.trial_timeout_s, progress)
+    if observer is not None:
+        return pool.run(
+            job,
+            config.trial_timeout_s,
+            lambda phase, batch, _: observer.trial_progress(batch, phase, 0, 0),
+        )
+
+    def unless_cancelled(*_: object) -> None:
+        if cancelled is not None and cancelled.is_set():
+            raise PredictionCancelled
+
+    return pool.run(job, config.trial_timeout_s, unless_cancelled, unless_cancelled)
 
 
 def _take_prediction(state: SweepState, outcome: JobOutcome) -> Guide | None:

@@ -13,8 +13,9 @@ run one warm-up and one timed iteration, enough to reach the optimizer's state. 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from bsprof.config import DEFAULT_CPU_RAM_FRACTION
 from bsprof.errors import ModelFileError
@@ -55,16 +56,34 @@ class TrialRunner:
         self._series_left = reusable and bool(self._ladder)
         self._stop_above = None if capacity is None else int(WARM_SHARE * capacity)
         self._ready: dict[int, TrialRecord] = {}
+        self._shown: set[int] = set()  # the series' fits, shown as they streamed
 
     def measure(self, batch_size: int) -> TrialRecord:
         phase = "doubling trials" if batch_size in self._ladder else "boundary trials"
+        if not self._ladder:  # --batch-sizes: neither a doubling nor a boundary search
+            phase = "trials"
         with self._watch.timing(phase):
             record = self._take(batch_size)
+        if batch_size in self._shown:
+            self._shown.discard(batch_size)
+        else:
+            self._show(record)
+        return record
+
+    def _show(self, record: TrialRecord) -> None:
         state = self._state
         # a re-check of a size replaces it here; the search merges both runs at the end
-        state.records = [r for r in state.records if r.batch_size != batch_size] + [record]
+        state.records = [r for r in state.records if r.batch_size != record.batch_size]
+        state.records.append(record)
         self._observer.trial_finished(record, state.snapshot(complete=False))
-        return record
+
+    def _streamed(self, record: TrialRecord) -> None:
+        """A series' fit, shown (and in an interrupted sweep's partial result) as it arrives:
+        the whole series runs inside the search's first ``measure``. Failures are not shown:
+        a fresh worker measures them again."""
+        if record.fits:
+            self._shown.add(record.batch_size)
+            self._show(record)
 
     def _take(self, batch_size: int) -> TrialRecord:
         if batch_size in self._ready:
@@ -73,7 +92,7 @@ class TrialRunner:
             self._series_left = False
             sizes = [s for s in self._ladder if s >= batch_size]
             series = _measure_series(
-                self._state, self._pool, self._observer, sizes, self._stop_above
+                self._state, self._pool, self._observer, sizes, self._stop_above, self._streamed
             )
             self._ready = {r.batch_size: r for r in series if r.fits}
             if batch_size in self._ready:
@@ -122,16 +141,20 @@ def _measure_series(
     observer: SweepObserver,
     sizes: Sequence[int],
     stop_above_bytes: int | None = None,
+    on_record: Callable[[TrialRecord], None] | None = None,
 ) -> list[TrialRecord]:
     """The sizes in one reused worker, ascending (jobs.SeriesJob; bsprof.runner.series has the
-    rules): the records it streamed, plus a CRASH for the size it was running if it died or
-    timed out. It may stop early: sizes without a record are left for fresh workers."""
-    receiver = SeriesReceiver(
-        sizes,
-        observer.trial_started,
-        observer.trial_progress,
-        lambda data: _with_prediction(state, state.stamped(TrialRecord.from_dict(data))),
-    )
+    rules): the records it streamed (each also to ``on_record`` as it came), plus a CRASH for
+    the size it was running if it died or timed out. It may stop early: sizes without a record
+    are left for fresh workers."""
+
+    def take(data: dict[str, Any]) -> TrialRecord:
+        record = _with_prediction(state, state.stamped(TrialRecord.from_dict(data)))
+        if on_record is not None:
+            on_record(record)
+        return record
+
+    receiver = SeriesReceiver(sizes, observer.trial_started, observer.trial_progress, take)
     limit = state.config.memory_limit_bytes
     job = jobs.SeriesJob(state.config, receiver.batch_sizes, state.device, limit, host_limit(),
                          stop_above_bytes)  # fmt: skip

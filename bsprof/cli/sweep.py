@@ -169,10 +169,10 @@ def sweep(
     """Measure real training iterations at power-of-two batch sizes.
 
     One iteration is what HF Trainer and Lightning run: forward and loss (the model's outputs
-    released before backward), backward, optimizer step, zero_grad. Small batch sizes share a
-    worker process, the rest get fresh ones: warm-up, timed iterations, peak memory. Doubling
-    stops at the first out-of-memory; --exact finds the exact largest batch B (B fits, B+1
-    does not).
+    released before backward), backward, optimizer step, zero_grad. Each batch size: warm-up,
+    timed iterations, peak memory, in worker processes (the small sizes in one reused worker,
+    those near the memory limit each in a fresh one). Doubling stops at the first
+    out-of-memory; --exact finds the exact largest batch B (B fits, B+1 does not).
     Exit 0 when a batch fits, 1 when nothing fits, 2 for a broken model file, 130 on Ctrl-C.
     Example: bsprof sweep examples/mnist_mlp.py --device cpu --memory-limit 2GiB --json out.json
     """

@@ -146,3 +146,18 @@ def test_a_jump_just_over_the_boundary_steps_down_instead_of_bisecting() -> None
     outcome = search(SearchPlan(ladder, exact=True, limit_bytes=limit), device)
     assert largest_fit(outcome.records) == 140
     assert device.calls[len(ladder) - 1 :] == [141, 140]
+
+
+def test_after_an_error_at_the_jump_the_skipped_doubling_stops_at_its_first_oom() -> None:
+    def steep(batch_size: int) -> int:  # 64 KiB a sample: boundary 848, the line skips 1024
+        return 11 * KIB * KIB + 64 * KIB * batch_size
+
+    jump_size = 841  # the first jump's aim: 2% of the extrapolated distance under 848
+    device = MemoryDevice(steep, errors=frozenset({jump_size}))
+    outcome = search(SearchPlan(LADDER, exact=True, limit_bytes=LIMIT), device)
+    assert device.calls[:11] == [*LADDER[:10], jump_size]
+    # the doubling the line cut short goes on as the doubling does: up to its first OOM only
+    assert device.calls[11:] == [1024]
+    statuses = {r.batch_size: r.status for r in outcome.records}
+    assert statuses[1024] is TrialStatus.OOM and statuses[2048] is TrialStatus.SKIPPED
+    assert 4096 not in statuses

@@ -11,6 +11,7 @@ import pytest
 
 from bsprof.config import SweepConfig
 from bsprof.grid import merge
+from bsprof.phases import PhaseTime
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.report.csv import sweep_csv
 from bsprof.report.notebook import report_text
@@ -114,3 +115,15 @@ def test_a_length_an_interrupt_left_unrun_says_so() -> None:
     merged = merge(SweepConfig(model="m.py", seq_lens=(512, 2048)), [SHORT], complete=False)
     assert seq_len_lines(merged)[1] == "seq len 2048: not run (interrupted before it)"
     assert merged.to_dict()["by_seq_len"][1]["trials"] == 0
+
+
+def test_the_merged_phases_add_up_every_length_s() -> None:
+    short = replace(SHORT, phases=(PhaseTime("probe", 3.0), PhaseTime("doubling trials", 2.0)))
+    long = replace(LONG, phases=(PhaseTime("probe", 3.5), PhaseTime("boundary trials", 1.5)))
+    merged = merge(GRID, [short, long], complete=True)
+    # the JSON's phases say where the whole run's time went, not the first length's
+    assert merged.phases == (
+        PhaseTime("probe", 6.5),
+        PhaseTime("doubling trials", 2.0),
+        PhaseTime("boundary trials", 1.5),
+    )
