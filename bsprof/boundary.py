@@ -55,25 +55,30 @@ class MemoryLine:
 
 
 def memory_line(records: Sequence[TrialRecord], near: int | None = None) -> MemoryLine | None:
-    """The line through the fit nearest ``near`` (default: the largest fit) and the largest
-    other fit below it, using limit-counted peaks; None without two such fits, or when memory
-    did not grow between them. Fresh workers' fits first: a reused worker's peak leaves out
-    what an earlier trial left mapped (oneDNN's kernels: ~4 MiB on a small CNN), which tilts a
-    line through one fresh and one reused point."""
-    fits = [r for r in records if r.fits and r.limit_peak_bytes is not None]
-    fresh = [r for r in fits if not r.reused_worker and (near is None or r.batch_size <= near)]
-    measured = {
-        r.batch_size: r.limit_peak_bytes
-        for r in (fresh if len(fresh) > 1 else fits)
-        if r.limit_peak_bytes is not None
-    }
-    sizes = sorted(measured)
+    """The line through the largest fresh worker's fit at or below ``near`` (default: any) and
+    the largest fit below it, using limit-counted peaks; None without two such fits, or when
+    memory did not grow between them. The upper point sets the level the line extrapolates
+    from, so it comes from a fresh worker: a reused worker's peak leaves out what an earlier
+    trial left mapped (oneDNN's kernels: ~4 MiB low on a small CNN) and would put the boundary
+    too high. The lower point may be a reused worker's: reading low there only steepens the
+    line, so the jump lands short, never over. Two neighbouring fits, not the smallest batch:
+    memory bends at small batches, and a line from batch 1 missed the MNIST MLP's boundary by
+    30 samples."""
+    fits = sorted(
+        (r for r in records if r.fits and r.limit_peak_bytes is not None),
+        key=lambda r: r.batch_size,
+    )
     if near is not None:
-        sizes = [s for s in sizes if s <= near]
-    if len(sizes) < 2:
+        fits = [r for r in fits if r.batch_size <= near]
+    upper = next((r for r in reversed(fits) if not r.reused_worker), None)
+    if upper is None:
         return None
-    size1, size0 = sizes[-1], sizes[-2]
-    line = MemoryLine(size0, measured[size0], size1, measured[size1])
+    lower = next((r for r in reversed(fits) if r.batch_size < upper.batch_size), None)
+    if lower is None or lower.limit_peak_bytes is None or upper.limit_peak_bytes is None:
+        return None
+    line = MemoryLine(
+        lower.batch_size, lower.limit_peak_bytes, upper.batch_size, upper.limit_peak_bytes
+    )
     return line if line.bytes_per_sample > 0 else None
 
 

@@ -132,7 +132,8 @@ def _measure(
     )
     if isinstance(outcome, jobs.Succeeded):
         state.take_worker_facts(outcome.payload)
-    return _with_prediction(state, _record_from(outcome, batch_size))
+    record = _record_from(outcome, batch_size)
+    return _with_prediction(state, replace(record, fit_only=fit_only))
 
 
 def _measure_series(

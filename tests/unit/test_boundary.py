@@ -132,20 +132,33 @@ def test_the_line_and_the_doubling_stop_rule() -> None:
 
 
 def test_a_jump_just_over_the_boundary_steps_down_instead_of_bisecting() -> None:
-    """As on tests/models/memory_hog.py: the fresh fits are batch 1 (start-up heavy) and 128 (the
-    sizes between ran in a reused worker), so the line's slope is a little low and its boundary
-    one too high: 141 runs out of memory, 140 is then the next trial, and it fits."""
+    """Memory that steps up just past the line's boundary (an allocation crossing a size class):
+    the line says 141, 141 runs out of memory, 140 is the next trial, and it fits."""
     mib = KIB * KIB
 
-    def hog(batch_size: int) -> int:
-        return int((20 + 3.5 * batch_size + 10 * (batch_size == 1)) * mib)
+    def stepped(batch_size: int) -> int:
+        return int((20 + 3.5 * batch_size + 1.5 * (batch_size >= 141)) * mib)
 
-    limit = int(513.15 * mib)  # the true boundary: 140 (510 MiB); 141 needs 513.5 MiB
-    device = MemoryDevice(hog, reused=frozenset({2, 4, 8, 16, 32, 64}), limit=limit)
+    limit = int(514.2 * mib)  # the line's boundary: 141 (513.5 MiB); with the step, 515 MiB
+    device = MemoryDevice(stepped, limit=limit)
     ladder = (1, 2, 4, 8, 16, 32, 64, 128, 256)
     outcome = search(SearchPlan(ladder, exact=True, limit_bytes=limit), device)
     assert largest_fit(outcome.records) == 140
     assert device.calls[len(ladder) - 1 :] == [141, 140]
+
+
+def test_the_line_s_upper_point_is_a_fresh_worker_s_and_its_lower_point_the_next_fit() -> None:
+    """A reused worker's peak can read low (kernels an earlier trial left mapped): never the
+    level the line extrapolates from, but fine as its lower point (a steeper line lands short).
+    Not the smallest batch either: memory bends there."""
+    device = MemoryDevice(affine, reused=frozenset({2, 4, 2048}))
+    records = [device(b) for b in (1, 2, 4, 2048, 4096)]
+    assert memory_line(records) == MemoryLine(2048, affine(2048), 4096, affine(4096))
+    # at or below 2048 the largest fresh fit is batch 1: nothing below it to draw a line with
+    assert memory_line(records, near=2048) is None
+    reused_on_top = MemoryDevice(affine, reused=frozenset({2, 4, 4096}))
+    records = [reused_on_top(b) for b in (1, 2, 4, 2048, 4096)]
+    assert memory_line(records) == MemoryLine(4, affine(4), 2048, affine(2048))
 
 
 def test_after_an_error_at_the_jump_the_skipped_doubling_stops_at_its_first_oom() -> None:

@@ -122,3 +122,20 @@ def test_explicit_sizes_and_distributed_sweeps_use_fresh_workers_only() -> None:
     for size in (1, 2, 4):
         trials.measure(size)
     assert pool.series == [] and [s for s, _, _ in pool.fresh] == [1, 2, 4]
+
+
+def test_boundary_trials_are_fit_only_and_stay_out_of_the_headline() -> None:
+    from bsprof.result import SweepResult
+    from bsprof.summary import summarize
+
+    pool = FakePool()
+    trials = runner(pool, exact=True, max_batch=8192)
+    plan = SearchPlan((1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192),
+                      exact=True, limit_bytes=CAPACITY)  # fmt: skip
+    outcome = search(plan, trials.measure)
+    by_size = {r.batch_size: r for r in outcome.records}
+    assert by_size[4840].fit_only and not by_size[4096].fit_only
+    # every fake timing is 10 ms: the largest batch is the fastest, unless it is fit-only
+    result = SweepResult(Environment(), SweepConfig("m"), outcome.records)
+    assert summarize(result).fastest_batch == 4096
+    assert TrialRecord.from_dict(by_size[4840].to_dict()).fit_only
