@@ -191,9 +191,6 @@ class TrialRecord:
     # Measured in a worker that had already measured a smaller size (bsprof.runner.series),
     # not in a fresh one; its trial_wall_s is then its own trial's time, without the start.
     reused_worker: bool = False
-    # --exact's boundary trials decide fit or not: one warm-up and one timed iteration. Their
-    # single timing is shown (n = 1) but not used for the fastest batch or the plateau.
-    fit_only: bool = False
 
     @property
     def predicted_not_to_fit(self) -> bool:
@@ -266,7 +263,6 @@ class TrialRecord:
             "tokens_per_batch": self.tokens_per_batch,
             "throughput_tokens_per_s": self.throughput_tokens_per_s,
             "reused_worker": self.reused_worker,
-            "fit_only": self.fit_only,
         }
 
     @classmethod

@@ -41,7 +41,7 @@ def _timed(result: SweepResult) -> list[tuple[int, float]]:
     pairs = []
     for record in result.results:
         rate = record.throughput_samples_per_s
-        if record.fits and rate is not None and not record.fit_only:  # one iteration: no basis
+        if record.fits and rate is not None:
             pairs.append((record.batch_size, rate))
     return sorted(pairs)
 

@@ -36,12 +36,6 @@ from bsprof.training_setup import TrainingSetup
 from bsprof.trials import TrialRunner, host_limit
 from bsprof.units import format_bytes
 
-FIT_ONLY_NOTE = (
-    "--exact's boundary trials (sizes off the doubling ladder) ran one warm-up and one timed "
-    "iteration, enough to decide fit or not: their times (n = 1) are not used for the fastest "
-    "batch or the plateau"
-)
-
 
 class PredictionUnsupportedError(BsprofError):
     """``--predict`` on a model that cannot run on fake tensors (exit 2)."""
@@ -91,8 +85,6 @@ def run_sweep(
     state.warnings.extend(outcome.notes)
     if outcome.confirmation is not None:
         state.notes.append(outcome.confirmation)
-    if any(r.fit_only for r in state.records):
-        state.notes.append(FIT_ONLY_NOTE)
     result = replace(state.snapshot(complete=True), phases=watch.phases())
     _raise_if_the_model_never_ran(result)
     return result

@@ -7,8 +7,10 @@ while the line through the peaks so far keeps the next size under ``WARM_SHARE``
 capacity, and the search gets those records as it asks, without a process start and an import
 each. A size the series did not finish (it stopped there, or the size failed: a failure is
 never trusted from a reused worker) runs in a fresh worker, as every size near the capacity
-does. Sizes off the ladder (--exact's boundary search) decide only whether a size fits: they
-run one warm-up and one timed iteration, enough to reach the optimizer's state. No torch here.
+does, with the sweep's own --warmup and --iters: a size that fits after two iterations can
+still run out of memory in its third (examples/small_cnn.py at 128 MiB: batch 112 fitted two
+iterations in one run of three, and ran out of memory within three in three of three, as a
+plain training loop does). No torch here.
 """
 
 from __future__ import annotations
@@ -97,10 +99,7 @@ class TrialRunner:
             self._ready = {r.batch_size: r for r in series if r.fits}
             if batch_size in self._ready:
                 return self._ready.pop(batch_size)
-        fit_only = bool(self._ladder) and batch_size not in self._ladder
-        return self._state.stamped(
-            _measure(self._state, self._pool, self._observer, batch_size, fit_only)
-        )
+        return self._state.stamped(_measure(self._state, self._pool, self._observer, batch_size))
 
     def with_prediction(self, record: TrialRecord) -> TrialRecord:
         return _with_prediction(self._state, record)
@@ -111,7 +110,6 @@ def _measure(
     pool: JobRunner,
     observer: SweepObserver,
     batch_size: int,
-    fit_only: bool = False,
 ) -> TrialRecord:
     device = state.device
     observer.trial_started(batch_size)
@@ -122,8 +120,6 @@ def _measure(
         record = run_ddp_trial(state.config, batch_size, device, state.config.memory_limit_bytes)
         return _with_prediction(state, record)
     config = state.config
-    if fit_only:
-        config = replace(config, warmup=1, iters=1, min_time_s=None)
     job = jobs.TrialJob(config, batch_size, device, config.memory_limit_bytes, host_limit())
     outcome = pool.run(
         job,
@@ -132,8 +128,7 @@ def _measure(
     )
     if isinstance(outcome, jobs.Succeeded):
         state.take_worker_facts(outcome.payload)
-    record = _record_from(outcome, batch_size)
-    return _with_prediction(state, replace(record, fit_only=fit_only))
+    return _with_prediction(state, _record_from(outcome, batch_size))
 
 
 def _measure_series(

@@ -98,10 +98,9 @@ def test_small_sizes_share_a_worker_and_the_rest_are_fresh() -> None:
     assert need(2048) > WARM_SHARE * CAPACITY >= need(1024)
     fresh_sizes = [size for size, _, _ in pool.fresh]
     assert fresh_sizes[:2] == [2048, 4096]
-    # the ladder keeps --warmup/--iters; the boundary's trials only decide fit or not
-    settings = {size: (warmup, iters) for size, warmup, iters in pool.fresh}
-    assert settings[2048] == (SweepConfig("m").warmup, SweepConfig("m").iters)
-    assert all(settings[s] == (1, 1) for s in fresh_sizes[2:])
+    # every fresh trial, the boundary's too, runs the sweep's --warmup and --iters
+    default = (SweepConfig("m").warmup, SweepConfig("m").iters)
+    assert {(warmup, iters) for _, warmup, iters in pool.fresh} == {default}
     assert fresh_sizes[-2:] == [4840, 4841]
 
 
@@ -122,20 +121,3 @@ def test_explicit_sizes_and_distributed_sweeps_use_fresh_workers_only() -> None:
     for size in (1, 2, 4):
         trials.measure(size)
     assert pool.series == [] and [s for s, _, _ in pool.fresh] == [1, 2, 4]
-
-
-def test_boundary_trials_are_fit_only_and_stay_out_of_the_headline() -> None:
-    from bsprof.result import SweepResult
-    from bsprof.summary import summarize
-
-    pool = FakePool()
-    trials = runner(pool, exact=True, max_batch=8192)
-    plan = SearchPlan((1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192),
-                      exact=True, limit_bytes=CAPACITY)  # fmt: skip
-    outcome = search(plan, trials.measure)
-    by_size = {r.batch_size: r for r in outcome.records}
-    assert by_size[4840].fit_only and not by_size[4096].fit_only
-    # every fake timing is 10 ms: the largest batch is the fastest, unless it is fit-only
-    result = SweepResult(Environment(), SweepConfig("m"), outcome.records)
-    assert summarize(result).fastest_batch == 4096
-    assert TrialRecord.from_dict(by_size[4840].to_dict()).fit_only
