@@ -391,16 +391,18 @@ def print_time_split(rows: list[dict[str, Any]]) -> None:
 
 def print_bsprof_phases(rows: list[dict[str, Any]]) -> None:
     """bsprof's own account of each run (its JSON's ``phases``), median over the runs."""
-    names = ["start-up", "probe", "doubling trials", "boundary trials"]
-    waited = "prediction (waited for after the trials)"
+    names: list[str] = []
+    for row in rows:
+        for run in row["bsprof"]:
+            names += [name for name in run["phases"] if name not in names]
     print()
-    print("| workload | " + " | ".join([*names, "waiting for the prediction"]) + " |")
-    print("|---|" + "---|" * (len(names) + 1))
+    print("| workload | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
     for row in rows:
         runs = [run["phases"] for run in row["bsprof"] if run["phases"]]
         cells = [
             seconds(statistics.median(r.get(name, 0.0) for r in runs) if runs else None)
-            for name in [*names, waited]
+            for name in names
         ]
         print(f"| {row['workload']} | " + " | ".join(cells) + " |")
 
