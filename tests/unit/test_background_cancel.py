@@ -14,35 +14,29 @@ from bsprof.environment import Environment
 from bsprof.observer import QuietObserver
 from bsprof.phases import Stopwatch
 from bsprof.runner import jobs
-from bsprof.runner.jobs import ProgressCallback, RecordCallback
 from bsprof.sweep_state import SweepState
 from bsprof.sweeper import _search
 from bsprof.trials import TrialRunner
+from tests.job_runners import Progress, Records, ScriptedRunner
 
 MIB = 2**20
 
 
-class Pool:
+class Pool(ScriptedRunner):
     """The prediction reports progress until stopped (its callback raising, as WorkerPool.run
     then kills the worker) or 5 s pass; a trial is interrupted."""
 
     def __init__(self) -> None:
         self.prediction_stopped = threading.Event()
 
-    def run(
-        self,
-        job: jobs.Job,
-        timeout_s: float,
-        on_progress: ProgressCallback | None = None,
-        on_record: RecordCallback | None = None,
-    ) -> jobs.JobOutcome:
+    def outcome(self, job: jobs.Job, progress: Progress, send: Records) -> jobs.JobOutcome:
         if not isinstance(job, jobs.PredictJob):
             time.sleep(0.05)  # the prediction has started
             raise KeyboardInterrupt
         try:
             for _ in range(500):
-                if on_progress is not None:
-                    on_progress("predicting", 1, 0)
+                if progress is not None:
+                    progress("predicting", 1, 0)
                 time.sleep(0.01)
         except BaseException:
             self.prediction_stopped.set()

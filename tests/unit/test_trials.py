@@ -15,6 +15,7 @@ from bsprof.runner import jobs
 from bsprof.search import SearchPlan, search
 from bsprof.sweep_state import SweepState
 from bsprof.trials import WARM_SHARE, TrialRunner
+from tests.job_runners import Progress, Records, ScriptedRunner
 
 MIB = 2**20
 CAPACITY = 64 * MIB
@@ -35,7 +36,7 @@ def record(batch_size: int, fits: bool, reused: bool = False) -> TrialRecord:
 
 
 @dataclass
-class FakePool:
+class FakePool(ScriptedRunner):
     """Series stop where the next size's need passes ``stop_above_bytes``; ``fail_in_series``
     makes that size run out of memory in the reused worker only."""
 
@@ -43,15 +44,9 @@ class FakePool:
     series: list[tuple[int, ...]] = field(default_factory=list)
     fresh: list[tuple[int, int, int]] = field(default_factory=list)  # size, warmup, iters
 
-    def run(
-        self,
-        job: jobs.Job,
-        timeout_s: float,
-        on_progress: jobs.ProgressCallback | None = None,
-        on_record: jobs.RecordCallback | None = None,
-    ) -> jobs.JobOutcome:
+    def outcome(self, job: jobs.Job, progress: Progress, send: Records) -> jobs.JobOutcome:
         if isinstance(job, jobs.SeriesJob):
-            return self._series(job, on_progress, on_record)
+            return self._series(job, progress, send)
         assert isinstance(job, jobs.TrialJob)
         self.fresh.append((job.batch_size, job.config.warmup, job.config.iters))
         fits = need(job.batch_size) <= CAPACITY
@@ -60,20 +55,20 @@ class FakePool:
     def _series(
         self,
         job: jobs.SeriesJob,
-        on_progress: jobs.ProgressCallback | None,
-        on_record: jobs.RecordCallback | None,
+        progress: Progress,
+        send: Records,
     ) -> jobs.JobOutcome:
-        assert on_progress is not None and on_record is not None
+        assert progress is not None and send is not None
         ran: list[int] = []
         sent = []
         for size in job.batch_sizes:
             if ran and job.stop_above_bytes is not None and need(size) > job.stop_above_bytes:
                 break
             ran.append(size)
-            on_progress(jobs.SERIES_NEXT, size, 0)
+            progress(jobs.SERIES_NEXT, size, 0)
             fits = size != self.fail_in_series
             sent.append(record(size, fits, reused=len(ran) > 1))
-            on_record(sent[-1].to_dict())
+            send(sent[-1].to_dict())
             if not fits:
                 break
         self.series.append(tuple(ran))

@@ -11,33 +11,27 @@ from bsprof.phases import Stopwatch
 from bsprof.records import TimingStats, TrialRecord, TrialStatus
 from bsprof.result import SweepResult
 from bsprof.runner import jobs
-from bsprof.runner.jobs import ProgressCallback, RecordCallback
 from bsprof.sweep_state import SweepState
 from bsprof.trials import TrialRunner
+from tests.job_runners import Progress, Records, ScriptedRunner
 
 MIB = 2**20
 
 
-class SeriesPool:
+class SeriesPool(ScriptedRunner):
     """Runs a SeriesJob by streaming a fit for each size, then fails the test's next call."""
 
     def __init__(self) -> None:
         self.jobs: list[jobs.Job] = []
 
-    def run(
-        self,
-        job: jobs.Job,
-        timeout_s: float,
-        on_progress: ProgressCallback | None = None,
-        on_record: RecordCallback | None = None,
-    ) -> jobs.JobOutcome:
+    def outcome(self, job: jobs.Job, progress: Progress, send: Records) -> jobs.JobOutcome:
         self.jobs.append(job)
-        assert isinstance(job, jobs.SeriesJob) and on_record is not None
+        assert isinstance(job, jobs.SeriesJob) and send is not None
         records = []
         for size in job.batch_sizes:
             record = TrialRecord(size, TrialStatus.OK, timing=TimingStats((0.01,)))
             records.append(record.to_dict())
-            on_record(record.to_dict())
+            send(record.to_dict())
         return jobs.Succeeded({"records": records})
 
 
@@ -97,16 +91,10 @@ def test_an_interrupted_series_keeps_what_it_streamed() -> None:
     assert [r.batch_size for r in state.records] == [1, 2]
 
 
-class FreshPool:
+class FreshPool(ScriptedRunner):
     """Runs each TrialJob as a fit in a fresh worker."""
 
-    def run(
-        self,
-        job: jobs.Job,
-        timeout_s: float,
-        on_progress: ProgressCallback | None = None,
-        on_record: RecordCallback | None = None,
-    ) -> jobs.JobOutcome:
+    def outcome(self, job: jobs.Job, progress: Progress, send: Records) -> jobs.JobOutcome:
         assert isinstance(job, jobs.TrialJob)
         record = TrialRecord(job.batch_size, TrialStatus.OK, timing=TimingStats((0.01,)))
         return jobs.Succeeded({"record": record.to_dict()})
