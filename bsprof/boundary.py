@@ -96,6 +96,7 @@ class JumpState:
     low: int
     high: int | None
     max_batch: int
+    overshot: bool = False  # a jump landed above the boundary, not next to it
 
     @property
     def closed(self) -> bool:
@@ -109,8 +110,9 @@ class JumpState:
 def jump(
     measure: Measure, records: list[TrialRecord], state: JumpState, limit_bytes: int
 ) -> str | None:
-    """Jump towards the boundary until B fits and B + 1 does not, or the line gives out (then
-    the bracket is left for bisection). A message when a trial ends in neither fit nor OOM."""
+    """Jump towards the boundary until B fits and B + 1 does not, or the line gives out, or a
+    jump lands above the boundary (``overshot``: the caller walks down from there); what is left
+    of the bracket is for bisection. A message when a trial ends in neither fit nor OOM."""
     for attempt in range(MAX_JUMPS):
         if state.closed or (state.high is None and state.low >= state.max_batch):
             return None
@@ -131,34 +133,9 @@ def jump(
             state.low = size
         elif record.status is TrialStatus.OOM:
             state.high = size
-            if size > state.low + 1:
-                # landed just above the boundary, most likely: walk down, then bisect the rest
-                return _step_down(measure, records, state)
+            state.overshot = size > state.low + 1
+            if state.overshot:
+                return None
         else:
-            return _stopped(record)
+            return f"--exact stopped at batch {size} ({record.status.value})"
     return None
-
-
-def _step_down(measure: Measure, records: list[TrialRecord], state: JumpState) -> str | None:
-    """From an out-of-memory just above the boundary: high - 1, high - 2, high - 4 ... until one
-    fits (bisection finishes between it and the last failure) or the bracket is closed."""
-    step = 1
-    while not state.closed:
-        assert state.high is not None
-        size = state.high - step
-        if size <= state.low:
-            return None
-        record = measure(size)
-        records.append(record)
-        if record.fits:
-            state.low = size
-            return None
-        if record.status is not TrialStatus.OOM:
-            return _stopped(record)
-        state.high = size
-        step *= 2
-    return None
-
-
-def _stopped(record: TrialRecord) -> str:
-    return f"--exact stopped at batch {record.batch_size} ({record.status.value})"

@@ -119,14 +119,18 @@ def _jump(
     plan: SearchPlan, measure: Measure, records: list[TrialRecord], unrun: list[int]
 ) -> str | None:
     """The measured line's jump to the boundary (bsprof.boundary), where trials report what
-    the limit counts. With the doubling stopped short and no out-of-memory found by the jump,
-    the doubling goes on from where it stopped."""
+    the limit counts; a jump that landed above it gallops down (as a guided search does from
+    the predicted boundary). With the doubling stopped short and no out-of-memory found by the
+    jump, the doubling goes on from where it stopped."""
     fits = [r.batch_size for r in records if r.fits]
     if plan.limit_bytes is None or not fits:
         return None
     high = _upper_bound(records)
     state = JumpState(max(b for b in fits if high is None or b < high), high, plan.sizes[-1])
     stopped = jump(measure, records, state, plan.limit_bytes)
+    if stopped is None and state.overshot and state.high is not None:
+        # landed just above the boundary, most likely: walk down from there, bisect the rest
+        stopped = _gallop(measure, records, _Bracket(state.low, state.high), state.high - 1)
     if stopped is None and state.high is None and unrun:
         going_on = [s for s in unrun if s > state.low]
         unrun[:] = [s for s in unrun if s <= state.low]

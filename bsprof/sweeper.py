@@ -286,8 +286,9 @@ def _predict(
     observer: SweepObserver | None,
     cancelled: threading.Event | None = None,
 ) -> JobOutcome:
-    """Predict the planned sizes up to twice the limit; ``observer`` None: in the background
-    (niced, one thread, no progress shown; stopped at its next message once ``cancelled``)."""
+    """Predict the planned sizes up to the first one predicted over the limit (over twice it
+    with --guide); ``observer`` None: in the background (niced, one thread, no progress shown;
+    stopped at its next message once ``cancelled``)."""
     config, limit = state.config, state.capacity_bytes
     sizes = config.batch_sizes or config.doubling_sizes
     factor = FAR_BEYOND_FACTOR if config.guide else 1.0

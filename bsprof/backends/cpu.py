@@ -127,7 +127,7 @@ def cap_address_space(limit_bytes: int | None) -> int | None:
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))  # an earlier cap must not stop the reserve
     reserve_python_heap()
-    address_space = _proc_status_kib("VmSize") * 1024
+    address_space = _address_space_bytes()
     cap = address_space + limit_bytes
     if hard != resource.RLIM_INFINITY:
         cap = min(cap, hard)
@@ -196,7 +196,7 @@ class CpuBackend:
 
     def _cap_from_here(self) -> None:
         self._limit = cap_address_space(self._requested)
-        self._cap_base = _proc_status_kib("VmSize") * 1024
+        self._cap_base = _address_space_bytes()
         self._baseline_rss = self._anonymous_rss()
 
     def capacity_bytes(self) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -150,13 +151,18 @@ def _loaded(job: TrialJob | SeriesJob) -> tuple[Backend, Workload, int]:
     return backend, workload, import_bytes
 
 
-def measure(job: TrialJob, conn: Connection | Sender) -> dict[str, Any]:
-    backend, workload, import_bytes = _loaded(job)
+def _progress_to(conn: Connection | Sender) -> Callable[[str, int, int], None]:
+    """A trial's progress callback: each (phase, done, total) to the parent."""
 
     def progress(phase: str, done: int, total: int) -> None:
         _send(conn, Progress(phase, done, total))
 
-    record = run_trial(workload, job.config, job.batch_size, backend, progress)
+    return progress
+
+
+def measure(job: TrialJob, conn: Connection | Sender) -> dict[str, Any]:
+    backend, workload, import_bytes = _loaded(job)
+    record = run_trial(workload, job.config, job.batch_size, backend, _progress_to(conn))
     return {
         "record": record.to_dict(),
         "capacity_bytes": backend.capacity_bytes(),
@@ -168,9 +174,7 @@ def measure_series(job: SeriesJob, conn: Connection | Sender) -> dict[str, Any]:
     """The sizes of a series in this one worker (bsprof.runner.series has the rules); each
     record goes to the parent as soon as it is measured."""
     backend, workload, import_bytes = _loaded(job)
-
-    def progress(phase: str, done: int, total: int) -> None:
-        _send(conn, Progress(phase, done, total))
+    progress = _progress_to(conn)
 
     def measure_one(batch_size: int) -> TrialRecord:
         _send(conn, Progress(SERIES_NEXT, batch_size, 0))  # the parent's running size

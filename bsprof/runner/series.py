@@ -19,7 +19,7 @@ space on examples/small_cnn.py; its resident peak is unaffected). A stop thresho
 room than that below the cap.
 
 No torch here: the child (bsprof.runner.child) supplies the trial; the parent's side is
-bsprof.sweeper's ``_measure_series``.
+bsprof.trials' ``_measure_series``.
 """
 
 from __future__ import annotations
