@@ -8,7 +8,8 @@ so the logic is tested against a deterministic fake.
   measured memory line where trials report what the limit counts (bsprof.boundary), else a
   gallop from the predicted boundary (``Guide``), else bisection. B and B + 1 are each measured
   in a trial; ``recheck`` runs both once more. With a memory line, the doubling stops before a
-  size the line puts well over the limit: it is then above B + 1 and recorded as skipped.
+  size the line puts well over the limit: it is then above B + 1 and recorded as skipped (jumps
+  that end under the boundary climb to it from the largest fit before the doubling goes on).
 - Explicit sizes: each in ascending order; sizes above a known OOM are ``skipped``.
 """
 
@@ -18,7 +19,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from bsprof.boundary import JumpState, jump, skips_before
+from bsprof.boundary import Bracket, JumpState, climb, gallop, jump, skips_before
 from bsprof.records import SkipReason, TrialRecord, TrialStatus
 
 Measure = Callable[[int], TrialRecord]
@@ -121,7 +122,9 @@ def _jump(
     """The measured line's jump to the boundary (bsprof.boundary), where trials report what
     the limit counts; a jump that landed above it gallops down (as a guided search does from
     the predicted boundary). With the doubling stopped short and no out-of-memory found by the
-    jump, the doubling goes on from where it stopped."""
+    jump, a gallop climbs from the largest fit to under the next doubling size, where the jumps
+    placed the boundary near (not where the line gave out: it placed nothing). Without an
+    out-of-memory there either, the doubling goes on."""
     fits = [r.batch_size for r in records if r.fits]
     if plan.limit_bytes is None or not fits:
         return None
@@ -130,11 +133,14 @@ def _jump(
     stopped = jump(measure, records, state, plan.limit_bytes)
     if stopped is None and state.overshot and state.high is not None:
         # landed just above the boundary, most likely: walk down from there, bisect the rest
-        stopped = _gallop(measure, records, _Bracket(state.low, state.high), state.high - 1)
-    if stopped is None and state.high is None and unrun:
-        going_on = [s for s in unrun if s > state.low]
-        unrun[:] = [s for s in unrun if s <= state.low]
-        _run_doubling(going_on, measure, records, None)
+        stopped = gallop(measure, records, Bracket(state.low, state.high), state.high - 1)
+    going_on = [s for s in unrun if s > state.low]
+    if stopped is None and state.high is None and going_on:
+        if not state.line_gave_out:  # the jumps ended under a boundary they placed near
+            stopped = climb(measure, records, state.low, below=going_on[0])
+        if stopped is None and _upper_bound(records) is None:
+            unrun[:] = [s for s in unrun if s <= state.low]
+            _run_doubling(going_on, measure, records, None)
     return stopped
 
 
@@ -218,9 +224,9 @@ def _bisect(
     fits_below = [r.batch_size for r in records if r.fits and (high is None or r.batch_size < high)]
     if high is None or not fits_below:
         return [], None
-    bracket = _Bracket(max(fits_below), high)
+    bracket = Bracket(max(fits_below), high)
     if guide is not None and bracket.open:
-        stopped = _gallop(measure, records, bracket, guide.boundary(records, bracket.low, high))
+        stopped = gallop(measure, records, bracket, guide.boundary(records, bracket.low, high))
         if stopped:
             return [stopped], None
     while bracket.open:
@@ -263,7 +269,7 @@ MAX_STEPS_DOWN = 8
 
 
 def _confirm(
-    measure: Measure, records: list[TrialRecord], bracket: _Bracket
+    measure: Measure, records: list[TrialRecord], bracket: Bracket
 ) -> tuple[list[str], str | None]:
     """Re-run both sides of the boundary in fresh trials: B must fit again and B+1 run out of
     memory again. A size that ran out of memory in any trial does not count as fitting, so
@@ -337,48 +343,6 @@ def _merge(records: list[TrialRecord], again: TrialRecord) -> None:
 
 def _replace(records: list[TrialRecord], record: TrialRecord) -> None:
     records[:] = [r for r in records if r.batch_size != record.batch_size] + [record]
-
-
-@dataclass
-class _Bracket:
-    low: int  # fits
-    high: int  # does not fit
-
-    @property
-    def open(self) -> bool:
-        return self.high - self.low > 1
-
-    def probe(self, measure: Measure, records: list[TrialRecord], size: int) -> str | None:
-        """Measure one size inside the bracket; a message when the search cannot go on."""
-        record = measure(size)
-        records.append(record)
-        if record.fits:
-            self.low = size
-        elif record.status is TrialStatus.OOM:
-            self.high = size
-        else:
-            return (
-                f"--exact stopped at batch {size} ({record.status.value}); the largest batch "
-                f"that fits is between {self.low} and {self.high - 1}"
-            )
-        return None
-
-
-def _gallop(
-    measure: Measure, records: list[TrialRecord], bracket: _Bracket, start: int
-) -> str | None:
-    stopped = bracket.probe(measure, records, start)
-    going_up = bracket.low == start
-    step = 1
-    while stopped is None and bracket.open:
-        size = bracket.low + step if going_up else bracket.high - step
-        if not bracket.low < size < bracket.high:
-            return None
-        stopped = bracket.probe(measure, records, size)
-        if (bracket.low == size) != going_up:
-            return stopped  # crossed the boundary: bisection finishes the job
-        step *= 2
-    return stopped
 
 
 def _first_oom(records: Sequence[TrialRecord]) -> int | None:
