@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bsprof.backends.base import Backend
 from bsprof.config import SweepConfig
 from bsprof.errors import ModelFileError
+from bsprof.neighbour import Neighbour, stopped
 from bsprof.records import TimingStats, TrialRecord, TrialStatus
 from bsprof.step import ModelWrapper, TrainingStep, make_step
 from bsprof.workload import UserCodeError, Workload
@@ -78,15 +79,18 @@ def run_trial(
     backend: Backend,
     progress: Progress,
     wrap_model: ModelWrapper | None = None,
+    neighbour: Neighbour | None = None,
 ) -> TrialRecord:
-    """Measure one batch size. Raises ModelFileError when the model file breaks its contract."""
+    """Measure one batch size. Raises ModelFileError when the model file breaks its contract.
+    ``neighbour``: a process held stopped during the timed iterations (bsprof.neighbour)."""
     started = time.perf_counter()
     try:
         step = make_step(workload, config, batch_size, backend.device, wrap_model)
         backend.reset_peak()
-        warm_up(step, backend, config.warmup, progress)
-        with backend.telemetry() as probe:
-            timed = time_iterations(step, backend, config, progress)
+        with stopped(neighbour):
+            warm_up(step, backend, config.warmup, progress)
+            with backend.telemetry() as probe:
+                timed = time_iterations(step, backend, config, progress)
         memory = backend.read_memory()
     except ModelFileError:
         raise

@@ -21,6 +21,7 @@ from bsprof.errors import BsprofError, ConfigError, ModelFileError
 from bsprof.grid import GridObserver, merge
 from bsprof.lifetime import run_directory
 from bsprof.model_setup import Strategy
+from bsprof.neighbour import NeighbourWatch
 from bsprof.observer import SweepObserver
 from bsprof.phases import Stopwatch
 from bsprof.records import TrialRecord, TrialStatus
@@ -72,11 +73,13 @@ def run_sweep(
                 with watch.timing("prediction"):
                     predicted = _predicted_sweep(state, pool, observer)
                 return replace(predicted, phases=watch.phases())
-            trials = TrialRunner(state, pool, observer, watch)
-            # Beside CPU trials the prediction would share the cores they are timed on (on this
-            # project's 2-vCPU VM a 20 ms busy-loop step measured 35 ms, IQR 48%, niced or not)
-            beside = runner is None and state.device.is_cuda
-            outcome = _search(state, pool, observer, trials, watch, beside)
+            # CPU trials hold the prediction stopped while they time (bsprof.neighbour); a
+            # torchrun trial's ranks are not bsprof's workers and cannot
+            beside = runner is None and not state.config.guide
+            beside = beside and not (state.device.is_cpu and state.config.distributed)
+            neighbours = NeighbourWatch() if beside and state.device.is_cpu else None
+            trials = TrialRunner(state, pool, observer, watch, neighbours)
+            outcome = _search(state, pool, observer, trials, watch, beside, neighbours)
     except KeyboardInterrupt as exc:
         partial = holder[0].snapshot(complete=False) if holder else _nothing_yet(config)
         raise SweepInterrupted(partial, exc) from None
@@ -249,20 +252,21 @@ def _search(
     trials: TrialRunner,
     watch: Stopwatch,
     beside: bool = True,
+    neighbours: NeighbourWatch | None = None,
 ) -> SearchOutcome:
     """Measure, with every planned size predicted too: the predictions sit beside the
-    measurements (and a ``check`` baseline gates on them). ``beside`` (GPU trials): the
-    prediction runs in a worker at the lowest CPU priority with one thread while the trials
-    run, and is attached when the search is done. Otherwise (CPU trials, or ``guide``) it runs
-    first, and with ``guide`` it steers the search: sizes predicted far beyond the limit are
-    skipped, and where trials report no limit-counted peak, --exact starts at the predicted
-    boundary."""
-    if state.config.guide or not beside:
+    measurements (and a ``check`` baseline gates on them). ``beside``: the prediction runs in
+    a worker at the lowest CPU priority with one thread while the trials run (CPU trials hold
+    it stopped while they time: ``neighbours``, bsprof.neighbour), and is attached when the
+    search is done. Otherwise (``guide``, or torchrun's CPU ranks) it runs first, and with
+    ``guide`` it steers the search: sizes predicted far beyond the limit are skipped, and where
+    trials report no limit-counted peak, --exact starts at the predicted boundary."""
+    if not beside:
         with watch.timing("prediction"):
             guide = _take_prediction(state, _predict(state, pool, observer))
         return search(_plan(state), trials.measure, guide)  # None unless --guide
     cancelled = threading.Event()
-    predicting = Background(lambda: _predict(state, pool, None, cancelled))
+    predicting = Background(lambda: _predict(state, pool, None, cancelled, neighbours))
     try:
         outcome = search(_plan(state), trials.measure)
         with watch.timing("prediction (waited for after the trials)"):
@@ -285,6 +289,7 @@ def _predict(
     pool: JobRunner,
     observer: SweepObserver | None,
     cancelled: threading.Event | None = None,
+    neighbours: NeighbourWatch | None = None,
 ) -> JobOutcome:
     """Predict the planned sizes up to the first one predicted over the limit (over twice it
     with --guide); ``observer`` None: in the background (niced, one thread, no progress shown;
@@ -315,7 +320,16 @@ def _predict(
         if cancelled is not None and cancelled.is_set():
             raise PredictionCancelled
 
-    return pool.run(job, config.trial_timeout_s, unless_cancelled, unless_cancelled)
+    def on_progress(phase: str, done: int, _total: int) -> None:
+        unless_cancelled()
+        if neighbours is not None and phase == jobs.BESIDE_STARTED:
+            neighbours.started(pid=done)
+
+    try:
+        return pool.run(job, config.trial_timeout_s, on_progress, unless_cancelled)
+    finally:
+        if neighbours is not None:
+            neighbours.ended()
 
 
 def _take_prediction(state: SweepState, outcome: JobOutcome) -> Guide | None:

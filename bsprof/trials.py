@@ -15,12 +15,14 @@ plain training loop does). No torch here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 from bsprof.config import DEFAULT_CPU_RAM_FRACTION
 from bsprof.errors import ModelFileError
+from bsprof.neighbour import Neighbour, NeighbourWatch
 from bsprof.observer import SweepObserver
 from bsprof.phases import Stopwatch
 from bsprof.records import TrialRecord, TrialStatus
@@ -48,9 +50,15 @@ class TrialRunner:
     and shown to the observer as it finishes."""
 
     def __init__(
-        self, state: SweepState, pool: JobRunner, observer: SweepObserver, watch: Stopwatch
+        self,
+        state: SweepState,
+        pool: JobRunner,
+        observer: SweepObserver,
+        watch: Stopwatch,
+        neighbours: NeighbourWatch | None = None,
     ) -> None:
         self._state, self._pool, self._observer, self._watch = state, pool, observer, watch
+        self._neighbours = neighbours  # the prediction beside CPU trials (bsprof.neighbour)
         config = state.config
         self._ladder = () if config.batch_sizes else tuple(config.doubling_sizes)
         capacity = state.capacity_bytes
@@ -93,13 +101,27 @@ class TrialRunner:
         if self._series_left and batch_size in self._ladder:
             self._series_left = False
             sizes = [s for s in self._ladder if s >= batch_size]
-            series = _measure_series(
-                self._state, self._pool, self._observer, sizes, self._stop_above, self._streamed
-            )
+            with self._beside() as neighbour:
+                series = _measure_series(self._state, self._pool, self._observer, sizes,
+                                         self._stop_above, self._streamed, neighbour)  # fmt: skip
             self._ready = {r.batch_size: r for r in series if r.fits}
             if batch_size in self._ready:
                 return self._ready.pop(batch_size)
-        return self._state.stamped(_measure(self._state, self._pool, self._observer, batch_size))
+        with self._beside() as neighbour:
+            record = _measure(self._state, self._pool, self._observer, batch_size, neighbour)
+        return self._state.stamped(record)
+
+    @contextlib.contextmanager
+    def _beside(self) -> Iterator[Neighbour | None]:
+        """The neighbour a trial holds stopped while it times, continued once the trial is
+        over, however it ended."""
+        if self._neighbours is None:
+            yield None
+            return
+        try:
+            yield self._neighbours.current()
+        finally:
+            self._neighbours.resume()
 
     def with_prediction(self, record: TrialRecord) -> TrialRecord:
         return _with_prediction(self._state, record)
@@ -110,6 +132,7 @@ def _measure(
     pool: JobRunner,
     observer: SweepObserver,
     batch_size: int,
+    neighbour: Neighbour | None = None,
 ) -> TrialRecord:
     device = state.device
     observer.trial_started(batch_size)
@@ -120,7 +143,8 @@ def _measure(
         record = run_ddp_trial(state.config, batch_size, device, state.config.memory_limit_bytes)
         return _with_prediction(state, record)
     config = state.config
-    job = jobs.TrialJob(config, batch_size, device, config.memory_limit_bytes, host_limit())
+    job = jobs.TrialJob(config, batch_size, device, config.memory_limit_bytes, host_limit(),
+                        neighbour)  # fmt: skip
     outcome = pool.run(
         job,
         state.config.trial_timeout_s,
@@ -138,6 +162,7 @@ def _measure_series(
     sizes: Sequence[int],
     stop_above_bytes: int | None = None,
     on_record: Callable[[TrialRecord], None] | None = None,
+    neighbour: Neighbour | None = None,
 ) -> list[TrialRecord]:
     """The sizes in one reused worker, ascending (jobs.SeriesJob; bsprof.runner.series has the
     rules): the records it streamed (each also to ``on_record`` as it came), plus a CRASH for
@@ -153,7 +178,7 @@ def _measure_series(
     receiver = SeriesReceiver(sizes, observer.trial_started, observer.trial_progress, take)
     limit = state.config.memory_limit_bytes
     job = jobs.SeriesJob(state.config, receiver.batch_sizes, state.device, limit, host_limit(),
-                         stop_above_bytes)  # fmt: skip
+                         stop_above_bytes, neighbour)  # fmt: skip
     outcome = pool.run(job, state.config.trial_timeout_s, receiver.on_progress, receiver.on_record)
     if isinstance(outcome, jobs.Succeeded):
         state.take_worker_facts(outcome.payload)

@@ -27,6 +27,7 @@ from bsprof.prediction.selfcheck import self_check
 from bsprof.prediction_check import PredictionCheck
 from bsprof.records import TrialRecord, TrialStatus
 from bsprof.runner.jobs import (
+    BESIDE_STARTED,
     SERIES_NEXT,
     EnvJob,
     Final,
@@ -162,7 +163,10 @@ def _progress_to(conn: Connection | Sender) -> Callable[[str, int, int], None]:
 
 def measure(job: TrialJob, conn: Connection | Sender) -> dict[str, Any]:
     backend, workload, import_bytes = _loaded(job)
-    record = run_trial(workload, job.config, job.batch_size, backend, _progress_to(conn))
+    progress = _progress_to(conn)
+    record = run_trial(
+        workload, job.config, job.batch_size, backend, progress, neighbour=job.neighbour
+    )
     return {
         "record": record.to_dict(),
         "capacity_bytes": backend.capacity_bytes(),
@@ -178,7 +182,9 @@ def measure_series(job: SeriesJob, conn: Connection | Sender) -> dict[str, Any]:
 
     def measure_one(batch_size: int) -> TrialRecord:
         _send(conn, Progress(SERIES_NEXT, batch_size, 0))  # the parent's running size
-        return run_trial(workload, job.config, batch_size, backend, progress)
+        return run_trial(
+            workload, job.config, batch_size, backend, progress, neighbour=job.neighbour
+        )
 
     def send(record: TrialRecord) -> None:
         _send(conn, MeasuredRecord(record.to_dict()))
@@ -194,13 +200,19 @@ def measure_series(job: SeriesJob, conn: Connection | Sender) -> dict[str, Any]:
     }
 
 
+# Beside the trials a prediction takes the CPU they leave idle (on a GPU they leave most of it;
+# CPU trials also hold it stopped while they warm up and time: bsprof.neighbour)
+BACKGROUND_NICENESS = 19
+
+
 def predict(job: PredictJob, conn: Connection | Sender) -> dict[str, Any]:
     """Fake-tensor trials: cheap, so a target device always gets the exact search. Then the
     self-check: the prediction against one real CPU iteration at the smallest batch size."""
     if job.config.threads is not None:
         torch.set_num_threads(job.config.threads)
-    if job.background:  # the trials beside it keep the CPU: this takes what they leave idle
-        os.nice(19)
+    if job.background:  # beside the trials: one thread, and stopped while they are timed
+        _send(conn, Progress(BESIDE_STARTED, os.getpid(), 0))
+        os.nice(int(os.environ.get("BSPROF_NICE", "19")))
         torch.set_num_threads(1)
     _cap_host(job.host_limit_bytes)  # fake tensors never touch CUDA
     workload = load_workload(job.config.model, job.config.task)

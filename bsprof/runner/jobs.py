@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from bsprof.config import SweepConfig
 from bsprof.device import Device
+from bsprof.neighbour import Neighbour
 
 # --- jobs: parent -> child ----------------------------------------------------------------
 
@@ -34,6 +35,7 @@ class TrialJob:
     device: Device  # resolved: cpu, cuda or cuda:N
     memory_limit_bytes: int | None
     host_limit_bytes: int | None = None  # the guard while the model file is imported (CPU)
+    neighbour: Neighbour | None = None  # stopped while iterations are timed (bsprof.neighbour)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class SeriesJob:
     memory_limit_bytes: int | None
     host_limit_bytes: int | None = None  # the guard while the model file is imported (CPU)
     stop_above_bytes: int | None = None  # None: only a failure ends the series early
+    neighbour: Neighbour | None = None  # stopped while iterations are timed (bsprof.neighbour)
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ RecordCallback = Callable[[dict[str, Any]], None]  # a predicted or measured Tri
 class Progress:
     """Where the job is: a trial's ``phase`` and ``done`` of ``total`` iterations; for a
     prediction, ``done`` is the batch size being predicted (``total`` 0); in a series, phase
-    ``SERIES_NEXT`` names (in ``done``) the batch size starting now."""
+    ``SERIES_NEXT`` names (in ``done``) the batch size starting now; a prediction beside the
+    trials first sends phase ``BESIDE_STARTED`` with its pid in ``done`` (bsprof.neighbour)."""
 
     phase: str
     done: int
@@ -90,6 +94,7 @@ class Progress:
 
 
 SERIES_NEXT = "next batch size"
+BESIDE_STARTED = "predicting beside the trials"
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,9 @@ def run_rank(job: dict[str, Any]) -> TrialRecord:
     if device.is_cuda:
         torch.cuda.empty_cache()  # under torchrun, trials share the process
     wrap = model_wrapper(config, device)
-    return run_trial(workload, config, int(job["batch_size"]), backend, _no_progress, wrap)
+    return run_trial(
+        workload, config, int(job["batch_size"]), backend, _no_progress, wrap_model=wrap
+    )
 
 
 def model_wrapper(config: SweepConfig, device: Device) -> ModelWrapper:

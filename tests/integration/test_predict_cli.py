@@ -98,7 +98,12 @@ def test_exact_jumps_to_the_boundary_and_shows_predictions_beside_measurements(
     measured = [r for r in plain_data["results"] if r["prediction"] and r["peak_memory_bytes"]]
     assert measured, "no batch size has a prediction next to its measurement"
     assert "pred." in output  # the prediction error column
-    assert [p["phase"] for p in plain_data["phases"]][:3] == ["start-up", "probe", "prediction"]
+    # unguided, the prediction ran beside the trials; guided, before them (it steers them)
+    plain_phases = [p["phase"] for p in plain_data["phases"]]
+    assert plain_phases[:3] == ["start-up", "probe", "doubling trials"]
+    assert plain_phases[-1] == "prediction (waited for after the trials)"
+    guided_phases = [p["phase"] for p in guided_data["phases"]]
+    assert guided_phases[:3] == ["start-up", "probe", "prediction"]
 
 
 def test_a_wrong_prediction_is_flagged_in_the_output_and_the_json(tmp_path: Path) -> None:

@@ -1,0 +1,40 @@
+"""A measured CPU sweep predicts beside its trials, and each trial holds the prediction's
+worker stopped while it warms up and times iterations (bsprof.neighbour): what the trials' own
+forwards saw of their sibling processes, in real workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import bsprof
+from bsprof.runner.child import BACKGROUND_NICENESS
+from tests.processes import ROOT
+
+pytestmark = pytest.mark.slow
+
+RECORDER = str(ROOT / "tests" / "models" / "beside_recorder.py")
+
+
+def test_the_prediction_runs_beside_the_trials_and_stops_while_they_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    states = tmp_path / "states"
+    monkeypatch.setenv("BSPROF_TEST_STATES", str(states))
+    monkeypatch.setenv("BSPROF_TEST_FAKE_SLEEP", "0.3")  # the prediction outlasts the trials
+    result = bsprof.sweep(RECORDER, device="cpu", batch_sizes=[1, 2, 4, 8], memory_limit="256MiB",
+                          warmup=1, iters=2)  # fmt: skip
+    assert [r.status.value for r in result.results] == ["ok"] * 4
+    assert all(r.prediction is not None for r in result.results)  # it ran, and was kept
+    phases = [p.phase for p in result.phases]
+    assert phases.index("trials") < phases.index("prediction (waited for after the trials)")
+    seen_by_trials = []
+    for line in states.read_text().splitlines():
+        _pid, niceness, *siblings = line.split()
+        if int(niceness) != BACKGROUND_NICENESS:  # not the self-check's real iterations
+            seen_by_trials.append(siblings)
+    assert len(seen_by_trials) == 4 * 3  # warm-up and two timed iterations at each size
+    assert any("T" in seen for seen in seen_by_trials), seen_by_trials  # it was beside them
+    for seen in seen_by_trials:  # and never running while they ran
+        assert set(seen) <= {"T", "Z"}, seen_by_trials

@@ -1,0 +1,91 @@
+"""bsprof.neighbour: the prediction beside CPU trials, stopped while they time. Real processes,
+real signals: a ``sleep`` child stands in for the prediction's worker."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bsprof.neighbour import Neighbour, NeighbourWatch, stopped
+
+
+def state(pid: int) -> str:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rfind(")") + 2]
+
+
+def running(pid: int) -> bool:
+    """Not stopped, once SIGCONT has been delivered (a moment after kill() returns)."""
+    deadline = time.monotonic() + 2
+    while state(pid) == "T" and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return state(pid) in ("S", "R")
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(["sleep", "60"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_a_neighbour_is_stopped_for_the_block_and_continued_after(
+    sleeper: subprocess.Popen[bytes],
+) -> None:
+    neighbour = Neighbour.of(sleeper.pid)
+    assert neighbour is not None
+    with stopped(neighbour):
+        assert state(sleeper.pid) == "T"  # stop() returns once it is stopped
+    assert running(sleeper.pid)
+
+
+def test_it_is_continued_when_the_block_raises(sleeper: subprocess.Popen[bytes]) -> None:
+    with pytest.raises(RuntimeError), stopped(Neighbour.of(sleeper.pid)):
+        raise RuntimeError("out of memory")
+    assert running(sleeper.pid)
+
+
+def test_a_reused_pid_is_never_signalled(sleeper: subprocess.Popen[bytes]) -> None:
+    """The same pid with another start time is another process: left alone."""
+    neighbour = Neighbour.of(sleeper.pid)
+    assert neighbour is not None
+    someone_else = Neighbour(neighbour.pid, neighbour.start_ticks + 1)
+    someone_else.stop()
+    time.sleep(0.05)
+    assert state(sleeper.pid) == "S"
+
+
+def test_a_process_that_is_gone_has_no_neighbour(sleeper: subprocess.Popen[bytes]) -> None:
+    neighbour = Neighbour.of(sleeper.pid)
+    sleeper.kill()
+    sleeper.wait()
+    assert Neighbour.of(sleeper.pid) is None
+    with stopped(neighbour):  # and stopping one that ended is a no-op
+        pass
+
+
+def test_the_watch_waits_for_the_neighbour_to_name_itself(
+    sleeper: subprocess.Popen[bytes],
+) -> None:
+    watch = NeighbourWatch()
+    threading.Timer(0.1, watch.started, args=(sleeper.pid,)).start()
+    neighbour = watch.current(wait_s=5)
+    assert neighbour == Neighbour.of(sleeper.pid)
+    assert neighbour is not None
+    neighbour.stop()
+    watch.resume()  # what the parent does after every trial
+    assert running(sleeper.pid)
+
+
+def test_a_watch_whose_job_ended_unnamed_does_not_wait() -> None:
+    watch = NeighbourWatch()
+    watch.ended()
+    started = time.perf_counter()
+    assert watch.current(wait_s=30) is None
+    assert time.perf_counter() - started < 1
