@@ -31,7 +31,8 @@ def collect_environment(device: str = "cpu", touch_cuda: bool = False) -> dict[s
         "platform": platform.platform(),
         "python": platform.python_version(),
         "bsprof": __version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a plain str: a TorchVersion would import torch in
+        # the parent that unpickles it (1 s on the critical path of every sweep)
         "cuda": torch.version.cuda,  # the CUDA torch was built for; None in a CPU-only build
         "cudnn": _cudnn_version(),
         "cuda_available": cuda_available,

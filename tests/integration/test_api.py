@@ -47,6 +47,23 @@ def test_the_readme_one_liner_prints_the_largest_fitting_batch() -> None:
 
 
 @pytest.mark.slow
+def test_a_sweep_of_a_model_file_never_imports_torch_in_the_calling_process() -> None:
+    """Workers import torch; the caller only reads their records. A torch object in a record
+    (the environment's TorchVersion did) imports torch in the caller as it is unpickled: a
+    second away from the first trial."""
+    code = (
+        "import sys, bsprof; r = bsprof.sweep('examples/mnist_mlp.py', device='cpu', "
+        "batch_sizes=[2], memory_limit='64MiB', warmup=1, iters=1); "
+        "print(r.largest_fitting_batch, 'torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2", "False"]
+
+
+@pytest.mark.slow
 def test_predict_a_path_and_the_same_model_in_memory_agree() -> None:
     from_path = bsprof.predict(MNIST, batch_sizes=[2, 8])
     in_memory = bsprof.predict(_import_file(MNIST), batch_sizes=[2, 8])
