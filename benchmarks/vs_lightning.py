@@ -159,9 +159,12 @@ def run_bsprof(workload: Workload, scratch: Path) -> Run:
         return Run(None, wall, error=f"exit {code}: {tail(scratch / 'bsprof.log')}")
     result = json.loads(out.read_text())
     trials = [
-        {"batch_size": r["batch_size"], "status": r["status"], "seconds": r["trial_wall_s"]}
+        {"batch_size": r["batch_size"], "status": r["status"], "seconds": r["trial_wall_s"],
+         "step_s": (r.get("time_per_iter_s") or {}).get("median"),
+         "iterations": r["warmup_iters"] + len(r["time_per_iter_s"]["samples"])
+         if r.get("time_per_iter_s") else None}
         for r in result["results"]
-    ]
+    ]  # fmt: skip
     phases = {p["phase"]: p["seconds"] for p in result.get("phases", [])}
     return Run(result["largest_fitting_batch"], wall, trials, phases=phases)
 
@@ -226,6 +229,35 @@ class Reference:
                 return None
             low, high = (middle, high) if verdict == "fits" else (low, middle)
         return low
+
+
+def import_seconds(model: str, repeat: int) -> float:
+    """What any tool's process pays before its first trial: a fresh interpreter importing the
+    model file (torch, its libraries) and torch._dynamo (which every optimizer's constructor
+    imports), then exiting. Median of ``repeat`` runs."""
+    code = f"import runpy, torch._dynamo; runpy.run_path({model!r})"
+    walls = []
+    for _ in range(max(1, repeat)):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(), check=True,
+                       capture_output=True, timeout=TIMEOUT_S)  # fmt: skip
+        walls.append(time.perf_counter() - started)
+    return statistics.median(walls)
+
+
+def answer_iterations_s(run: Run) -> float | None:
+    """The iterations bsprof's answer B cannot do without, at the times its own trials
+    measured: every doubling size up to B and B itself, each for its --warmup + --iters
+    iterations (the table's rows and the fit), B + 1 not at all (it fails at some point in its
+    first iterations). A lower bound: no process start, model build or out-of-memory counted."""
+    if run.answer is None:
+        return None
+    needed = [
+        t for t in run.trials
+        if t["step_s"] is not None and t["batch_size"] <= run.answer
+        and (t["batch_size"] == run.answer or t["batch_size"] & (t["batch_size"] - 1) == 0)
+    ]  # fmt: skip
+    return float(sum(t["step_s"] * t["iterations"] for t in needed))
 
 
 def answers(runs: list[Run]) -> str:
@@ -304,6 +336,10 @@ def compare(workload: Workload, args: argparse.Namespace, reference: Reference) 
         row[f"{name}_s"] = median_wall(tool_runs)
         row[f"{name}_check"] = " / ".join(reference.verdict(model, a, limit) for a in found)
     row["reference"] = reference.boundary(model, limit) if args.boundary else None
+    row["imports_s"] = import_seconds(model, args.repeat)
+    iterations = [answer_iterations_s(run) for run in runs["bsprof"]]
+    known = [i for i in iterations if i is not None]
+    row["answer_iterations_s"] = statistics.median(known) if known else None
     return row
 
 
@@ -330,6 +366,7 @@ def main() -> None:
     print_table(rows, args.repeat, args.stock_lightning)
     print_time_split(rows)
     print_bsprof_phases(rows)
+    print_floor(rows)
     if args.json is not None:
         args.json.write_text(json.dumps({"machine": header, "rows": rows}, indent=1) + "\n")
 
@@ -405,6 +442,24 @@ def print_bsprof_phases(rows: list[dict[str, Any]]) -> None:
             for name in names
         ]
         print(f"| {row['workload']} | " + " | ".join(cells) + " |")
+
+
+def print_floor(rows: list[dict[str, Any]]) -> None:
+    """What bsprof cannot go under on this machine while its table's rows and its answer are
+    measured with the asked iterations, one trial at a time: the imports and those iterations
+    (answer_iterations_s), against half of Lightning's time."""
+    print()
+    print("| workload | imports | answer's iterations | floor | 0.5x Lightning | floor/Lightning |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        iterations, lightning = row["answer_iterations_s"], row["lightning_s"]
+        floor = None if iterations is None else row["imports_s"] + iterations
+        ratio = f"{floor / lightning:.2f}x" if floor and lightning else "-"
+        half = None if lightning is None else lightning / 2
+        print(
+            f"| {row['workload']} | {seconds(row['imports_s'])} | {seconds(iterations)} | "
+            f"{seconds(floor)} | {seconds(half)} | {ratio} |"
+        )
 
 
 if __name__ == "__main__":

@@ -101,11 +101,13 @@ def stopped(neighbour: Neighbour | None) -> Iterator[None]:
 
 class NeighbourWatch:
     """The parent's side: the neighbour once its worker has named itself (or once it is known
-    that none will), for the trials started after that."""
+    that none will), held by one trial at a time, and for how long it has been held in all (its
+    timeout does not count that time: bsprof.runner.pool)."""
 
     def __init__(self) -> None:
         self._settled = threading.Event()
         self._neighbour: Neighbour | None = None
+        self._held_s = 0.0
 
     def started(self, pid: int) -> None:
         self._neighbour = Neighbour.of(pid)
@@ -115,14 +117,20 @@ class NeighbourWatch:
         """The neighbour's job is over (or never started): nothing to wait for."""
         self._settled.set()
 
-    def current(self, wait_s: float = NAMING_WAIT_S) -> Neighbour | None:
-        """The neighbour, waiting up to ``wait_s`` for it to name itself: a trial that started
-        timing before it did would be timed beside it."""
-        self._settled.wait(wait_s)
-        return self._neighbour
+    def held_s(self) -> float:
+        return self._held_s
 
-    def resume(self) -> None:
-        """After a trial, whatever became of it: a worker killed while timing leaves its
-        neighbour stopped."""
-        if self._neighbour is not None:
-            self._neighbour.resume()
+    @contextlib.contextmanager
+    def holding(self, wait_s: float = NAMING_WAIT_S) -> Iterator[Neighbour | None]:
+        """The neighbour for one trial, which stops it while it times (the trial's worker
+        does). Waits up to ``wait_s`` for the neighbour to name itself: a trial that started
+        timing before it did would be timed beside it. Continued afterwards, however the trial
+        ended: a worker killed while timing leaves its neighbour stopped."""
+        self._settled.wait(wait_s)
+        started = time.monotonic()
+        try:
+            yield self._neighbour
+        finally:
+            if self._neighbour is not None:
+                self._neighbour.resume()
+            self._held_s += time.monotonic() - started

@@ -326,7 +326,8 @@ def _predict(
             neighbours.started(pid=done)
 
     try:
-        return pool.run(job, config.trial_timeout_s, on_progress, unless_cancelled)
+        held = None if neighbours is None else neighbours.held_s
+        return pool.run(job, config.trial_timeout_s, on_progress, unless_cancelled, held)
     finally:
         if neighbours is not None:
             neighbours.ended()

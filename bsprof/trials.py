@@ -16,7 +16,7 @@ plain training loop does). No torch here.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -111,17 +111,11 @@ class TrialRunner:
             record = _measure(self._state, self._pool, self._observer, batch_size, neighbour)
         return self._state.stamped(record)
 
-    @contextlib.contextmanager
-    def _beside(self) -> Iterator[Neighbour | None]:
-        """The neighbour a trial holds stopped while it times, continued once the trial is
-        over, however it ended."""
+    def _beside(self) -> contextlib.AbstractContextManager[Neighbour | None]:
+        """The neighbour a trial holds stopped while it times (bsprof.neighbour), if any."""
         if self._neighbours is None:
-            yield None
-            return
-        try:
-            yield self._neighbours.current()
-        finally:
-            self._neighbours.resume()
+            return contextlib.nullcontext()
+        return self._neighbours.holding()
 
     def with_prediction(self, record: TrialRecord) -> TrialRecord:
         return _with_prediction(self._state, record)

@@ -18,6 +18,7 @@ class ScriptedRunner:
         timeout_s: float,
         on_progress: Progress = None,
         on_record: Records = None,
+        held_s: jobs.HeldSeconds | None = None,
     ) -> jobs.JobOutcome:
         return self.outcome(job, on_progress, on_record)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from bsprof.observer import QuietObserver, SweepObserver
 from bsprof.runner.child import outcome_of
 from bsprof.runner.jobs import (
+    HeldSeconds,
     Job,
     JobOutcome,
     PredictJob,
@@ -51,6 +52,7 @@ class InProcessRunner:
         timeout_s: float,
         on_progress: ProgressCallback | None = None,
         on_record: RecordCallback | None = None,
+        held_s: HeldSeconds | None = None,  # nothing stops this process: nothing to discount
     ) -> JobOutcome:
         if not isinstance(job, (ProbeJob, PredictJob)):
             raise TypeError(f"{type(job).__name__} runs in a worker process, not in-process")

@@ -77,6 +77,9 @@ Job = ProbeJob | TrialJob | SeriesJob | EnvJob | PredictJob
 
 ProgressCallback = Callable[[str, int, int], None]  # phase, done, total
 RecordCallback = Callable[[dict[str, Any]], None]  # a predicted or measured TrialRecord's dict
+# How long the job's worker has been held stopped so far (bsprof.neighbour): not counted
+# against its timeout
+HeldSeconds = Callable[[], float]
 
 # --- along the way: child -> parent -------------------------------------------------------
 
@@ -198,7 +201,8 @@ class Sender(Protocol):
 
 class JobRunner(Protocol):
     """Runs a job to its outcome: a worker process (bsprof.runner.pool.WorkerPool), or this
-    process (bsprof.runner.inprocess.InProcessRunner)."""
+    process (bsprof.runner.inprocess.InProcessRunner). ``held_s``: the time the worker spent
+    stopped by others, which its timeout does not count."""
 
     def run(
         self,
@@ -206,6 +210,7 @@ class JobRunner(Protocol):
         timeout_s: float,
         on_progress: ProgressCallback | None = None,
         on_record: RecordCallback | None = None,
+        held_s: HeldSeconds | None = None,
     ) -> JobOutcome: ...
 
 

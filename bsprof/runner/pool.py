@@ -30,6 +30,7 @@ from bsprof.runner.jobs import (
     FINAL_TYPES,
     Crashed,
     Final,
+    HeldSeconds,
     InternalError,
     Job,
     JobOutcome,
@@ -105,6 +106,7 @@ class WorkerPool:
         timeout_s: float,
         on_progress: ProgressCallback | None = None,
         on_record: RecordCallback | None = None,
+        held_s: HeldSeconds | None = None,
     ) -> JobOutcome:
         started = time.perf_counter()
         log_path = self._next_log_path()
@@ -115,7 +117,7 @@ class WorkerPool:
         with self._starting, _main_module_hidden(), _preload_named(self._preload):
             process.start()  # starts the fork server, the first time
         sender.close()  # the child holds the only writer: EOF means it is gone
-        deadline = _Deadline(started, timeout_s)
+        deadline = _Deadline(started, timeout_s, held_s)
         try:
             message = _receive(receiver, deadline, on_progress, on_record)
         except BaseException:
@@ -164,17 +166,24 @@ def _main_module_hidden() -> Iterator[None]:
 
 class _Deadline:
     """When a job times out: ``timeout_s`` after it started, and in a series (a SeriesJob)
-    ``timeout_s`` after each measured record, so each batch size gets the whole timeout."""
+    ``timeout_s`` after each measured record, so each batch size gets the whole timeout. Time
+    the worker spent held stopped (``held_s``: a prediction beside CPU trials) is not counted."""
 
-    def __init__(self, started: float, timeout_s: float) -> None:
+    def __init__(self, started: float, timeout_s: float, held_s: HeldSeconds | None) -> None:
         self._timeout_s = timeout_s
-        self._at = started + timeout_s
+        self._held_s = held_s or _never_held
+        self._from, self._held_before = started, self._held_s()
 
     def renew(self) -> None:
-        self._at = time.perf_counter() + self._timeout_s
+        self._from, self._held_before = time.perf_counter(), self._held_s()
 
     def passed(self) -> bool:
-        return time.perf_counter() >= self._at
+        held = self._held_s() - self._held_before
+        return time.perf_counter() - self._from - held >= self._timeout_s
+
+
+def _never_held() -> float:
+    return 0.0
 
 
 @contextlib.contextmanager

@@ -75,11 +75,24 @@ def test_the_watch_waits_for_the_neighbour_to_name_itself(
 ) -> None:
     watch = NeighbourWatch()
     threading.Timer(0.1, watch.started, args=(sleeper.pid,)).start()
-    neighbour = watch.current(wait_s=5)
-    assert neighbour == Neighbour.of(sleeper.pid)
-    assert neighbour is not None
-    neighbour.stop()
-    watch.resume()  # what the parent does after every trial
+    with watch.holding(wait_s=5) as neighbour:
+        assert neighbour == Neighbour.of(sleeper.pid)
+        assert neighbour is not None
+        neighbour.stop()  # what the trial's worker does
+        time.sleep(0.2)
+    assert running(sleeper.pid)  # the parent continued it after the trial
+    assert 0.2 <= watch.held_s() < 2  # and counted the time it held it
+
+
+def test_a_trial_that_raised_leaves_its_neighbour_running(
+    sleeper: subprocess.Popen[bytes],
+) -> None:
+    watch = NeighbourWatch()
+    watch.started(sleeper.pid)
+    with pytest.raises(KeyboardInterrupt), watch.holding() as neighbour:
+        assert neighbour is not None
+        neighbour.stop()
+        raise KeyboardInterrupt
     assert running(sleeper.pid)
 
 
@@ -87,5 +100,6 @@ def test_a_watch_whose_job_ended_unnamed_does_not_wait() -> None:
     watch = NeighbourWatch()
     watch.ended()
     started = time.perf_counter()
-    assert watch.current(wait_s=30) is None
+    with watch.holding(wait_s=30) as neighbour:
+        assert neighbour is None
     assert time.perf_counter() - started < 1

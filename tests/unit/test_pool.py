@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -34,3 +35,28 @@ def test_a_child_whose_run_directory_is_gone_leaves_quietly() -> None:
     )
     assert done.stdout.strip() == "1"
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_deadline_does_not_count_the_time_its_worker_was_held_stopped() -> None:
+    """A prediction beside CPU trials is stopped while each trial times (bsprof.neighbour):
+    that time is not its own, and must not time it out."""
+    from bsprof.runner.pool import _Deadline
+
+    held = [7.0]  # held before this job started: not this job's
+    deadline = _Deadline(time.perf_counter(), 0.2, lambda: held[0])
+    time.sleep(0.3)
+    held[0] += 0.3  # a trial held it all along
+    assert not deadline.passed()
+    time.sleep(0.25)  # then it ran, unheld, past its timeout
+    assert deadline.passed()
+    deadline.renew()
+    assert not deadline.passed()
+
+
+def test_a_deadline_without_holds_is_the_timeout() -> None:
+    from bsprof.runner.pool import _Deadline
+
+    deadline = _Deadline(time.perf_counter(), 0.1, None)
+    assert not deadline.passed()
+    time.sleep(0.15)
+    assert deadline.passed()
