@@ -107,7 +107,9 @@ class NeighbourWatch:
     def __init__(self) -> None:
         self._settled = threading.Event()
         self._neighbour: Neighbour | None = None
-        self._held_s = 0.0
+        # the holds that ended, in seconds, and when the current one began (None: not held);
+        # one tuple, so that the prediction's thread reading it never sees half an update
+        self._holds: tuple[float, float | None] = (0.0, None)
 
     def started(self, pid: int) -> None:
         self._neighbour = Neighbour.of(pid)
@@ -118,7 +120,10 @@ class NeighbourWatch:
         self._settled.set()
 
     def held_s(self) -> float:
-        return self._held_s
+        """So far, the current hold included: a series holds the neighbour for all its sizes,
+        each with a whole timeout, and the neighbour's own must not pass meanwhile."""
+        ended, since = self._holds
+        return ended if since is None else ended + time.monotonic() - since
 
     @contextlib.contextmanager
     def holding(self, wait_s: float = NAMING_WAIT_S) -> Iterator[Neighbour | None]:
@@ -127,10 +132,10 @@ class NeighbourWatch:
         timing before it did would be timed beside it. Continued afterwards, however the trial
         ended: a worker killed while timing leaves its neighbour stopped."""
         self._settled.wait(wait_s)
-        started = time.monotonic()
+        self._holds = (self._holds[0], time.monotonic())
         try:
             yield self._neighbour
         finally:
             if self._neighbour is not None:
                 self._neighbour.resume()
-            self._held_s += time.monotonic() - started
+            self._holds = (self.held_s(), None)

@@ -15,6 +15,7 @@ from tests.processes import ROOT
 pytestmark = pytest.mark.slow
 
 RECORDER = str(ROOT / "tests" / "models" / "beside_recorder.py")
+SLEEPY = str(ROOT / "tests" / "models" / "sleepy.py")
 
 
 def test_the_prediction_runs_beside_the_trials_and_stops_while_they_time(
@@ -38,3 +39,17 @@ def test_the_prediction_runs_beside_the_trials_and_stops_while_they_time(
     assert any("T" in seen for seen in seen_by_trials), seen_by_trials  # it was beside them
     for seen in seen_by_trials:  # and never running while they ran
         assert set(seen) <= {"T", "Z"}, seen_by_trials
+
+
+def test_a_series_longer_than_the_trial_timeout_keeps_the_prediction_it_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ladder runs in one worker, each size with a whole timeout of its own, holding the
+    prediction stopped all along: that time is not the prediction's (alone it needs about half
+    its timeout here; the series takes twice the timeout)."""
+    monkeypatch.setenv("BSPROF_TEST_SLEEP", "0.05")  # each forward, the prediction's too
+    result = bsprof.sweep(SLEEPY, device="cpu", max_batch=32, memory_limit="512MiB",
+                          warmup=1, iters=24, trial_timeout="4s")  # fmt: skip
+    assert [r.status.value for r in result.results] == ["ok"] * 6
+    assert not [w for w in result.warnings if "no prediction" in w], result.warnings
+    assert all(r.prediction is not None for r in result.results)

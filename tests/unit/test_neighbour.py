@@ -84,6 +84,19 @@ def test_the_watch_waits_for_the_neighbour_to_name_itself(
     assert 0.2 <= watch.held_s() < 2  # and counted the time it held it
 
 
+def test_the_time_held_counts_while_a_trial_still_holds_it(
+    sleeper: subprocess.Popen[bytes],
+) -> None:
+    """A series holds the neighbour for all its sizes, longer than a trial's timeout: the
+    prediction's deadline (bsprof.runner.pool) reads the held time while the series runs."""
+    watch = NeighbourWatch()
+    watch.started(sleeper.pid)
+    with watch.holding():
+        time.sleep(0.2)
+        assert watch.held_s() >= 0.2
+    assert 0.2 <= watch.held_s() < 2
+
+
 def test_a_trial_that_raised_leaves_its_neighbour_running(
     sleeper: subprocess.Popen[bytes],
 ) -> None:

@@ -53,6 +53,25 @@ def test_a_deadline_does_not_count_the_time_its_worker_was_held_stopped() -> Non
     assert not deadline.passed()
 
 
+def test_a_deadline_does_not_count_a_hold_that_has_not_ended_yet() -> None:
+    """One series holds the prediction for all its sizes, each with a whole timeout of its own:
+    the prediction's deadline must not pass in the middle of that hold."""
+    from bsprof.neighbour import NeighbourWatch
+    from bsprof.runner.pool import _Deadline
+
+    prediction = subprocess.Popen(["sleep", "60"])
+    try:
+        watch = NeighbourWatch()
+        watch.started(prediction.pid)
+        deadline = _Deadline(time.perf_counter(), 0.1, watch.held_s)
+        with watch.holding():
+            time.sleep(0.2)
+            assert not deadline.passed()
+    finally:
+        prediction.kill()
+        prediction.wait()
+
+
 def test_a_deadline_without_holds_is_the_timeout() -> None:
     from bsprof.runner.pool import _Deadline
 
