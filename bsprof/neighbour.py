@@ -85,6 +85,9 @@ class Neighbour:
     def resume(self) -> None:
         self._signal(signal.SIGCONT)
 
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
 
 @contextlib.contextmanager
 def stopped(neighbour: Neighbour | None) -> Iterator[None]:
@@ -118,6 +121,14 @@ class NeighbourWatch:
     def ended(self) -> None:
         """The neighbour's job is over (or never started): nothing to wait for."""
         self._settled.set()
+
+    def kill(self) -> None:
+        """The neighbour killed now, if it has named itself: a sweep that ends without its
+        prediction (Ctrl-C, a broken model file) cancels it only at its next message, maybe
+        seconds away (a large fake forward, the self-check), and a sweep after it in the same
+        process (bsprof.sweep() in a notebook) would time its trials beside it meanwhile."""
+        if self._neighbour is not None:
+            self._neighbour.kill()
 
     def held_s(self) -> float:
         """So far, the current hold included: a series holds the neighbour for all its sizes,

@@ -275,6 +275,8 @@ def _search(
         # Ctrl-C or a broken model file: the process may live on (bsprof.sweep() in a
         # notebook), so the prediction's worker is stopped, not left to run out its timeout
         cancelled.set()
+        if neighbours is not None:
+            neighbours.kill()
         raise
     return replace(outcome, records=tuple(trials.with_prediction(r) for r in outcome.records))
 

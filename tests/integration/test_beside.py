@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 import bsprof
+from bsprof.observer import QuietObserver
+from bsprof.records import TrialRecord
+from bsprof.result import SweepResult
 from bsprof.runner.child import BACKGROUND_NICENESS
+from bsprof.sweeper import SweepInterrupted
 from tests.processes import ROOT
 
 pytestmark = pytest.mark.slow
@@ -53,3 +57,29 @@ def test_a_series_longer_than_the_trial_timeout_keeps_the_prediction_it_held(
     assert [r.status.value for r in result.results] == ["ok"] * 6
     assert not [w for w in result.warnings if "no prediction" in w], result.warnings
     assert all(r.prediction is not None for r in result.results)
+
+
+class InterruptedAtTheFirstFit(QuietObserver):
+    def trial_finished(self, record: TrialRecord, snapshot: SweepResult) -> None:
+        raise KeyboardInterrupt  # Ctrl-C in a notebook, as the first size is shown
+
+
+def test_an_interrupted_sweeps_prediction_is_not_left_running_beside_the_next_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bsprof.sweep() interrupted, and run again in the same process: the first sweep's
+    prediction, in the middle of a long fake forward (no message to the parent to be cancelled
+    at), must be gone before the second sweep's trials time."""
+    monkeypatch.setenv("BSPROF_TEST_FAKE_SLEEP", "20")  # the first sweep's prediction
+    with pytest.raises(SweepInterrupted):
+        bsprof.sweep(RECORDER, device="cpu", max_batch=2, memory_limit="256MiB",
+                     warmup=1, iters=1, observer=InterruptedAtTheFirstFit())  # fmt: skip
+    states = tmp_path / "states"
+    monkeypatch.setenv("BSPROF_TEST_STATES", str(states))
+    monkeypatch.setenv("BSPROF_TEST_FAKE_SLEEP", "0")
+    bsprof.sweep(RECORDER, device="cpu", batch_sizes=[1, 2], memory_limit="256MiB", warmup=1,
+                 iters=2)  # fmt: skip
+    for line in states.read_text().splitlines():
+        _pid, niceness, *siblings = line.split()
+        if int(niceness) != BACKGROUND_NICENESS:  # a trial's forward, not the self-check's
+            assert set(siblings) <= {"T", "Z"}, line

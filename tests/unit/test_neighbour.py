@@ -3,6 +3,7 @@ real signals: a ``sleep`` child stands in for the prediction's worker."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 import time
@@ -116,3 +117,18 @@ def test_a_watch_whose_job_ended_unnamed_does_not_wait() -> None:
     with watch.holding(wait_s=30) as neighbour:
         assert neighbour is None
     assert time.perf_counter() - started < 1
+
+
+def test_a_watch_kills_its_neighbour_at_once_when_the_sweep_ends_without_it(
+    sleeper: subprocess.Popen[bytes],
+) -> None:
+    watch = NeighbourWatch()
+    watch.started(sleeper.pid)
+    watch.kill()
+    assert sleeper.wait(timeout=5) == -signal.SIGKILL
+
+
+def test_a_watch_with_no_neighbour_named_kills_nothing() -> None:
+    watch = NeighbourWatch()
+    watch.ended()
+    watch.kill()
