@@ -212,7 +212,7 @@ def predict(job: PredictJob, conn: Connection | Sender) -> dict[str, Any]:
         torch.set_num_threads(job.config.threads)
     if job.background:  # beside the trials: one thread, and stopped while they are timed
         _send(conn, Progress(BESIDE_STARTED, os.getpid(), 0))
-        os.nice(int(os.environ.get("BSPROF_NICE", "19")))
+        os.nice(BACKGROUND_NICENESS)  # from any niceness: 19 is the most there is
         torch.set_num_threads(1)
     _cap_host(job.host_limit_bytes)  # fake tensors never touch CUDA
     workload = load_workload(job.config.model, job.config.task)
