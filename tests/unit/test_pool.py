@@ -63,9 +63,9 @@ def test_a_deadline_does_not_count_a_hold_that_has_not_ended_yet() -> None:
     try:
         watch = NeighbourWatch()
         watch.started(prediction.pid)
-        deadline = _Deadline(time.perf_counter(), 0.1, watch.held_s)
+        deadline = _Deadline(time.perf_counter(), 0.5, watch.held_s)
         with watch.holding():
-            time.sleep(0.2)
+            time.sleep(0.6)  # past the timeout, all of it held
             assert not deadline.passed()
     finally:
         prediction.kill()
