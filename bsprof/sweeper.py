@@ -34,7 +34,7 @@ from bsprof.search import FAR_BEYOND_FACTOR, Guide, SearchOutcome, SearchPlan, s
 from bsprof.sweep_state import SweepState
 from bsprof.sysinfo import ram_share_bytes, usable_cpu_count
 from bsprof.training_setup import TrainingSetup
-from bsprof.trials import TrialRunner, host_limit
+from bsprof.trials import TrialRunner, host_limit, prediction_room_beside
 from bsprof.units import format_bytes
 
 
@@ -73,13 +73,15 @@ def run_sweep(
                 with watch.timing("prediction"):
                     predicted = _predicted_sweep(state, pool, observer)
                 return replace(predicted, phases=watch.phases())
-            # CPU trials hold the prediction stopped while they time (bsprof.neighbour); a
-            # torchrun trial's ranks are not bsprof's workers and cannot
-            beside = runner is None and not state.config.guide
-            beside = beside and not (state.device.is_cpu and state.config.distributed)
+            beside, room = runner is None and not config.guide, host_limit()
+            if beside and state.device.is_cpu:
+                # CPU trials hold the prediction stopped while they time (bsprof.neighbour),
+                # in the RAM they leave it; a torchrun trial's ranks are not bsprof's workers
+                room = prediction_room_beside(state.capacity_bytes)
+                beside = room is not None and not config.distributed
             neighbours = NeighbourWatch() if beside and state.device.is_cpu else None
             trials = TrialRunner(state, pool, observer, watch, neighbours)
-            outcome = _search(state, pool, observer, trials, watch, beside, neighbours)
+            outcome = _search(state, pool, observer, trials, watch, beside, neighbours, room)
     except KeyboardInterrupt as exc:
         partial = holder[0].snapshot(complete=False) if holder else _nothing_yet(config)
         raise SweepInterrupted(partial, exc) from None
@@ -253,12 +255,14 @@ def _search(
     watch: Stopwatch,
     beside: bool = True,
     neighbours: NeighbourWatch | None = None,
+    room_bytes: int | None = None,
 ) -> SearchOutcome:
     """Measure, with every planned size predicted too: the predictions sit beside the
     measurements (and a ``check`` baseline gates on them). ``beside``: the prediction runs in
     a worker at the lowest CPU priority with one thread while the trials run (CPU trials hold
     it stopped while they time: ``neighbours``, bsprof.neighbour), and is attached when the
-    search is done. Otherwise (``guide``, or torchrun's CPU ranks) it runs first, and with
+    search is done, in ``room_bytes`` of host memory. Otherwise (``guide``, torchrun's CPU
+    ranks, or CPU trials that leave it too little RAM) it runs first, and with
     ``guide`` it steers the search: sizes predicted far beyond the limit are skipped, and where
     trials report no limit-counted peak, --exact starts at the predicted boundary."""
     if not beside:
@@ -266,7 +270,9 @@ def _search(
             guide = _take_prediction(state, _predict(state, pool, observer))
         return search(_plan(state), trials.measure, guide)  # None unless --guide
     cancelled = threading.Event()
-    predicting = Background(lambda: _predict(state, pool, None, cancelled, neighbours))
+    predicting = Background(
+        lambda: _predict(state, pool, None, cancelled, neighbours, room_bytes or host_limit())
+    )
     try:
         outcome = search(_plan(state), trials.measure)
         with watch.timing("prediction (waited for after the trials)"):
@@ -292,6 +298,7 @@ def _predict(
     observer: SweepObserver | None,
     cancelled: threading.Event | None = None,
     neighbours: NeighbourWatch | None = None,
+    host_limit_bytes: int | None = None,
 ) -> JobOutcome:
     """Predict the planned sizes up to the first one predicted over the limit (over twice it
     with --guide); ``observer`` None: in the background (niced, one thread, no progress shown;
@@ -308,7 +315,7 @@ def _predict(
         # steering needs the sizes up to twice the limit; shown beside measurements, the first
         # size over the limit is enough
         stop_above_bytes=None if limit is None else int(factor * limit),
-        host_limit_bytes=host_limit(),
+        host_limit_bytes=host_limit_bytes or host_limit(),
         background=observer is None,
     )
     if observer is not None:

@@ -30,7 +30,7 @@ from bsprof.runner import jobs
 from bsprof.runner.jobs import JobRunner
 from bsprof.runner.series import SeriesReceiver
 from bsprof.sweep_state import SweepState
-from bsprof.sysinfo import ram_share_bytes
+from bsprof.sysinfo import available_ram_bytes, ram_share_bytes
 
 # A series runs sizes the line keeps under this share of the capacity: far enough below it that
 # what a reused worker does not count (oneDNN's kernels, ~4 MiB on small_cnn) cannot decide a
@@ -43,6 +43,27 @@ def host_limit() -> int | None:
     predictions and their self-check): the default share of the RAM available, so a runaway
     allocation fails cleanly instead of meeting the kernel's OOM killer."""
     return ram_share_bytes(DEFAULT_CPU_RAM_FRACTION)
+
+
+# Beside CPU trials, a prediction needs at least this much of the RAM the trials leave it (its
+# fake tensors take none; its self-check is a real iteration at the smallest batch)
+MIN_PREDICTION_ROOM_BYTES = 512 * 2**20
+
+
+def prediction_room_beside(capacity_bytes: int | None) -> int | None:
+    """The host memory a prediction may take beside CPU trials: the RAM available less the
+    trials' cap, within the usual guard. Held stopped next to a trial near its cap, the
+    prediction still holds its memory, and the two together must not reach the kernel's OOM
+    killer (it would end the trial as a crash). None when that leaves less than
+    MIN_PREDICTION_ROOM_BYTES, or the RAM is unknown: the prediction then runs first."""
+    available = available_ram_bytes()
+    if available is None or capacity_bytes is None:
+        return None
+    room = available - capacity_bytes
+    if room < MIN_PREDICTION_ROOM_BYTES:
+        return None
+    guard = host_limit()
+    return room if guard is None else min(room, guard)
 
 
 class TrialRunner:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
+
+from bsprof import trials
 from bsprof.config import SweepConfig
 from bsprof.device import CPU
 from bsprof.environment import Environment
@@ -116,3 +119,26 @@ def test_explicit_sizes_and_distributed_sweeps_use_fresh_workers_only() -> None:
     for size in (1, 2, 4):
         trials.measure(size)
     assert pool.series == [] and [s for s, _, _ in pool.fresh] == [1, 2, 4]
+
+
+GIB = 2**30
+
+
+def test_a_prediction_beside_cpu_trials_gets_the_ram_their_cap_leaves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stopped prediction keeps its memory next to a trial near its cap: together they must
+    stay within the RAM available, or the kernel's OOM killer ends the trial."""
+    monkeypatch.setattr(trials, "available_ram_bytes", lambda: 8 * GIB)
+    monkeypatch.setattr(trials, "ram_share_bytes", lambda fraction: int(8 * GIB * fraction))
+    # the trials' default cap (80% of the RAM available) leaves the prediction the rest
+    assert trials.prediction_room_beside(int(0.8 * 8 * GIB)) == 8 * GIB - int(0.8 * 8 * GIB)
+    # a small cap: the usual guard (80% of the RAM available) is the tighter bound
+    assert trials.prediction_room_beside(64 * MIB) == int(0.8 * 8 * GIB)
+    # a cap that leaves less than MIN_PREDICTION_ROOM_BYTES: the prediction runs first
+    assert trials.prediction_room_beside(8 * GIB - 100 * MIB) is None
+
+
+def test_without_knowing_the_ram_a_prediction_runs_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trials, "available_ram_bytes", lambda: None)
+    assert trials.prediction_room_beside(64 * MIB) is None
