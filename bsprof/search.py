@@ -237,6 +237,10 @@ def _bisect(
         return [], None
     if plan.recheck:
         return _confirm(measure, records, bracket)
+    lucky = _below_a_smaller_fit(records, bracket.low)
+    if lucky is not None:
+        caveats, confirmation = _confirm(measure, records, bracket)
+        return [_lucky_note(bracket.low, lucky), *caveats], confirmation
     return [], (
         f"--exact: batch {bracket.low} fits and batch {bracket.high} ran out of memory, each "
         "measured in its own trial (--recheck runs both once more)"
@@ -309,6 +313,30 @@ def _confirm(
             break
     caveats.append(f"--exact: no batch size at or below {bracket.low} fit reliably")
     return caveats, None
+
+
+def _below_a_smaller_fit(records: Sequence[TrialRecord], size: int) -> int | None:
+    """A smaller batch whose fresh trial's limit-counted peak came out above this size's fit,
+    if any. Memory does not shrink as the batch grows: such a fit ran lucky, and --exact checks
+    it once more (seen on the MNIST MLP at 64 MiB: batch 4862 fitted with 16 KiB less than
+    batch 4861 had needed, in one run of four; a plain loop runs out of memory there every
+    time)."""
+    fit = next((r for r in records if r.batch_size == size and r.fits), None)
+    if fit is None or fit.limit_peak_bytes is None:
+        return None
+    above = [
+        r.batch_size for r in records
+        if r.fits and r.batch_size < size and not r.reused_worker
+        and r.limit_peak_bytes is not None and r.limit_peak_bytes > fit.limit_peak_bytes
+    ]  # fmt: skip
+    return max(above, default=None)
+
+
+def _lucky_note(size: int, smaller: int) -> str:
+    return (
+        f"--exact: batch {size} fit with a lower peak than batch {smaller} had: a lucky trial, "
+        "so both sides of the boundary were measured once more"
+    )
 
 
 def _fit_and_never_failed(records: Sequence[TrialRecord], size: int) -> bool | None:

@@ -224,8 +224,9 @@ def test_noisy_peaks_near_the_boundary_cost_a_few_trials_not_a_bisection() -> No
     device = MemoryDevice(near_4863, peak_noise=paged_noise(11))
     outcome = search(SearchPlan(LADDER, exact=True, limit_bytes=LIMIT), device)
     assert largest_fit(outcome.records) == 4863
-    # (before: 4836, 4859, 4863, then 8192 and 11 more down to 4864)
-    assert trials_after_the_ladder(device) == [4836, 4859, 4862, 4863, 4864]
+    # (before: 4836, 4859, 4863, then 8192 and 11 more down to 4864). Noise this large makes
+    # 4863's peak read below 4862's: a fit that looks lucky, so 4864 and 4863 run once more
+    assert trials_after_the_ladder(device) == [4836, 4859, 4862, 4863, 4864, 4864, 4863]
     skipped = next(r for r in outcome.records if r.batch_size == 8192)
     assert skipped.status is TrialStatus.SKIPPED and skipped.skip_reason is SkipReason.ABOVE_OOM
 
@@ -233,7 +234,8 @@ def test_noisy_peaks_near_the_boundary_cost_a_few_trials_not_a_bisection() -> No
 def test_noisy_peaks_never_send_the_search_back_to_the_doubling() -> None:
     """Over 50 noise sequences: the answer is exact and 8192 is never run. 300 KiB is ~27 samples
     at the level the line starts from, so some searches need a gallop and a bisection of that
-    span (before: 8192 run in 18 of the 50, up to 17 trials, 601 in all)."""
+    span (before: 8192 run in 18 of the 50, up to 17 trials, 601 in all); and where B's peak
+    reads below a smaller fit's, B and B + 1 run once more (search._below_a_smaller_fit)."""
     trials = []
     for sequence in range(50):
         device = MemoryDevice(near_4863, peak_noise=paged_noise(sequence))
@@ -241,7 +243,7 @@ def test_noisy_peaks_never_send_the_search_back_to_the_doubling() -> None:
         assert largest_fit(outcome.records) == 4863
         assert 8192 not in device.calls
         trials.append(len(trials_after_the_ladder(device)))
-    assert max(trials) <= 14 and sum(trials) <= 490
+    assert max(trials) <= 16 and sum(trials) <= 546
 
 
 def concave(batch_size: int) -> int:

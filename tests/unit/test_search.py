@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bsprof.config import SweepConfig
 from bsprof.environment import Environment
@@ -235,4 +235,39 @@ def test_a_size_above_the_boundary_that_fits_on_recheck_does_not_count() -> None
     assert outcome.confirmation == (
         "--exact confirmed: batch 100 fit again and batch 101 ran out of memory in one of its "
         "two fresh trials (a noisy boundary)"
+    )
+
+
+def test_a_fit_that_peaked_below_a_smaller_fit_is_checked_once_more() -> None:
+    """Memory does not shrink as the batch grows: batch 101 fitting (once, by luck) with a
+    lower peak than batch 100's is measured again, and its re-check decides."""
+    calls: list[int] = []
+
+    def measure(batch_size: int) -> TrialRecord:
+        calls.append(batch_size)
+        lucky = batch_size == 101 and calls.count(101) == 1
+        if batch_size > 100 and not lucky:
+            return TrialRecord(batch_size, TrialStatus.OOM, error="out of memory")
+        peak = batch_size * KB + OVERHEAD - (2 * KB if lucky else 0)
+        return TrialRecord(batch_size, TrialStatus.OK, timing=TimingStats((0.01,)),
+                           limit_peak_bytes=peak)  # fmt: skip
+
+    plain = search(SearchPlan(LADDER, exact=True), measure)
+    assert max(r.batch_size for r in plain.records if r.fits) == 100
+    assert calls.count(101) == 2 and calls.count(100) >= 2  # both sides once more
+    assert any("batch 101 fit with a lower peak than batch 100 had" in n for n in plain.notes)
+    assert plain.confirmation is not None and "batch 100" in plain.confirmation
+
+
+def test_fits_whose_peaks_grow_with_the_batch_are_not_measured_again() -> None:
+    device = FakeDevice(capacity=100)
+
+    def measure(batch_size: int) -> TrialRecord:
+        record = device(batch_size)
+        return replace(record, limit_peak_bytes=record.peak_memory_bytes)
+
+    outcome = search(SearchPlan(LADDER, exact=True), measure)
+    assert device.calls.count(100) == 1 and device.calls.count(101) == 1
+    assert outcome.confirmation is not None and outcome.confirmation.startswith(
+        "--exact: batch 100 fits and batch 101 ran out of memory"
     )
