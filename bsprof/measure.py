@@ -82,7 +82,8 @@ def run_trial(
     neighbour: Neighbour | None = None,
 ) -> TrialRecord:
     """Measure one batch size. Raises ModelFileError when the model file breaks its contract.
-    ``neighbour``: a process held stopped during the timed iterations (bsprof.neighbour)."""
+    ``neighbour``: a process held stopped from the warm-up to the last timed iteration
+    (bsprof.neighbour)."""
     started = time.perf_counter()
     try:
         step = make_step(workload, config, batch_size, backend.device, wrap_model)

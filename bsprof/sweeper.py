@@ -73,7 +73,7 @@ def run_sweep(
                 with watch.timing("prediction"):
                     predicted = _predicted_sweep(state, pool, observer)
                 return replace(predicted, phases=watch.phases())
-            beside, room = runner is None and not config.guide, host_limit()
+            beside, room = runner is None and not config.guide, None
             if beside and state.device.is_cpu:
                 # CPU trials hold the prediction stopped while they time (bsprof.neighbour),
                 # in the RAM they leave it; a torchrun trial's ranks are not bsprof's workers
@@ -261,18 +261,17 @@ def _search(
     measurements (and a ``check`` baseline gates on them). ``beside``: the prediction runs in
     a worker at the lowest CPU priority with one thread while the trials run (CPU trials hold
     it stopped while they time: ``neighbours``, bsprof.neighbour), and is attached when the
-    search is done, in ``room_bytes`` of host memory. Otherwise (``guide``, torchrun's CPU
-    ranks, or CPU trials that leave it too little RAM) it runs first, and with
-    ``guide`` it steers the search: sizes predicted far beyond the limit are skipped, and where
-    trials report no limit-counted peak, --exact starts at the predicted boundary."""
+    search is done, in ``room_bytes`` of host memory (None: the usual guard). Otherwise
+    (``guide``, torchrun's CPU ranks, or CPU trials that leave it too little RAM) it runs
+    first, and with ``guide`` it steers the search: sizes predicted far beyond the limit are
+    skipped, and where trials report no limit-counted peak, --exact starts at the predicted
+    boundary."""
     if not beside:
         with watch.timing("prediction"):
             guide = _take_prediction(state, _predict(state, pool, observer))
         return search(_plan(state), trials.measure, guide)  # None unless --guide
     cancelled = threading.Event()
-    predicting = Background(
-        lambda: _predict(state, pool, None, cancelled, neighbours, room_bytes or host_limit())
-    )
+    predicting = Background(lambda: _predict(state, pool, None, cancelled, neighbours, room_bytes))
     try:
         outcome = search(_plan(state), trials.measure)
         with watch.timing("prediction (waited for after the trials)"):

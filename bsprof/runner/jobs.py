@@ -35,7 +35,7 @@ class TrialJob:
     device: Device  # resolved: cpu, cuda or cuda:N
     memory_limit_bytes: int | None
     host_limit_bytes: int | None = None  # the guard while the model file is imported (CPU)
-    neighbour: Neighbour | None = None  # stopped while iterations are timed (bsprof.neighbour)
+    neighbour: Neighbour | None = None  # stopped while warming up and timing (bsprof.neighbour)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class SeriesJob:
     memory_limit_bytes: int | None
     host_limit_bytes: int | None = None  # the guard while the model file is imported (CPU)
     stop_above_bytes: int | None = None  # None: only a failure ends the series early
-    neighbour: Neighbour | None = None  # stopped while iterations are timed (bsprof.neighbour)
+    neighbour: Neighbour | None = None  # stopped while warming up and timing (bsprof.neighbour)
 
 
 @dataclass(frozen=True)
